@@ -1,0 +1,75 @@
+"""Atomic writes, safetensors errors, run directories and image metrics."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from wmcore.atomic import atomic_path, write_json
+from wmcore.errors import UserInputError
+from wmcore.metrics import psnr, ssim
+from wmcore.rundir import RunDir
+from wmcore.tensors import load_tensors, save_tensors
+
+
+def test_atomic_write_keeps_previous_file_on_failure(tmp_path):
+    target = tmp_path / "a.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError):
+        with atomic_path(target) as tmp:
+            tmp.write_text("partial")
+            raise RuntimeError("interrupted")
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+
+
+def test_atomic_directory_replace(tmp_path):
+    target = tmp_path / "ckpt"
+    for v in (1, 2):
+        with atomic_path(target) as tmp:
+            tmp.mkdir()
+            (tmp / "x.txt").write_text(str(v))
+    assert (target / "x.txt").read_text() == "2"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]
+
+
+def test_safetensors_roundtrip_and_truncated_file(tmp_path):
+    path = tmp_path / "w.safetensors"
+    t = {"a": torch.arange(10.0), "b": torch.ones(3, 4, dtype=torch.uint8)}
+    save_tensors(path, t)
+    back = load_tensors(path)
+    assert torch.equal(back["a"], t["a"]) and torch.equal(back["b"], t["b"])
+    path.write_bytes(path.read_bytes()[:20])
+    with pytest.raises(UserInputError, match="truncated or corrupt"):
+        load_tensors(path)
+    with pytest.raises(UserInputError, match="not found"):
+        load_tensors(tmp_path / "missing.safetensors")
+
+
+def test_rundir_writes_config_log_metrics(tmp_path):
+    import dataclasses
+    import logging
+
+    @dataclasses.dataclass
+    class Cfg:
+        lr: float = 0.1
+
+    with RunDir(tmp_path / "run", Cfg(), console=False) as run:
+        logging.getLogger("worldmodel").info("hello")
+        run.log_metrics(step=3, loss=torch.tensor(0.5))
+    assert json.loads((tmp_path / "run/config.json").read_text()) == {"lr": 0.1}
+    row = json.loads((tmp_path / "run/metrics.jsonl").read_text().splitlines()[0])
+    assert row["step"] == 3 and row["loss"] == 0.5
+    assert "hello" in (tmp_path / "run/log.txt").read_text()
+
+
+def test_psnr_and_ssim():
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 32, 32, 3, generator=g)
+    assert torch.allclose(ssim(a, a), torch.ones(2), atol=1e-5)
+    noisy = (a + 0.1 * torch.randn(a.shape, generator=g)).clamp(0, 1)
+    assert (ssim(noisy, a) < 0.95).all()
+    b = a + 0.1
+    assert torch.allclose(psnr(b, a), torch.full((2,), 20.0), atol=1e-3)
