@@ -1,0 +1,102 @@
+"""SceneEnv and DreamVectorEnv throughput, and SceneEnv's collision guarantee.
+
+  python benchmarks/bench_envs.py scene      # steps/s at 64x64 on a 20k-Gaussian scene; 10k random
+                                             # steps checked against the true room geometry
+  python benchmarks/bench_envs.py dream      # imagined steps/s at batch 1, 8, 32 (default model)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def bench_scene(steps: int, check_steps: int) -> dict:
+    from envs.scene_env import SceneEnv
+    from scenes.synthetic import SyntheticRoom
+    from scenes.truth_scene import truth_scene
+
+    room = SyntheticRoom.default()
+    with tempfile.TemporaryDirectory() as tmp:
+        scene = truth_scene(Path(tmp) / "room", num_gaussians=20_000)
+        env = SceneEnv(scene, extended_actions=True, max_steps=1000)
+        rng = np.random.default_rng(0)
+        env.reset(seed=0)
+        for _ in range(50):  # warm-up (numba compile, caches)
+            env.step(int(rng.integers(env.action_space.n)))
+        t0 = time.perf_counter()
+        for _ in range(steps):
+            _, _, te, tr, _ = env.step(int(rng.integers(env.action_space.n)))
+            if te or tr:
+                env.reset()
+        sps = steps / (time.perf_counter() - t0)
+        passes = collisions = 0
+        env.reset(seed=1)
+        for _ in range(check_steps):
+            before = env.pos.copy()
+            _, _, te, tr, info = env.step(int(rng.integers(env.action_space.n)))
+            seg = before[None] + np.linspace(0, 1, 12)[:, None] * (env.pos - before)[None]
+            for z in (room.floor_z + 0.3, env.pos[2]):
+                pts = seg.copy()
+                pts[:, 2] = z
+                passes += int(not room.is_free(pts, 0.0).all())
+            collisions += info["collided"]
+            if te or tr:
+                env.reset()
+    return {"steps_per_s": sps, "num_gaussians": 20_000, "resolution": "64x64", "random_steps_checked": check_steps,
+            "passes_through_obstacles": passes, "collisions_stopped": collisions}
+
+
+def bench_dream(batches: list[int], steps: int) -> dict:
+    import torch
+
+    from envs.dream_env import DreamVectorEnv
+    from worldmodel.action_space import ActionSpace
+    from worldmodel.config import WorldModelConfig
+    from worldmodel.dataset import DatasetWriter
+    from worldmodel.model import WorldModel
+
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        w = DatasetWriter(Path(tmp) / "data", ActionSpace.discrete(3), (64, 64))
+        rng = np.random.default_rng(0)
+        w.add(rng.integers(0, 255, (41, 64, 64, 3), dtype=np.uint8), rng.integers(0, 3, 40), np.zeros(40),
+              np.zeros(40, bool), np.zeros(40, bool))
+        torch.manual_seed(0)
+        model = WorldModel(WorldModelConfig(action_space={"kind": "discrete", "n": 3}))
+        out["parameters"] = sum(p.numel() for p in model.parameters())
+        for b in batches:
+            env = DreamVectorEnv(model, Path(tmp) / "data", num_envs=b, max_steps=10_000)
+            env.reset(seed=0)
+            env.step(np.zeros(b, np.int64))
+            t0 = time.perf_counter()
+            for _ in range(steps):
+                env.step(rng.integers(0, 3, b))
+            dt = time.perf_counter() - t0
+            out[f"batch_{b}"] = {"env_steps_per_s": steps * b / dt, "batched_calls_per_s": steps / dt}
+    return out
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("which", choices=["scene", "dream"])
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--check-steps", type=int, default=10_000)
+    p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    args = p.parse_args()
+    res = bench_scene(args.steps, args.check_steps) if args.which == "scene" else bench_dream(
+        args.batches, max(3, args.steps // 200))
+    res.update(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
+               date=time.strftime("%Y-%m-%d"))
+    print(json.dumps(res, indent=2))
+
+
+if __name__ == "__main__":
+    main()

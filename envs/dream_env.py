@@ -1,0 +1,201 @@
+"""Imagined rollouts: DreamEnv (single) and DreamVectorEnv (a native batched VectorEnv).
+
+reset draws the initial context — L frames and the L-1 actions between them — from a trajectory
+dataset (real episodes or SceneEnv recordings), seeded; step samples the next frame, reward and
+termination from the world model, once per step for the whole batch. Observation and action
+spaces are those of the environment the model was trained on (RGB uint8 frames), so one policy
+object runs in both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium import spaces
+from gymnasium.vector import AutoresetMode, VectorEnv
+
+from wmcore.errors import UserInputError
+from worldmodel.action_space import ActionSpace
+from worldmodel.dataset import TrajectoryDataset
+from worldmodel.model import WorldModel
+
+
+def gym_action_space(space: ActionSpace) -> spaces.Space:
+    """The Gymnasium space of a stored action space."""
+    if space.is_discrete:
+        return spaces.Discrete(space.n)
+    return spaces.Box(np.asarray(space.low, np.float32).reshape(space.shape),
+                      np.asarray(space.high, np.float32).reshape(space.shape), dtype=np.float32)
+
+
+class DreamCore:
+    """Batched imagination state shared by DreamEnv and DreamVectorEnv: context buffers, episode
+    counters and the model call."""
+
+    def __init__(self, model: str | Path | WorldModel, dataset: str | Path | TrajectoryDataset, num_envs: int,
+                 max_steps: int, device: str, denoising_steps: int | None):
+        self.model = model if isinstance(model, WorldModel) else _load_model(model, device)
+        self.dataset = dataset if isinstance(dataset, TrajectoryDataset) else TrajectoryDataset(dataset)
+        cfg = self.model.config
+        self.space = ActionSpace.from_dict(cfg.action_space)
+        if self.dataset.action_space != self.space or tuple(self.dataset.resolution) != tuple(cfg.resolution):
+            raise UserInputError(
+                f"{self.dataset.path}: dataset (actions {self.dataset.action_space.to_dict()}, resolution "
+                f"{self.dataset.resolution}) does not match the model (actions {self.space.to_dict()}, "
+                f"resolution {tuple(cfg.resolution)}); use the dataset the model was trained on")
+        self.L = int(cfg.context)
+        starts = [(e, t) for e, ep in enumerate(self.dataset.episodes) for t in range(self.L - 1, ep.steps)]
+        if not starts:
+            raise UserInputError(f"{self.dataset.path}: no episode has the {self.L} frames of context the model "
+                                 "needs; record longer episodes")
+        self.starts = starts
+        self.n = num_envs
+        self.max_steps = max_steps
+        self.denoising_steps = denoising_steps
+        h, w = cfg.resolution
+        self.frames = torch.zeros(num_envs, self.L, h, w, 3, dtype=torch.uint8)
+        act_shape = () if self.space.is_discrete else self.space.shape
+        self.actions = torch.zeros((num_envs, self.L) + act_shape,
+                                   dtype=torch.long if self.space.is_discrete else torch.float32)
+        self.steps = np.zeros(num_envs, np.int64)
+        self.generator = torch.Generator(device=self.model.device)
+
+    def seed(self, seed: int) -> None:
+        self.generator.manual_seed(int(seed))
+
+    def reset_envs(self, idx: np.ndarray, rng: np.random.Generator) -> None:
+        """Fill the context of envs `idx` from random dataset positions."""
+        for i in idx:
+            e, t = self.starts[rng.integers(len(self.starts))]
+            ep = self.dataset.episodes[e]
+            self.frames[i] = torch.from_numpy(np.array(ep.frames[t - self.L + 1:t + 1]))
+            past = torch.as_tensor(np.asarray(ep.actions[t - self.L + 1:t]))
+            self.actions[i, :self.L - 1] = past.to(self.actions.dtype)
+            self.steps[i] = 0
+
+    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Advance every env: (observations, rewards, terminated, truncated)."""
+        a = torch.as_tensor(np.asarray(actions), dtype=self.actions.dtype).reshape(self.actions[:, -1].shape)
+        self.actions[:, -1] = a
+        nxt, reward, term = self.model.step(self.frames, self.actions, generator=self.generator,
+                                            num_steps=self.denoising_steps)
+        nxt = nxt.cpu()
+        self.frames = torch.cat([self.frames[:, 1:], nxt[:, None]], 1)
+        self.actions = torch.cat([self.actions[:, 1:], torch.zeros_like(self.actions[:, :1])], 1)
+        self.steps += 1
+        terminated = term.cpu().numpy().astype(bool)
+        truncated = ~terminated & (self.steps >= self.max_steps)
+        return nxt.numpy(), reward.cpu().numpy().astype(np.float32), terminated, truncated
+
+    def observations(self) -> np.ndarray:
+        return self.frames[:, -1].numpy()
+
+    def check_actions(self, actions: Any, space: spaces.Space) -> None:
+        a = np.asarray(actions)
+        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+            raise ValueError(f"actions {actions!r} contain NaN or inf")
+        if not space.contains(a.astype(space.dtype) if isinstance(space, spaces.Box) else a):
+            raise ValueError(f"actions {actions!r} are outside the action space {space}")
+
+
+def _load_model(path: str | Path, device: str) -> WorldModel:
+    if not Path(path).exists():
+        raise UserInputError(f"{path}: no such world model; give a directory written by "
+                             "`worldmodel train-world-model` (RUN/model) or WorldModel.save_pretrained")
+    return WorldModel.from_pretrained(path, device=device)
+
+
+class DreamVectorEnv(VectorEnv):
+    """`num_envs` imagined rollouts advanced by one batched world-model call per step."""
+
+    metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
+
+    def __init__(self, model: str | Path | WorldModel, dataset: str | Path | TrajectoryDataset, num_envs: int = 1,
+                 max_steps: int = 200, device: str = "cpu", denoising_steps: int | None = None,
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None):
+        self.core = DreamCore(model, dataset, num_envs, max_steps, device, denoising_steps)
+        self.num_envs = num_envs
+        self.autoreset_mode = AutoresetMode(autoreset_mode)
+        if self.autoreset_mode == AutoresetMode.DISABLED:
+            raise ValueError("autoreset_mode DISABLED is not supported; use NEXT_STEP or SAME_STEP")
+        self.metadata = {**self.metadata, "autoreset_mode": self.autoreset_mode}
+        self.render_mode = render_mode
+        h, w = self.core.model.config.resolution
+        self.single_observation_space = spaces.Box(0, 255, (h, w, 3), np.uint8)
+        self.single_action_space = gym_action_space(self.core.space)
+        self.observation_space = gym.vector.utils.batch_space(self.single_observation_space, num_envs)
+        self.action_space = gym.vector.utils.batch_space(self.single_action_space, num_envs)
+        self._done = np.zeros(num_envs, bool)
+
+    def reset(self, *, seed: int | list[int] | None = None, options: dict[str, Any] | None = None):
+        if isinstance(seed, list):
+            seed = seed[0]
+        if seed is not None:
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random(seed)
+            self.core.seed(seed)
+        elif not hasattr(self, "_np_random") or self._np_random is None:
+            self._np_random, self._np_random_seed = gym.utils.seeding.np_random()
+            self.core.seed(int(self._np_random.integers(2**31)))
+        self.core.reset_envs(np.arange(self.num_envs), self.np_random)
+        self._done[:] = False
+        return self.core.observations().copy(), {}
+
+    def step(self, actions):
+        self.core.check_actions(actions, self.action_space)
+        if self.autoreset_mode == AutoresetMode.NEXT_STEP and self._done.any():
+            # Envs that ended last step restart now; their action is ignored (Gymnasium's NEXT_STEP).
+            restarting = self._done.copy()
+        else:
+            restarting = np.zeros(self.num_envs, bool)
+        obs, reward, terminated, truncated = self.core.step(actions)
+        info: dict[str, Any] = {}
+        if restarting.any():
+            self.core.reset_envs(np.flatnonzero(restarting), self.np_random)
+            obs = self.core.observations().copy()
+            reward[restarting], terminated[restarting], truncated[restarting] = 0.0, False, False
+        done = terminated | truncated
+        if self.autoreset_mode == AutoresetMode.SAME_STEP and done.any():
+            info["final_obs"] = obs.copy()
+            info["_final_obs"] = done.copy()
+            self.core.reset_envs(np.flatnonzero(done), self.np_random)
+            obs = self.core.observations().copy()
+        self._done = done
+        return obs, reward, terminated, truncated, info
+
+    def render(self) -> np.ndarray | None:
+        if self.render_mode != "rgb_array":
+            return None
+        return np.concatenate(list(self.core.observations()), 1)
+
+
+class DreamEnv(gym.Env):
+    """A single imagined rollout, for code that wants a plain `gymnasium.Env`."""
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, model: str | Path | WorldModel, dataset: str | Path | TrajectoryDataset,
+                 max_steps: int = 200, device: str = "cpu", denoising_steps: int | None = None,
+                 render_mode: str | None = None):
+        self.core = DreamCore(model, dataset, 1, max_steps, device, denoising_steps)
+        self.render_mode = render_mode
+        h, w = self.core.model.config.resolution
+        self.observation_space = spaces.Box(0, 255, (h, w, 3), np.uint8)
+        self.action_space = gym_action_space(self.core.space)
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.core.seed(seed if seed is not None else int(self.np_random.integers(2**31)))
+        self.core.reset_envs(np.array([0]), self.np_random)
+        return self.core.observations()[0].copy(), {}
+
+    def step(self, action):
+        self.core.check_actions(action, self.action_space)
+        obs, reward, terminated, truncated = self.core.step(np.asarray(action)[None])
+        return obs[0].copy(), float(reward[0]), bool(terminated[0]), bool(truncated[0]), {}
+
+    def render(self) -> np.ndarray | None:
+        return self.core.observations()[0].copy() if self.render_mode == "rgb_array" else None

@@ -1,0 +1,23 @@
+"""Registers the environments with Gymnasium.
+
+`gymnasium.make("worldmodel/SceneNav-v0", scene=DIR)`, `gymnasium.make("worldmodel/Dream-v0",
+model=DIR, dataset=DIR)` and `gymnasium.make_vec("worldmodel/Dream-v0", num_envs=N, ...)`.
+"""
+
+from __future__ import annotations
+
+import gymnasium as gym
+
+ENV_IDS = ("worldmodel/SceneNav-v0", "worldmodel/SceneExplore-v0", "worldmodel/Dream-v0")
+
+
+def register_envs() -> None:
+    """Idempotent registration of every worldmodel environment."""
+    if "worldmodel/SceneNav-v0" in gym.registry:
+        return
+    gym.register("worldmodel/SceneNav-v0", entry_point="envs.scene_env:make_scene_env",
+                 kwargs={"task": "pointnav"}, disable_env_checker=True)
+    gym.register("worldmodel/SceneExplore-v0", entry_point="envs.scene_env:make_scene_env",
+                 kwargs={"task": "explore"}, disable_env_checker=True)
+    gym.register("worldmodel/Dream-v0", entry_point="envs.dream_env:DreamEnv",
+                 vector_entry_point="envs.dream_env:DreamVectorEnv", disable_env_checker=True)

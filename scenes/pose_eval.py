@@ -1,0 +1,46 @@
+"""Camera-pose accuracy of a reconstruction of a synthetic capture, against its true poses."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scenes.nerfstudio_io import read_transforms
+from scenes.normalize import umeyama_sim3
+from scenes.synthetic import SyntheticRoom, load_example_capture
+
+
+def pose_accuracy(scene_dir: str | Path, capture_dir: str | Path) -> dict[str, Any]:
+    """Align the reconstructed camera centres to the true ones with a Sim(3) (Umeyama) and report
+    the errors relative to the room's extent (its diagonal), plus the metric-scale error."""
+    scene_dir = Path(scene_dir)
+    posed = read_transforms(scene_dir / "transforms.json")
+    sources = json.loads((scene_dir / "ingest.json").read_text())["source_frames"]
+    idx = []
+    for p in posed.image_paths:
+        m = re.search(r"frame_(\d+)", Path(p).name)
+        if m is None:
+            raise ValueError(f"{p}: not a frame extracted from the capture video")
+        idx.append(sources[int(m.group(1))])
+    truth = load_example_capture(capture_dir)
+    true_c = truth.cam_to_world[idx, :3, 3]
+    scene = json.loads((scene_dir / "scene.json").read_text())
+    est_c = posed.cam_to_world[:, :3, 3] * float(scene["metric_scale"])
+    T = umeyama_sim3(est_c, true_c)
+    err = np.linalg.norm(est_c @ T[:3, :3].T + T[:3, 3] - true_c, axis=1)
+    room = SyntheticRoom.load(capture_dir)
+    extent = float(np.linalg.norm(np.asarray(room.room_max) - np.asarray(room.room_min)))
+    return {
+        "num_compared": len(idx),
+        "num_frames": len(truth.cam_to_world),
+        "extent_m": extent,
+        "mean_centre_error_m": float(err.mean()),
+        "max_centre_error_m": float(err.max()),
+        "max_centre_error_frac": float(err.max() / extent),
+        "mean_centre_error_frac": float(err.mean() / extent),
+        "metric_scale_error": float(abs(np.cbrt(np.linalg.det(T[:3, :3])) - 1.0)),
+    }

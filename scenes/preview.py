@@ -1,0 +1,85 @@
+"""Preview renders of a reconstruction: held-out views beside their photos, and an orbit video."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import imageio.v2 as imageio
+import numpy as np
+import torch
+
+from wmcore.atomic import atomic_path
+
+
+def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
+    a = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
+    return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
+    with atomic_path(path) as tmp:
+        imageio.imwrite(tmp, rgb, format="png")
+    return Path(path)
+
+
+def side_by_side_grid(pairs: list[tuple[np.ndarray, np.ndarray]], cols: int = 4, pad: int = 2) -> np.ndarray:
+    """A grid of (render | photo) tiles, uint8 [H,W,3]."""
+    tiles = [np.concatenate([r, np.full((r.shape[0], pad, 3), 255, np.uint8), p], 1) for r, p in pairs]
+    h, w = tiles[0].shape[:2]
+    rows = (len(tiles) + cols - 1) // cols
+    cols = min(cols, len(tiles))
+    grid = np.full((rows * (h + pad), cols * (w + pad), 3), 255, np.uint8)
+    for i, t in enumerate(tiles):
+        r, c = divmod(i, cols)
+        grid[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = t
+    return grid
+
+
+def orbit_poses(cam_to_world: np.ndarray, n: int = 60) -> np.ndarray:
+    """Camera-to-world poses [n,4,4] (OpenCV, z up) for a preview: a circle around the centre
+    looking inward when the capture looked inward (an object), else a turn in place (a room)."""
+    centres = cam_to_world[:, :3, 3]
+    centre = centres.mean(0)
+    forward = cam_to_world[:, :3, 2]
+    to_centre = centre - centres
+    inward = np.mean(np.sum(forward * to_centre, 1) / (np.linalg.norm(to_centre, axis=1) + 1e-9)) > 0.3
+    radius = float(np.median(np.linalg.norm((centres - centre)[:, :2], axis=1)))
+    z = float(np.median(centres[:, 2]))
+    poses = []
+    for t in np.linspace(0, 2 * np.pi, n, endpoint=False):
+        if inward:
+            eye = np.array([centre[0] + radius * np.cos(t), centre[1] + radius * np.sin(t), z])
+            fwd = np.array([centre[0], centre[1], centre[2]]) - eye
+        else:
+            eye = np.array([centre[0] + 0.25 * radius * np.cos(t), centre[1] + 0.25 * radius * np.sin(t), z])
+            fwd = np.array([np.cos(t), np.sin(t), -0.1])
+        poses.append(look_at(eye, eye + fwd))
+    return np.stack(poses)
+
+
+def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
+    """OpenCV camera-to-world looking from `eye` at `target` with world `up` (z)."""
+    z = target - eye
+    z = z / np.linalg.norm(z)
+    x = np.cross(z, up)
+    if np.linalg.norm(x) < 1e-6:
+        x = np.cross(z, np.array([1.0, 0.0, 0.0]))
+    x = x / np.linalg.norm(x)
+    y = np.cross(z, x)
+    m = np.eye(4)
+    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = x, y, z, eye
+    return m
+
+
+def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 15) -> Path:
+    """A browser-playable H.264 MP4 (yuv420p), written atomically."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        tmp_mp4 = tmp.with_suffix(".mp4")
+        with imageio.get_writer(tmp_mp4, fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
+                                macro_block_size=1, ffmpeg_log_level="error") as w:
+            for f in frames:
+                w.append_data(f)
+        os.replace(tmp_mp4, tmp)
+    return path

@@ -1,0 +1,132 @@
+"""`worldmodel reconstruct INPUT`: a capture becomes a Scene directory.
+
+capture → posed images (scenes.ingest) → splat optimisation (scenes.train_splats) → the Scene
+directory: splats.ply, scene.json, transforms.json + images, occupancy, metrics, previews.
+Everything is built in a temporary sibling and renamed into place at the end, so a failed run
+leaves no half-written scene.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from scenes.ingest import IngestConfig
+from scenes.train_splats import SplatTrainConfig
+
+LOG = logging.getLogger(__name__)
+
+
+@dataclass
+class ReconstructConfig:
+    """Reconstruct a capture into a Scene directory."""
+
+    input: Path
+    """A video (mp4/mov/avi/mkv), a folder of photos, a nerfstudio dataset (transforms.json or its
+    folder) or a COLMAP model folder."""
+    output: Path = Path("runs/scene")
+    """The Scene directory to write (replaced atomically when it exists)."""
+    method: str = "splats"
+    """Scene representation: "splats" (Gaussian splatting)."""
+    device: str = "cpu"
+    """Torch device for optimisation: "cpu" or "cuda" (CUDA renders through gsplat)."""
+    voxel_size: float = 0.05
+    """Edge of the collision voxels, in metres."""
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    """Frame selection, camera poses and normalisation."""
+    train: SplatTrainConfig = field(default_factory=SplatTrainConfig)
+    """Splat optimisation."""
+
+
+def reconstruct(cfg: ReconstructConfig) -> Path:
+    """Run the whole reconstruction; returns the Scene directory."""
+    import torch
+
+    from scenes.collision import OccupancyGrid
+    from scenes.ingest import ingest
+    from scenes.ply import write_splat_ply
+    from scenes.preview import orbit_poses, side_by_side_grid, to_uint8, write_png, write_video
+    from scenes.scene import SCENE_FILE, FORMAT, Scene, visible_points
+    from scenes.train_splats import load_images, train_splats
+    from wmcore.atomic import atomic_path, write_json
+    from wmcore.errors import UserInputError
+    from wmcore.rundir import RunDir
+
+    if cfg.method != "splats":
+        raise UserInputError(f"--method {cfg.method!r} is not available; use 'splats'")
+    out = Path(cfg.output)
+    t_start = time.perf_counter()
+    with atomic_path(out) as tmp:
+        tmp.mkdir(parents=True)
+        with RunDir(tmp, cfg) as run:
+            t0 = time.perf_counter()
+            posed, norm, info = ingest(Path(cfg.input), tmp, cfg.ingest)
+            t_ingest = time.perf_counter() - t0
+            run.log_metrics(stage="ingest", seconds=t_ingest, **{k: v for k, v in info.items()
+                                                                    if isinstance(v, (int, float, str))})
+
+            def on_eval(step: int, m: dict) -> None:
+                run.log_metrics(step=step, stage="splats_eval", **m)
+
+            result = train_splats(posed, cfg.train, cfg.device, on_eval)
+            params = {k: v.cpu().numpy() for k, v in result.params.items()}
+            write_splat_ply(tmp / "splats.ply", params)
+
+            # Collision geometry and bounds, in metres.
+            s = norm.metric_scale
+            means, weights = visible_points(params)
+            pts = np.concatenate([means, posed.points]) * s
+            wts = np.concatenate([weights, np.ones(len(posed.points))])
+            cams = posed.cam_to_world[:, :3, 3] * s
+            lo = np.minimum(np.percentile(pts, 1, 0), cams.min(0))
+            hi = np.maximum(np.percentile(pts, 99, 0), cams.max(0))
+            floor_z = float(norm.floor_z * s)
+            lo[2] = min(lo[2], floor_z - cfg.voxel_size)
+            occ = OccupancyGrid.build(pts, wts, lo, hi, cfg.voxel_size, floor_z)
+            occ.save(tmp / "occupancy")
+
+            K0 = posed.Ks[0]
+            scene_meta = {
+                "format": FORMAT, "version": 1, "method": cfg.method,
+                "splats": "splats.ply", "sh_degree": result.sh_degree, "occupancy": "occupancy",
+                "transforms": "transforms.json",
+                "normalization": norm.to_dict(), "metric_scale": s, "up": [0.0, 0.0, 1.0], "floor_z": floor_z,
+                "bounds": {"min": lo.tolist(), "max": hi.tolist()},
+                "intrinsics": {"K": K0.tolist(), "width": int(posed.widths[0]), "height": int(posed.heights[0])},
+                "num_gaussians": int(len(params["means"])),
+                "registered_images": len(posed), "dropped_images": list(posed.dropped),
+            }
+            write_json(tmp / SCENE_FILE, scene_meta)
+            metrics = dict(result.metrics, ingest_seconds=t_ingest, registered_images=len(posed),
+                           dropped_images=len(posed.dropped), **{k: v for k, v in info.items()
+                                                                 if isinstance(v, (int, float))})
+
+            # Previews from the Scene exactly as environments will see it.
+            scene = Scene.load(tmp)
+            images, Ks, w, h = load_images(posed, cfg.train.max_size)
+            idx = result.test_indices or list(range(0, len(posed), max(1, len(posed) // 8)))
+            c2w = metric_poses(posed.cam_to_world, s)
+            rgb, _ = scene.render(torch.as_tensor(c2w[idx]), Ks[idx], w, h)
+            pairs = [(to_uint8(rgb[j]), to_uint8(images[i])) for j, i in enumerate(idx[:16])]
+            write_png(tmp / "previews" / "heldout_grid.png", side_by_side_grid(pairs))
+            orbit = orbit_poses(c2w)
+            frames = [to_uint8(scene.render(torch.as_tensor(p[None]), Ks[:1], w, h)[0][0]) for p in orbit]
+            write_video(tmp / "previews" / "orbit.mp4", frames)
+            metrics["total_seconds"] = time.perf_counter() - t_start
+            write_json(tmp / "metrics.json", metrics)
+            LOG.info("held-out PSNR %.2f dB, SSIM %.4f, %d Gaussians, %d/%d images registered",
+                     metrics["psnr"], metrics["ssim"], scene_meta["num_gaussians"], len(posed),
+                     len(posed) + len(posed.dropped))
+    print(f"Scene written to {out} (held-out PSNR {metrics['psnr']:.2f} dB); previews in {out / 'previews'}")
+    return out
+
+
+def metric_poses(c2w: np.ndarray, metric_scale: float) -> np.ndarray:
+    """Normalised camera-to-world poses [N,4,4] expressed in metres."""
+    m = np.array(c2w, dtype=np.float64)
+    m[:, :3, 3] *= metric_scale
+    return m

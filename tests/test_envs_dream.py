@@ -1,0 +1,157 @@
+"""DreamEnv and DreamVectorEnv: spaces identical to the SceneEnv the model learned, seeding,
+batched stepping, both autoreset modes, make/make_vec, API checkers and bad input."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+import torch
+from gymnasium.utils.env_checker import check_env
+from gymnasium.vector import AutoresetMode
+
+import envs  # noqa: F401  (registers the environments)
+from envs.dream_env import DreamEnv, DreamVectorEnv
+from envs.scene_env import SceneEnv
+from scenes.truth_scene import truth_scene
+from wmcore.errors import UserInputError
+from worldmodel.action_space import ActionSpace
+from worldmodel.config import WorldModelConfig
+from worldmodel.dataset import DatasetWriter
+from worldmodel.model import WorldModel
+
+RES = 40
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    """A SceneEnv at 40x40 (the smallest SB3 CnnPolicy takes), a dataset recorded in it, and a tiny (untrained) model on that data."""
+    root = tmp_path_factory.mktemp("dream")
+    scene = truth_scene(root / "scene", num_gaussians=3000, views=8)
+    env = SceneEnv(scene, width=RES, height=RES, max_steps=12)
+    writer = DatasetWriter(root / "data", ActionSpace.from_gym(env.action_space), (RES, RES))
+    rng = np.random.default_rng(0)
+    for ep in range(3):
+        obs, _ = env.reset(seed=ep)
+        frames, acts, rews, terms, truncs = [obs], [], [], [], []
+        done = False
+        while not done:
+            a = int(rng.integers(3))
+            obs, r, te, tr, _ = env.step(a)
+            frames.append(obs)
+            acts.append(a)
+            rews.append(r)
+            terms.append(te)
+            truncs.append(tr)
+            done = te or tr
+        writer.add(np.stack(frames), acts, rews, terms, truncs)
+    torch.manual_seed(0)
+    model = WorldModel(WorldModelConfig(resolution=(RES, RES), action_space={"kind": "discrete", "n": 3},
+                                        context=2, block_out_channels=(16, 32), action_embed_dim=8,
+                                        reward_channels=(8,)))
+    model.save_pretrained(root / "model")
+    return env, root / "model", root / "data"
+
+
+def test_spaces_identical_to_scene_env(setup):
+    env, model, data = setup
+    dream = DreamEnv(model, data)
+    assert dream.observation_space == env.observation_space
+    assert dream.action_space == env.action_space
+    vec = DreamVectorEnv(model, data, num_envs=4)
+    assert vec.single_observation_space == env.observation_space
+    assert vec.single_action_space == env.action_space
+
+
+def test_checkers(setup):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    _, model, data = setup
+    check_env(DreamEnv(model, data, max_steps=5), skip_render_check=True)
+    sb3_check_env(DreamEnv(model, data, max_steps=5), warn=False)
+
+
+def test_seeded_rollouts_repeat(setup):
+    _, model, data = setup
+
+    def run(seed):
+        env = DreamVectorEnv(model, data, num_envs=3, max_steps=50)
+        obs, _ = env.reset(seed=seed)
+        out = [obs]
+        for t in range(4):
+            obs, r, te, tr, _ = env.step(np.array([t % 3, 1, 2]))
+            out += [obs, r, te]
+        return out
+
+    a, b = run(0), run(0)
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+    assert not np.array_equal(run(1)[1], a[1])
+
+
+@pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
+def test_autoreset_modes(setup, mode):
+    _, model, data = setup
+    env = DreamVectorEnv(model, data, num_envs=2, max_steps=2, autoreset_mode=mode)
+    assert env.metadata["autoreset_mode"] == mode
+    env.reset(seed=0)
+    env.step(np.array([0, 0]))
+    obs, r, te, tr, info = env.step(np.array([0, 0]))
+    assert (tr | te).all()  # step limit reached
+    if mode == AutoresetMode.SAME_STEP:
+        assert info["_final_obs"].all() and info["final_obs"].shape == obs.shape
+        # the returned observation is already the first of a new episode: a dataset frame
+        assert env.core.steps.tolist() == [0, 0]
+    else:
+        obs2, r2, te2, tr2, _ = env.step(np.array([1, 1]))  # this step resets, ignoring the action
+        assert (r2 == 0).all() and not (te2 | tr2).any()
+        assert env.core.steps.tolist() == [0, 0]
+
+
+def test_make_and_make_vec(setup):
+    _, model, data = setup
+    env = gym.make("worldmodel/Dream-v0", model=str(model), dataset=str(data))
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (RES, RES, 3)
+    vec = gym.make_vec("worldmodel/Dream-v0", num_envs=3, vectorization_mode="vector_entry_point",
+                       model=str(model), dataset=str(data))
+    obs, _ = vec.reset(seed=0)
+    assert obs.shape == (3, RES, RES, 3)
+    obs, *_ = vec.step(vec.action_space.sample())
+    assert obs.shape == (3, RES, RES, 3)
+
+
+def test_bad_input(setup, tmp_path):
+    _, model, data = setup
+    env = DreamEnv(model, data)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="outside the action space"):
+        env.step(5)
+    with pytest.raises(UserInputError, match="no such world model"):
+        DreamEnv(tmp_path / "missing", data)
+    with pytest.raises(UserInputError):
+        DreamEnv(model, tmp_path / "missing")
+
+
+def test_sb3_ppo_trains_on_scene_env_and_dream_vector_env(setup):
+    """PPO runs its real update loop on both; the imagined batch stays one model call per step."""
+    from stable_baselines3 import PPO
+
+    from envs.sb3 import SB3DreamVecEnv
+
+    env, model, data = setup
+    ppo = PPO("CnnPolicy", env, n_steps=16, batch_size=16, n_epochs=1, seed=0,
+              policy_kwargs={"normalize_images": True, "features_extractor_kwargs": {"features_dim": 32}})
+    ppo.learn(32)
+    vec = DreamVectorEnv(model, data, num_envs=4, max_steps=6, autoreset_mode=AutoresetMode.SAME_STEP)
+    calls = []
+    step = vec.core.model.step
+    vec.core.model.step = lambda *a, **k: calls.append(a[0].shape[0]) or step(*a, **k)
+    ppo2 = PPO("CnnPolicy", SB3DreamVecEnv(vec), n_steps=8, batch_size=16, n_epochs=1, seed=0,
+               policy_kwargs={"features_extractor_kwargs": {"features_dim": 32}})
+    ppo2.learn(32)
+    assert calls and set(calls) == {4}  # every model call carried the whole batch
+    # The policy trained in imagination acts in the SceneEnv unchanged.
+    obs, _ = env.reset(seed=0)
+    action, _ = ppo2.predict(obs, deterministic=True)
+    env.step(action)

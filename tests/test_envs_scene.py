@@ -1,0 +1,140 @@
+"""SceneEnv: Gymnasium and SB3 API checks, determinism, collisions against the true geometry,
+tasks, rendering, registration and bad input."""
+
+from __future__ import annotations
+
+import gymnasium as gym
+import numpy as np
+import pytest
+from gymnasium.utils.env_checker import check_env
+
+import envs  # noqa: F401  (registers the environments)
+from envs.scene_env import SceneEnv
+from scenes.synthetic import SyntheticRoom
+from scenes.truth_scene import truth_scene
+from wmcore.errors import UserInputError
+
+
+@pytest.fixture(scope="module")
+def scene_dir(tmp_path_factory):
+    return truth_scene(tmp_path_factory.mktemp("scene") / "room", num_gaussians=6000, views=12)
+
+
+@pytest.fixture(scope="module")
+def room():
+    return SyntheticRoom.default()
+
+
+def test_gymnasium_and_sb3_checkers(scene_dir):
+    from stable_baselines3.common.env_checker import check_env as sb3_check_env
+
+    check_env(SceneEnv(scene_dir, max_steps=20), skip_render_check=True)
+    sb3_check_env(SceneEnv(scene_dir, max_steps=20), warn=False)
+    check_env(SceneEnv(scene_dir, actions="continuous", depth=True, state=True, max_steps=20),
+              skip_render_check=True)
+
+
+def test_same_seed_same_episode(scene_dir):
+    def rollout(seed):
+        env = SceneEnv(scene_dir, max_steps=15)
+        obs, _ = env.reset(seed=seed)
+        out = [obs]
+        rng = np.random.default_rng(0)
+        for _ in range(15):
+            obs, r, term, trunc, _ = env.step(int(rng.integers(3)))
+            out.append((obs, r, term, trunc))
+        return out
+
+    a, b, c = rollout(3), rollout(3), rollout(4)
+    np.testing.assert_array_equal(a[0], b[0])
+    for x, y in zip(a[1:], b[1:]):
+        np.testing.assert_array_equal(x[0], y[0])
+        assert x[1:] == y[1:]
+    assert not np.array_equal(a[0], c[0])
+
+
+def test_random_walk_never_passes_through_true_obstacles(scene_dir, room):
+    env = SceneEnv(scene_dir, extended_actions=True, max_steps=500)
+    rng = np.random.default_rng(0)
+    env.reset(seed=0)
+    collisions = 0
+    for _ in range(1500):
+        before = env.pos.copy()
+        _, _, term, trunc, info = env.step(int(rng.integers(env.action_space.n)))
+        after = env.pos
+        seg = before[None] + np.linspace(0, 1, 12)[:, None] * (after - before)[None]
+        for z in (room.floor_z + 0.3, after[2]):  # low on the body and at the camera
+            pts = seg.copy()
+            pts[:, 2] = z
+            assert room.is_free(pts, 0.0).all(), f"passed through an obstacle between {before} and {after}"
+        collisions += info["collided"]
+        if term or trunc:
+            env.reset()
+    assert collisions > 0  # the walk did run into things, and was stopped
+
+
+def test_pointnav_reward_and_success(scene_dir):
+    """The shortest-path policy reaches goals (positive progress rewards, success bonus); a random
+    policy mostly does not."""
+    from envs.oracle import ShortestPathPolicy, rollout_success
+
+    env = SceneEnv(scene_dir, max_steps=150, state=True)
+    obs, info = env.reset(seed=1)
+    policy = ShortestPathPolicy(env)
+    total, term = 0.0, False
+    while not term:
+        obs, r, term, trunc, info = env.step(policy(obs))
+        total += r
+        assert not trunc
+    assert info["success"] and total > env.task.success_bonus
+    assert obs["state"].shape == env.observation_space["state"].shape
+    assert rollout_success(env, policy, 5, seed=10).mean() == 1.0
+    assert rollout_success(env, lambda o: env.action_space.sample(), 5, seed=10).mean() < 0.5
+
+
+def test_explore_rewards_new_cells_only(scene_dir):
+    env = SceneEnv(scene_dir, task="explore", max_steps=50)
+    env.reset(seed=0)
+    _, r_turn, *_ = env.step(1)  # turning reveals new floor
+    assert r_turn > 0
+    for _ in range(30):  # turning in place: eventually nothing is new
+        _, r, *_ = env.step(1)
+    assert r == pytest.approx(0.0, abs=1e-9)
+
+
+def test_continuous_and_flying_bodies(scene_dir):
+    env = SceneEnv(scene_dir, actions="continuous", max_steps=10)
+    env.reset(seed=0)
+    z0 = env.pos[2]
+    env.step(np.array([1.0, 0.5], np.float32))
+    assert env.pos[2] == z0  # ground robots stay on the floor
+    fly = SceneEnv(scene_dir, body="flying", actions="continuous", max_steps=10)
+    fly.reset(seed=0)
+    z0 = fly.pos[2]
+    fly.step(np.array([0.0, 0.0, 1.0], np.float32))
+    assert fly.pos[2] > z0
+
+
+def test_render_and_registration(scene_dir):
+    env = gym.make("worldmodel/SceneNav-v0", scene=str(scene_dir), render_mode="rgb_array", render_size=96)
+    env.reset(seed=0)
+    frame = env.render()
+    assert frame.dtype == np.uint8 and frame.shape[0] == 96 and frame.shape[1] > 96 + 4
+    assert env.observation_space.shape == (64, 64, 3)
+
+
+def test_bad_actions_and_paths(scene_dir, tmp_path):
+    env = SceneEnv(scene_dir)
+    env.reset(seed=0)
+    with pytest.raises(ValueError, match="outside the action space"):
+        env.step(7)
+    cont = SceneEnv(scene_dir, actions="continuous")
+    cont.reset(seed=0)
+    with pytest.raises(ValueError, match="NaN"):
+        cont.step(np.array([np.nan, 0.0], np.float32))
+    with pytest.raises(ValueError, match="outside"):
+        cont.step(np.array([3.0, 0.0], np.float32))
+    with pytest.raises(UserInputError, match="no such scene"):
+        gym.make("worldmodel/SceneNav-v0", scene=str(tmp_path / "nope"))
+    with pytest.raises(TypeError, match="unknown options"):
+        SceneEnv(scene_dir, speed=3)
