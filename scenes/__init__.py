@@ -1,0 +1,1 @@
+"""Capture → camera poses → Gaussian-splat (or NeRF) scene: metric, renderable, collidable."""

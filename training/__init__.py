@@ -1,0 +1,1 @@
+"""Training, validation, rendering and the command-line program; composes the other packages."""
