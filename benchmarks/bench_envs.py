@@ -1,7 +1,10 @@
 """SceneEnv and DreamVectorEnv throughput, and SceneEnv's collision guarantee.
 
-  python benchmarks/bench_envs.py scene      # steps/s at 64x64 on a 20k-Gaussian scene; 10k random
-                                             # steps checked against the true room geometry
+  python benchmarks/bench_envs.py scene      # steps/s at 64x64 on a 20k-Gaussian truth scene of the
+                                             # example room; 10k random steps checked against the true
+                                             # room geometry
+  python benchmarks/bench_envs.py scene --scene runs/demo/scene   # the same on the reconstruction of the
+                                             # bundled example (aligned to the truth by Sim(3))
   python benchmarks/bench_envs.py dream      # imagined steps/s at batch 1, 8, 32 (default model)
 """
 
@@ -18,14 +21,18 @@ from pathlib import Path
 import numpy as np
 
 
-def bench_scene(steps: int, check_steps: int) -> dict:
+def bench_scene(steps: int, check_steps: int, scene_dir: str | None) -> dict:
     from envs.scene_env import SceneEnv
-    from scenes.synthetic import SyntheticRoom
+    from scenes.pose_eval import scene_to_truth
+    from scenes.synthetic import EXAMPLE_DIR, SyntheticRoom
     from scenes.truth_scene import truth_scene
 
-    room = SyntheticRoom.default()
+    room = SyntheticRoom.load(EXAMPLE_DIR)
     with tempfile.TemporaryDirectory() as tmp:
-        scene = truth_scene(Path(tmp) / "room", num_gaussians=20_000)
+        if scene_dir is None:
+            scene, to_truth = truth_scene(Path(tmp) / "room", num_gaussians=20_000), np.eye(4)
+        else:
+            scene, to_truth = Path(scene_dir), scene_to_truth(scene_dir, EXAMPLE_DIR)
         env = SceneEnv(scene, extended_actions=True, max_steps=1000)
         rng = np.random.default_rng(0)
         env.reset(seed=0)
@@ -37,20 +44,24 @@ def bench_scene(steps: int, check_steps: int) -> dict:
             if te or tr:
                 env.reset()
         sps = steps / (time.perf_counter() - t0)
+        s = float(np.cbrt(np.linalg.det(to_truth[:3, :3])))
+        lift = 0.3 / s  # a point 0.3 m above the floor, in scene metres
         passes = collisions = 0
         env.reset(seed=1)
         for _ in range(check_steps):
             before = env.pos.copy()
             _, _, te, tr, info = env.step(int(rng.integers(env.action_space.n)))
             seg = before[None] + np.linspace(0, 1, 12)[:, None] * (env.pos - before)[None]
-            for z in (room.floor_z + 0.3, env.pos[2]):
+            for z in (env.scene.floor_z + lift, env.pos[2]):  # low on the body and at the camera
                 pts = seg.copy()
                 pts[:, 2] = z
-                passes += int(not room.is_free(pts, 0.0).all())
+                true_pts = pts @ to_truth[:3, :3].T + to_truth[:3, 3]
+                passes += int(not room.is_free(true_pts, 0.0).all())
             collisions += info["collided"]
             if te or tr:
                 env.reset()
-    return {"steps_per_s": sps, "num_gaussians": 20_000, "resolution": "64x64", "random_steps_checked": check_steps,
+    return {"scene": scene_dir or "truth scene, 20k Gaussians", "num_gaussians": env.scene.num_gaussians,
+            "steps_per_s": sps, "resolution": "64x64", "random_steps_checked": check_steps,
             "passes_through_obstacles": passes, "collisions_stopped": collisions}
 
 
@@ -90,8 +101,9 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--check-steps", type=int, default=10_000)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--scene", default=None, help="a reconstruction of the bundled example (default: truth scene)")
     args = p.parse_args()
-    res = bench_scene(args.steps, args.check_steps) if args.which == "scene" else bench_dream(
+    res = bench_scene(args.steps, args.check_steps, args.scene) if args.which == "scene" else bench_dream(
         args.batches, max(3, args.steps // 200))
     res.update(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
                date=time.strftime("%Y-%m-%d"))

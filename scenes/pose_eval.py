@@ -14,10 +14,8 @@ from scenes.normalize import umeyama_sim3
 from scenes.synthetic import SyntheticRoom, load_example_capture
 
 
-def pose_accuracy(scene_dir: str | Path, capture_dir: str | Path) -> dict[str, Any]:
-    """Align the reconstructed camera centres to the true ones with a Sim(3) (Umeyama) and report
-    the errors relative to the room's extent (its diagonal), plus the metric-scale error."""
-    scene_dir = Path(scene_dir)
+def _centres(scene_dir: Path, capture_dir: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
+    """Reconstructed camera centres (metres, scene frame) and the true ones of the same frames."""
     posed = read_transforms(scene_dir / "transforms.json")
     sources = json.loads((scene_dir / "ingest.json").read_text())["source_frames"]
     idx = []
@@ -30,13 +28,26 @@ def pose_accuracy(scene_dir: str | Path, capture_dir: str | Path) -> dict[str, A
     true_c = truth.cam_to_world[idx, :3, 3]
     scene = json.loads((scene_dir / "scene.json").read_text())
     est_c = posed.cam_to_world[:, :3, 3] * float(scene["metric_scale"])
+    return est_c, true_c, len(truth.cam_to_world)
+
+
+def scene_to_truth(scene_dir: str | Path, capture_dir: str | Path) -> np.ndarray:
+    """The Sim(3) [4,4] taking the Scene's metric frame to the synthetic room's true frame."""
+    est_c, true_c, _ = _centres(Path(scene_dir), capture_dir)
+    return umeyama_sim3(est_c, true_c)
+
+
+def pose_accuracy(scene_dir: str | Path, capture_dir: str | Path) -> dict[str, Any]:
+    """Align the reconstructed camera centres to the true ones with a Sim(3) (Umeyama) and report
+    the errors relative to the room's extent (its diagonal), plus the metric-scale error."""
+    est_c, true_c, num_frames = _centres(Path(scene_dir), capture_dir)
     T = umeyama_sim3(est_c, true_c)
     err = np.linalg.norm(est_c @ T[:3, :3].T + T[:3, 3] - true_c, axis=1)
     room = SyntheticRoom.load(capture_dir)
     extent = float(np.linalg.norm(np.asarray(room.room_max) - np.asarray(room.room_min)))
     return {
-        "num_compared": len(idx),
-        "num_frames": len(truth.cam_to_world),
+        "num_compared": len(est_c),
+        "num_frames": num_frames,
         "extent_m": extent,
         "mean_centre_error_m": float(err.mean()),
         "max_centre_error_m": float(err.max()),

@@ -58,8 +58,9 @@ def orbit_poses(cam_to_world: np.ndarray, n: int = 60) -> np.ndarray:
     return np.stack(poses)
 
 
-def look_at(eye: np.ndarray, target: np.ndarray, up: np.ndarray = np.array([0.0, 0.0, 1.0])) -> np.ndarray:
-    """OpenCV camera-to-world looking from `eye` at `target` with world `up` (z)."""
+def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """OpenCV camera-to-world looking from `eye` at `target`, world z up."""
+    up = np.array([0.0, 0.0, 1.0])
     z = target - eye
     z = z / np.linalg.norm(z)
     x = np.cross(z, up)

@@ -50,7 +50,7 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
     from scenes.ingest import ingest
     from scenes.ply import write_splat_ply
     from scenes.preview import orbit_poses, side_by_side_grid, to_uint8, write_png, write_video
-    from scenes.scene import SCENE_FILE, FORMAT, Scene, visible_points
+    from scenes.scene import FORMAT, SCENE_FILE, Scene, visible_points
     from scenes.train_splats import load_images, train_splats
     from wmcore.atomic import atomic_path, write_json
     from wmcore.errors import UserInputError
@@ -63,11 +63,15 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
         with RunDir(tmp, cfg) as run:
-            t0 = time.perf_counter()
             posed, norm, info = ingest(Path(cfg.input), tmp, cfg.ingest)
-            t_ingest = time.perf_counter() - t0
-            run.log_metrics(stage="ingest", seconds=t_ingest, **{k: v for k, v in info.items()
-                                                                    if isinstance(v, (int, float, str))})
+            ingest_metrics = {
+                "ingest_seconds": info["seconds"], "input_images": info["num_input_images"],
+                "registered_images": len(posed), "dropped_images": len(posed.dropped),
+                "sparse_points": info["num_points"],
+                "mean_reprojection_error": info.get("mean_reprojection_error"), "sfm_mapper": info.get("mapper"),
+            }
+            run.log_metrics(stage="ingest", **ingest_metrics)
+            prune_work_files(tmp, posed.image_paths)
 
             def on_eval(step: int, m: dict) -> None:
                 run.log_metrics(step=step, stage="splats_eval", **m)
@@ -101,9 +105,7 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
                 "registered_images": len(posed), "dropped_images": list(posed.dropped),
             }
             write_json(tmp / SCENE_FILE, scene_meta)
-            metrics = dict(result.metrics, ingest_seconds=t_ingest, registered_images=len(posed),
-                           dropped_images=len(posed.dropped), **{k: v for k, v in info.items()
-                                                                 if isinstance(v, (int, float))})
+            metrics = {**result.metrics, **ingest_metrics}
 
             # Previews from the Scene exactly as environments will see it.
             scene = Scene.load(tmp)
@@ -130,3 +132,22 @@ def metric_poses(c2w: np.ndarray, metric_scale: float) -> np.ndarray:
     m = np.array(c2w, dtype=np.float64)
     m[:, :3, 3] *= metric_scale
     return m
+
+
+def prune_work_files(scene_dir: Path, keep_images: list[Path]) -> None:
+    """Drop SfM intermediates (database, models, stereo set-up) and unused image copies from the
+    scene directory; keep the folders holding the images transforms.json points at."""
+    import shutil
+
+    keep = {Path(p).resolve().parent for p in keep_images}
+    for top in ("sfm", "images"):
+        root = scene_dir / top
+        if not root.exists():
+            continue
+        for path in sorted(root.rglob("*"), key=lambda q: len(q.parts), reverse=True):
+            r = path.resolve()
+            needed = any(r == k or k in r.parents or r in k.parents for k in keep)
+            if not needed:
+                shutil.rmtree(path) if path.is_dir() else path.unlink()
+        if not any(root.iterdir()):
+            root.rmdir()

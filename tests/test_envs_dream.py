@@ -25,7 +25,8 @@ RES = 40
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
-    """A SceneEnv at 40x40 (the smallest SB3 CnnPolicy takes), a dataset recorded in it, and a tiny (untrained) model on that data."""
+    """A SceneEnv at 40x40 (the smallest SB3 CnnPolicy takes), a dataset recorded in it, and a tiny
+    (untrained) model on that data."""
     root = tmp_path_factory.mktemp("dream")
     scene = truth_scene(root / "scene", num_gaussians=3000, views=8)
     env = SceneEnv(scene, width=RES, height=RES, max_steps=12)

@@ -25,7 +25,8 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "train-world-model": ("training.train_world_model", "TrainWorldModelConfig", "train_world_model",
                           "Train the diffusion world model on a trajectory dataset (HF accelerate, resumable)."),
     "evaluate-world-model": ("training.evaluate_world_model", "EvaluateWorldModelConfig", "evaluate_world_model",
-                             "Evaluate a world model on held-out episodes: PSNR/SSIM by horizon, baselines, plot, video."),
+                             "Evaluate a world model on held-out episodes: PSNR/SSIM by horizon, baselines, "
+                             "plot, video."),
 }
 
 

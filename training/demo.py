@@ -13,6 +13,7 @@ from pathlib import Path
 
 from scenes.ingest import IngestConfig
 from scenes.reconstruct import ReconstructConfig
+from scenes.strategy import DefaultStrategy
 from scenes.train_splats import SplatTrainConfig
 
 LOG = logging.getLogger(__name__)
@@ -31,7 +32,9 @@ class DemoConfig:
     reconstruct: ReconstructConfig = field(default_factory=lambda: ReconstructConfig(
         input=Path("assets/example_room/capture.mp4"),
         ingest=IngestConfig(num_frames=80, max_size=320, sfm_max_size=320),
-        train=SplatTrainConfig(iterations=3000, max_size=128)))
+        train=SplatTrainConfig(iterations=2000, max_size=128, strategy=DefaultStrategy(
+            refine_start_iter=200, refine_stop_iter=1500, refine_every=100, reset_every=1500,
+            max_gaussians=30_000))))
     """Reconstruction of the example capture (its input and output are set by the demo)."""
 
 
