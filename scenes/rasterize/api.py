@@ -1,0 +1,113 @@
+"""`rasterization`: one function, gsplat's meaning, dispatched on the device of the inputs."""
+
+from __future__ import annotations
+
+import torch
+
+from scenes.rasterize.checks import check_inputs
+from scenes.rasterize.cpu import render_autograd, render_lean
+from scenes.rasterize.cuda import render_gsplat
+
+
+def rasterization(
+    means: torch.Tensor,
+    quats: torch.Tensor,
+    scales: torch.Tensor,
+    opacities: torch.Tensor,
+    colors: torch.Tensor,
+    viewmats: torch.Tensor,
+    Ks: torch.Tensor,
+    width: int,
+    height: int,
+    near_plane: float = 0.01,
+    far_plane: float = 1e10,
+    radius_clip: float = 0.0,
+    eps2d: float = 0.3,
+    sh_degree: int | None = None,
+    tile_size: int = 16,
+    backgrounds: torch.Tensor | None = None,
+    render_mode: str = "RGB",
+    absgrad: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Render N 3D Gaussians into C cameras; gsplat 1.5 `rasterization` semantics (classic, unpacked).
+
+    means [N,3]; quats [N,4] wxyz (normalised inside); scales [N,3] (positive, not log);
+    opacities [N] in [0,1]; colors [N,D] or [C,N,D] features, or [N,K,3] SH coefficients when
+    `sh_degree` is set; viewmats [C,4,4] world-to-camera (OpenCV); Ks [C,3,3].
+    Returns render_colors [C,H,W,D'] (depth last for the D modes; ED = D / alpha), render_alphas
+    [C,H,W,1] and meta with means2d [C,N,2] (call `.retain_grad()` for screen-space gradients;
+    `.absgrad` is set when absgrad=True), radii [C,N] int32 (0 = culled; max of the per-axis
+    radii_xy [C,N,2]), depths, conics, opacities [C,N], width, height, n_cameras, tile_size.
+    CUDA tensors are rendered by gsplat; CPU tensors by our numba rasterizer, which is
+    differentiable w.r.t. means, quats, scales, opacities, colors and backgrounds.
+    """
+    check_inputs(
+        means,
+        quats,
+        scales,
+        opacities,
+        colors,
+        viewmats,
+        Ks,
+        width,
+        height,
+        sh_degree,
+        tile_size,
+        backgrounds,
+        render_mode,
+    )
+    options = dict(
+        near_plane=near_plane,
+        far_plane=far_plane,
+        radius_clip=radius_clip,
+        eps2d=eps2d,
+        sh_degree=sh_degree,
+        tile_size=tile_size,
+        backgrounds=backgrounds,
+        render_mode=render_mode,
+    )
+    if means.is_cuda:
+        return render_gsplat(
+            means, quats, scales, opacities, colors, viewmats, Ks, width, height, absgrad=absgrad, **options
+        )
+    inputs = (means, quats, scales, opacities, colors, backgrounds)
+    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
+        return render_autograd(
+            means,
+            quats,
+            scales,
+            opacities,
+            colors,
+            viewmats,
+            Ks,
+            width,
+            height,
+            near_plane,
+            far_plane,
+            radius_clip,
+            eps2d,
+            sh_degree,
+            tile_size,
+            backgrounds,
+            render_mode,
+            absgrad,
+        )
+    return render_lean(
+        means,
+        quats,
+        scales,
+        opacities,
+        colors,
+        viewmats,
+        Ks,
+        width,
+        height,
+        near_plane,
+        far_plane,
+        radius_clip,
+        eps2d,
+        sh_degree,
+        tile_size,
+        backgrounds,
+        render_mode,
+    )

@@ -1,0 +1,341 @@
+"""Numba kernels: EWA projection of 3D Gaussians to 2D (forward and hand-written backward).
+
+Same maths as `reference.project_reference` (gsplat 1.5 `fully_fused_projection`, pinhole):
+scalar code on float32 arrays with float64 arithmetic, one thread per (camera, Gaussian) in the
+forward and one per Gaussian (looping over cameras) in the backward, so gradient writes never race.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit, prange
+
+ALPHA_THRESHOLD = 1.0 / 255.0
+
+
+@njit(cache=True)
+def _rotmat(qw, qx, qy, qz):
+    return (
+        1 - 2 * (qy * qy + qz * qz),
+        2 * (qx * qy - qw * qz),
+        2 * (qx * qz + qw * qy),
+        2 * (qx * qy + qw * qz),
+        1 - 2 * (qx * qx + qz * qz),
+        2 * (qy * qz - qw * qx),
+        2 * (qx * qz - qw * qy),
+        2 * (qy * qz + qw * qx),
+        1 - 2 * (qx * qx + qy * qy),
+    )
+
+
+@njit(cache=True)
+def _mm(a, b):
+    """3x3 @ 3x3 on row-major 9-tuples."""
+    return (
+        a[0] * b[0] + a[1] * b[3] + a[2] * b[6],
+        a[0] * b[1] + a[1] * b[4] + a[2] * b[7],
+        a[0] * b[2] + a[1] * b[5] + a[2] * b[8],
+        a[3] * b[0] + a[4] * b[3] + a[5] * b[6],
+        a[3] * b[1] + a[4] * b[4] + a[5] * b[7],
+        a[3] * b[2] + a[4] * b[5] + a[5] * b[8],
+        a[6] * b[0] + a[7] * b[3] + a[8] * b[6],
+        a[6] * b[1] + a[7] * b[4] + a[8] * b[7],
+        a[6] * b[2] + a[7] * b[5] + a[8] * b[8],
+    )
+
+
+@njit(cache=True)
+def _t(a):
+    return (a[0], a[3], a[6], a[1], a[4], a[7], a[2], a[5], a[8])
+
+
+@njit(cache=True)
+def _setup(means, quats, scales, viewmats, Ks, width, height, c, n):
+    """Shared forward maths up to the blurred 2D covariance for Gaussian n in camera c."""
+    vm = viewmats[c]
+    w = (
+        float(vm[0, 0]),
+        float(vm[0, 1]),
+        float(vm[0, 2]),
+        float(vm[1, 0]),
+        float(vm[1, 1]),
+        float(vm[1, 2]),
+        float(vm[2, 0]),
+        float(vm[2, 1]),
+        float(vm[2, 2]),
+    )
+    mx, my, mz = float(means[n, 0]), float(means[n, 1]), float(means[n, 2])
+    x = w[0] * mx + w[1] * my + w[2] * mz + vm[0, 3]
+    y = w[3] * mx + w[4] * my + w[5] * mz + vm[1, 3]
+    z = w[6] * mx + w[7] * my + w[8] * mz + vm[2, 3]
+    qw, qx, qy, qz = float(quats[n, 0]), float(quats[n, 1]), float(quats[n, 2]), float(quats[n, 3])
+    qnorm = math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
+    inv = 1.0 / max(qnorm, 1e-12)
+    qw, qx, qy, qz = qw * inv, qx * inv, qy * inv, qz * inv
+    r = _rotmat(qw, qx, qy, qz)
+    sx, sy, sz = float(scales[n, 0]), float(scales[n, 1]), float(scales[n, 2])
+    m = (r[0] * sx, r[1] * sy, r[2] * sz, r[3] * sx, r[4] * sy, r[5] * sz, r[6] * sx, r[7] * sy, r[8] * sz)
+    sigma = _mm(m, _t(m))
+    wm = _mm(w, sigma)
+    cov_c = _mm(wm, _t(w))
+    fx, fy, cx, cy = float(Ks[c, 0, 0]), float(Ks[c, 1, 1]), float(Ks[c, 0, 2]), float(Ks[c, 1, 2])
+    return w, x, y, z, (qw, qx, qy, qz), qnorm, r, (sx, sy, sz), m, cov_c, fx, fy, cx, cy
+
+
+@njit(cache=True)
+def _jacobian(x, y, z, fx, fy, cx, cy, width, height):
+    rz = 1.0 / z
+    tan_fovx, tan_fovy = 0.5 * width / fx, 0.5 * height / fy
+    lim_x_pos, lim_x_neg = (width - cx) / fx + 0.3 * tan_fovx, cx / fx + 0.3 * tan_fovx
+    lim_y_pos, lim_y_neg = (height - cy) / fy + 0.3 * tan_fovy, cy / fy + 0.3 * tan_fovy
+    xr, yr = x * rz, y * rz
+    free_x = xr <= lim_x_pos and xr >= -lim_x_neg
+    free_y = yr <= lim_y_pos and yr >= -lim_y_neg
+    tx = z * min(lim_x_pos, max(-lim_x_neg, xr))
+    ty = z * min(lim_y_pos, max(-lim_y_neg, yr))
+    return rz, tx, ty, free_x, free_y, fx * rz, -fx * tx * rz * rz, fy * rz, -fy * ty * rz * rz
+
+
+@njit(cache=True)
+def _cov2d(cov_c, j00, j02, j11, j12, eps2d):
+    # rows of J @ cov_c, then (J cov_c J^T)
+    a0, a1, a2 = (
+        j00 * cov_c[0] + j02 * cov_c[6],
+        j00 * cov_c[1] + j02 * cov_c[7],
+        j00 * cov_c[2] + j02 * cov_c[8],
+    )
+    b1, b2 = j11 * cov_c[4] + j12 * cov_c[7], j11 * cov_c[5] + j12 * cov_c[8]
+    c00 = a0 * j00 + a2 * j02 + eps2d
+    c01 = a1 * j11 + a2 * j12
+    c11 = b1 * j11 + b2 * j12 + eps2d
+    return c00, c01, c11
+
+
+@njit(cache=True)
+def _surely_outside(means, scales, viewmats, Ks, width, height, eps2d, c, g, z):
+    """Cheap conservative test, before any covariance maths: is the Gaussian's screen box, bounded
+    with its largest scale, entirely off the image? (Most Gaussians of a scene are.)"""
+    vm = viewmats[c]
+    x = vm[0, 0] * means[g, 0] + vm[0, 1] * means[g, 1] + vm[0, 2] * means[g, 2] + vm[0, 3]
+    y = vm[1, 0] * means[g, 0] + vm[1, 1] * means[g, 1] + vm[1, 2] * means[g, 2] + vm[1, 3]
+    fx, fy, cx, cy = float(Ks[c, 0, 0]), float(Ks[c, 1, 1]), float(Ks[c, 0, 2]), float(Ks[c, 1, 2])
+    s_max = max(abs(scales[g, 0]), abs(scales[g, 1]), abs(scales[g, 2]))
+    lim_x = max(width - cx, cx) / fx + 0.15 * width / fx
+    lim_y = max(height - cy, cy) / fy + 0.15 * height / fy
+    # |row of J|^2 * s_max^2 bounds the 2D variance; 3.33 bounds the extent; +2 px of slack
+    rx = 3.33 * math.sqrt(fx * fx / (z * z) * (1.0 + lim_x * lim_x) * s_max * s_max + eps2d) + 2.0
+    ry = 3.33 * math.sqrt(fy * fy / (z * z) * (1.0 + lim_y * lim_y) * s_max * s_max + eps2d) + 2.0
+    u = fx * x / z + cx
+    v = fy * y / z + cy
+    return u + rx <= 0 or u - rx >= width or v + ry <= 0 or v - ry >= height
+
+
+@njit(parallel=True, cache=True)
+def project_fwd(
+    means,
+    quats,
+    scales,
+    opacities,
+    viewmats,
+    Ks,
+    width,
+    height,
+    eps2d,
+    near,
+    far,
+    radius_clip,
+    means2d,
+    conics,
+    depths,
+    radii,
+):
+    """Fill means2d [C,N,2], conics [C,N,3], depths [C,N], radii [C,N,2] (int32, 0 = culled)."""
+    n_cam, n = viewmats.shape[0], means.shape[0]
+    for i in prange(n_cam * n):
+        c, g = i // n, i % n
+        means2d[c, g, 0] = 0.0
+        means2d[c, g, 1] = 0.0
+        conics[c, g, 0] = 0.0
+        conics[c, g, 1] = 0.0
+        conics[c, g, 2] = 0.0
+        radii[c, g, 0] = 0
+        radii[c, g, 1] = 0
+        vm = viewmats[c]
+        z = vm[2, 0] * means[g, 0] + vm[2, 1] * means[g, 1] + vm[2, 2] * means[g, 2] + vm[2, 3]
+        depths[c, g] = z
+        op = opacities[g]
+        if z < near or z > far or op < ALPHA_THRESHOLD:
+            continue
+        if _surely_outside(means, scales, viewmats, Ks, width, height, eps2d, c, g, z):
+            continue
+        w, x, y, z, q, qn, r, s, m, cov_c, fx, fy, cx, cy = _setup(
+            means, quats, scales, viewmats, Ks, width, height, c, g
+        )
+        rz, tx, ty, fr_x, fr_y, j00, j02, j11, j12 = _jacobian(x, y, z, fx, fy, cx, cy, width, height)
+        c00, c01, c11 = _cov2d(cov_c, j00, j02, j11, j12, eps2d)
+        det = c00 * c11 - c01 * c01
+        if det <= 0.0:
+            continue
+        extend = min(3.33, math.sqrt(2.0 * math.log(op / ALPHA_THRESHOLD)))
+        b = 0.5 * (c00 + c11)
+        v1 = b + math.sqrt(max(0.01, b * b - det))
+        r1 = extend * math.sqrt(v1)
+        rx = math.ceil(min(extend * math.sqrt(c00), r1))
+        ry = math.ceil(min(extend * math.sqrt(c11), r1))
+        if rx <= radius_clip and ry <= radius_clip:
+            continue
+        u = fx * x * rz + cx
+        v = fy * y * rz + cy
+        if u + rx <= 0 or u - rx >= width or v + ry <= 0 or v - ry >= height:
+            continue
+        means2d[c, g, 0] = u
+        means2d[c, g, 1] = v
+        conics[c, g, 0] = c11 / det
+        conics[c, g, 1] = -c01 / det
+        conics[c, g, 2] = c00 / det
+        radii[c, g, 0] = int(rx)
+        radii[c, g, 1] = int(ry)
+
+
+@njit(parallel=True, cache=True)
+def project_bwd(
+    means,
+    quats,
+    scales,
+    viewmats,
+    Ks,
+    width,
+    height,
+    eps2d,
+    radii,
+    v_means2d,
+    v_conics,
+    v_depths,
+    v_means,
+    v_quats,
+    v_scales,
+):
+    """Accumulate d(loss)/d(means, quats, scales) [N,...] from gradients of the projection outputs."""
+    n_cam, n = viewmats.shape[0], means.shape[0]
+    for g in prange(n):
+        gm0 = gm1 = gm2 = 0.0
+        gq0 = gq1 = gq2 = gq3 = 0.0
+        gs0 = gs1 = gs2 = 0.0
+        for c in range(n_cam):
+            if radii[c, g, 0] <= 0 or radii[c, g, 1] <= 0:
+                continue
+            w, x, y, z, q, qn, r, s, m, cov_c, fx, fy, cx, cy = _setup(
+                means, quats, scales, viewmats, Ks, width, height, c, g
+            )
+            rz, tx, ty, fr_x, fr_y, j00, j02, j11, j12 = _jacobian(x, y, z, fx, fy, cx, cy, width, height)
+            c00, c01, c11 = _cov2d(cov_c, j00, j02, j11, j12, eps2d)
+            det = c00 * c11 - c01 * c01
+            ia, ib, ic = c11 / det, -c01 / det, c00 / det
+            # conic = inv(cov2d): d cov2d = -inv G inv, with G the symmetric gradient of the conic
+            ga, gb, gc = float(v_conics[c, g, 0]), 0.5 * float(v_conics[c, g, 1]), float(v_conics[c, g, 2])
+            p00, p01 = ia * ga + ib * gb, ia * gb + ib * gc
+            p10, p11 = ib * ga + ic * gb, ib * gb + ic * gc
+            v00 = -(p00 * ia + p01 * ib)
+            v01 = -(p00 * ib + p01 * ic)
+            v11 = -(p10 * ib + p11 * ic)
+            # cov2d = J cov_c J^T, J = [[j00, 0, j02], [0, j11, j12]]
+            jj = (j00, 0.0, j02, 0.0, j11, j12)
+            vj = (
+                v00 * jj[0] + v01 * jj[3],
+                v00 * jj[1] + v01 * jj[4],
+                v00 * jj[2] + v01 * jj[5],
+                v01 * jj[0] + v11 * jj[3],
+                v01 * jj[1] + v11 * jj[4],
+                v01 * jj[2] + v11 * jj[5],
+            )  # V J (2x3)
+            v_cov_c = (
+                jj[0] * vj[0] + jj[3] * vj[3],
+                jj[0] * vj[1] + jj[3] * vj[4],
+                jj[0] * vj[2] + jj[3] * vj[5],
+                jj[1] * vj[0] + jj[4] * vj[3],
+                jj[1] * vj[1] + jj[4] * vj[4],
+                jj[1] * vj[2] + jj[4] * vj[5],
+                jj[2] * vj[0] + jj[5] * vj[3],
+                jj[2] * vj[1] + jj[5] * vj[4],
+                jj[2] * vj[2] + jj[5] * vj[5],
+            )
+            # dL/dJ = 2 V J cov_c (only the four non-constant entries are needed)
+            vjc00 = 2 * (vj[0] * cov_c[0] + vj[1] * cov_c[3] + vj[2] * cov_c[6])
+            vjc02 = 2 * (vj[0] * cov_c[2] + vj[1] * cov_c[5] + vj[2] * cov_c[8])
+            vjc11 = 2 * (vj[3] * cov_c[1] + vj[4] * cov_c[4] + vj[5] * cov_c[7])
+            vjc12 = 2 * (vj[3] * cov_c[2] + vj[4] * cov_c[5] + vj[5] * cov_c[8])
+            gu, gv = float(v_means2d[c, g, 0]), float(v_means2d[c, g, 1])
+            rz2 = rz * rz
+            rz3 = rz2 * rz
+            vx = fx * rz * gu
+            vy = fy * rz * gv
+            vz = -(fx * x * gu + fy * y * gv) * rz2 + float(v_depths[c, g])
+            vz += -fx * rz2 * vjc00 - fy * rz2 * vjc11
+            if fr_x:
+                vx += -fx * rz2 * vjc02
+                vz += 2.0 * fx * tx * rz3 * vjc02
+            else:
+                vz += fx * tx * rz3 * vjc02
+            if fr_y:
+                vy += -fy * rz2 * vjc12
+                vz += 2.0 * fy * ty * rz3 * vjc12
+            else:
+                vz += fy * ty * rz3 * vjc12
+            gm0 += w[0] * vx + w[3] * vy + w[6] * vz
+            gm1 += w[1] * vx + w[4] * vy + w[7] * vz
+            gm2 += w[2] * vx + w[5] * vy + w[8] * vz
+            # cov_c = W Sigma W^T; Sigma = M M^T; M = R S
+            v_sig = _mm(_mm(_t(w), v_cov_c), w)
+            vm_ = _mm(
+                (
+                    v_sig[0] + v_sig[0],
+                    v_sig[1] + v_sig[3],
+                    v_sig[2] + v_sig[6],
+                    v_sig[3] + v_sig[1],
+                    v_sig[4] + v_sig[4],
+                    v_sig[5] + v_sig[7],
+                    v_sig[6] + v_sig[2],
+                    v_sig[7] + v_sig[5],
+                    v_sig[8] + v_sig[8],
+                ),
+                m,
+            )
+            gs0 += vm_[0] * r[0] + vm_[3] * r[3] + vm_[6] * r[6]
+            gs1 += vm_[1] * r[1] + vm_[4] * r[4] + vm_[7] * r[7]
+            gs2 += vm_[2] * r[2] + vm_[5] * r[5] + vm_[8] * r[8]
+            g00, g01, g02 = vm_[0] * s[0], vm_[1] * s[1], vm_[2] * s[2]
+            g10, g11, g12 = vm_[3] * s[0], vm_[4] * s[1], vm_[5] * s[2]
+            g20, g21, g22 = vm_[6] * s[0], vm_[7] * s[1], vm_[8] * s[2]
+            qw, qx, qy, qz = q
+            dw = 2 * (-qz * g01 + qy * g02 + qz * g10 - qx * g12 - qy * g20 + qx * g21)
+            dx = 2 * (qy * g01 + qz * g02 + qy * g10 - 2 * qx * g11 - qw * g12 + qz * g20 + qw * g21 - 2 * qx * g22)
+            dy = 2 * (-2 * qy * g00 + qx * g01 + qw * g02 + qx * g10 + qz * g12 - qw * g20 + qz * g21 - 2 * qy * g22)
+            dz = 2 * (-2 * qz * g00 - qw * g01 + qx * g02 + qw * g10 - 2 * qz * g11 + qy * g12 + qx * g20 + qy * g21)
+            dot = qw * dw + qx * dx + qy * dy + qz * dz
+            inv = 1.0 / max(qn, 1e-12)
+            gq0 += (dw - qw * dot) * inv
+            gq1 += (dx - qx * dot) * inv
+            gq2 += (dy - qy * dot) * inv
+            gq3 += (dz - qz * dot) * inv
+        v_means[g, 0] = gm0
+        v_means[g, 1] = gm1
+        v_means[g, 2] = gm2
+        v_quats[g, 0] = gq0
+        v_quats[g, 1] = gq1
+        v_quats[g, 2] = gq2
+        v_quats[g, 3] = gq3
+        v_scales[g, 0] = gs0
+        v_scales[g, 1] = gs1
+        v_scales[g, 2] = gs2
+
+
+def empty_projection(n_cam: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Output buffers for `project_fwd`."""
+    return (
+        np.empty((n_cam, n, 2), np.float32),
+        np.empty((n_cam, n, 3), np.float32),
+        np.empty((n_cam, n), np.float32),
+        np.empty((n_cam, n, 2), np.int32),
+    )
