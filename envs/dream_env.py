@@ -72,10 +72,18 @@ class DreamCore:
         for i in idx:
             e, t = self.starts[rng.integers(len(self.starts))]
             ep = self.dataset.episodes[e]
-            self.frames[i] = torch.from_numpy(np.array(ep.frames[t - self.L + 1:t + 1]))
-            past = torch.as_tensor(np.asarray(ep.actions[t - self.L + 1:t]))
-            self.actions[i, :self.L - 1] = past.to(self.actions.dtype)
-            self.steps[i] = 0
+            self.set_context(int(i), ep.frames[t - self.L + 1:t + 1], ep.actions[t - self.L + 1:t])
+
+    def set_context(self, i: int, frames: np.ndarray, actions: np.ndarray) -> None:
+        """Start env `i` from given frames uint8 [L,H,W,3] and the L-1 actions between them — for
+        rollouts matched to a real episode (validation, side-by-side videos)."""
+        frames = np.asarray(frames)
+        if frames.shape != tuple(self.frames.shape[1:]) or len(actions) != self.L - 1:
+            raise ValueError(f"context must be frames {list(self.frames.shape[1:])} and {self.L - 1} actions, got "
+                             f"{list(frames.shape)} and {len(actions)}")
+        self.frames[i] = torch.from_numpy(np.array(frames, np.uint8))
+        self.actions[i, :self.L - 1] = torch.as_tensor(np.asarray(actions)).to(self.actions.dtype)
+        self.steps[i] = 0
 
     def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Advance every env: (observations, rewards, terminated, truncated)."""

@@ -2,25 +2,7 @@
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
-import imageio.v2 as imageio
 import numpy as np
-import torch
-
-from wmcore.atomic import atomic_path
-
-
-def to_uint8(img: torch.Tensor | np.ndarray) -> np.ndarray:
-    a = img.detach().cpu().numpy() if isinstance(img, torch.Tensor) else np.asarray(img)
-    return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
-
-
-def write_png(path: str | os.PathLike, rgb: np.ndarray) -> Path:
-    with atomic_path(path) as tmp:
-        imageio.imwrite(tmp, rgb, format="png")
-    return Path(path)
 
 
 def side_by_side_grid(pairs: list[tuple[np.ndarray, np.ndarray]], cols: int = 4, pad: int = 2) -> np.ndarray:
@@ -71,16 +53,3 @@ def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
     m = np.eye(4)
     m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = x, y, z, eye
     return m
-
-
-def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 15) -> Path:
-    """A browser-playable H.264 MP4 (yuv420p), written atomically."""
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        tmp_mp4 = tmp.with_suffix(".mp4")
-        with imageio.get_writer(tmp_mp4, fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
-                                macro_block_size=1, ffmpeg_log_level="error") as w:
-            for f in frames:
-                w.append_data(f)
-        os.replace(tmp_mp4, tmp)
-    return path

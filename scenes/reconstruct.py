@@ -49,11 +49,12 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
     from scenes.collision import OccupancyGrid
     from scenes.ingest import ingest
     from scenes.ply import write_splat_ply
-    from scenes.preview import orbit_poses, side_by_side_grid, to_uint8, write_png, write_video
+    from scenes.preview import orbit_poses, side_by_side_grid
     from scenes.scene import FORMAT, SCENE_FILE, Scene, visible_points
     from scenes.train_splats import load_images, train_splats
     from wmcore.atomic import atomic_path, write_json
     from wmcore.errors import UserInputError
+    from wmcore.media import to_uint8, write_png, write_video
     from wmcore.rundir import RunDir
 
     if cfg.method != "splats":

@@ -16,17 +16,60 @@ from wmcore.errors import UserInputError
 
 # name -> (module, config class, run function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
-    "reconstruct": ("scenes.reconstruct", "ReconstructConfig", "reconstruct",
-                    "Reconstruct a video, photo folder, transforms.json or COLMAP model into a Scene."),
-    "demo": ("training.demo", "DemoConfig", "demo",
-             "Run the whole pipeline on the bundled example and print where the outputs are."),
-    "collect": ("training.collect", "CollectConfig", "collect",
-                "Record episodes from a Gymnasium environment (or import Minari) into a trajectory dataset."),
-    "train-world-model": ("training.train_world_model", "TrainWorldModelConfig", "train_world_model",
-                          "Train the diffusion world model on a trajectory dataset (HF accelerate, resumable)."),
-    "evaluate-world-model": ("training.evaluate_world_model", "EvaluateWorldModelConfig", "evaluate_world_model",
-                             "Evaluate a world model on held-out episodes: PSNR/SSIM by horizon, baselines, "
-                             "plot, video."),
+    "reconstruct": (
+        "scenes.reconstruct",
+        "ReconstructConfig",
+        "reconstruct",
+        "Reconstruct a video, photo folder, transforms.json or COLMAP model into a Scene.",
+    ),
+    "demo": (
+        "training.demo",
+        "DemoConfig",
+        "demo",
+        "Run the whole pipeline on the bundled example and print where the outputs are.",
+    ),
+    "collect": (
+        "training.collect",
+        "CollectConfig",
+        "collect",
+        "Record episodes from a Gymnasium environment (or import Minari) into a trajectory dataset.",
+    ),
+    "train-world-model": (
+        "training.train_world_model",
+        "TrainWorldModelConfig",
+        "train_world_model",
+        "Train the diffusion world model on a trajectory dataset (HF accelerate, resumable).",
+    ),
+    "evaluate-world-model": (
+        "training.evaluate_world_model",
+        "EvaluateWorldModelConfig",
+        "evaluate_world_model",
+        "Evaluate a world model on held-out episodes: PSNR/SSIM by horizon, baselines, plot, video.",
+    ),
+    "train-policy": (
+        "training.train_policy",
+        "TrainPolicyConfig",
+        "train_policy",
+        "Train a policy in imagination (batched actor-critic or SB3 PPO) and save it.",
+    ),
+    "validate": (
+        "training.validate",
+        "ValidateConfig",
+        "validate",
+        "Run policies in the world model and the ground-truth env: returns, success, gap, ranking.",
+    ),
+    "render": (
+        "training.render",
+        "RenderConfig",
+        "render",
+        "Render rollout videos (MP4 + GIF): SceneEnv, imagined, or imagined beside ground truth.",
+    ),
+    "model-based": (
+        "training.model_based",
+        "ModelBasedConfig",
+        "model_based",
+        "Model-based RL loop: collect real steps, train the world model, train the policy in it, repeat.",
+    ),
 }
 
 
@@ -44,10 +87,13 @@ def main(argv: list[str] | None = None) -> int:
     loaded = {name: _load(name) for name in names}
     variants = [Annotated[loaded[n][0], tyro.conf.subcommand(n, description=COMMANDS[n][3])] for n in names]
     try:
-        cfg = tyro.cli(Union[tuple(variants) + (Annotated[None, tyro.conf.Suppress],)],  # type: ignore
-                       args=args, prog="worldmodel",
-                       description="worldmodel: reconstruct real places, learn world models, train and "
-                                   "validate policies in imagination.")
+        cfg = tyro.cli(
+            Union[tuple(variants) + (Annotated[None, tyro.conf.Suppress],)],  # type: ignore
+            args=args,
+            prog="worldmodel",
+            description="worldmodel: reconstruct real places, learn world models, train and "
+            "validate policies in imagination.",
+        )
         if cfg is None:
             return 0
         run = next(fn for cls, fn in loaded.values() if isinstance(cfg, cls))

@@ -1,0 +1,313 @@
+"""A small CNN actor-critic trained by PPO with GAE directly on a DreamVectorEnv's batch.
+
+Learning in imagination (DIAMOND / Dreamer style): every environment step is one batched
+world-model call for all `num_envs` rollouts, and the policy acts on the whole batch as one
+tensor, so the only per-step cost besides the world model is one small CNN forward pass.
+
+The trained `ActorCritic` is a plain policy object: `predict(obs) -> (action, None)` takes one
+RGB uint8 observation [H,W,3] or a batch [B,H,W,3] (like Stable-Baselines3), so the same object
+runs in the DreamEnv and in the ground-truth environment.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.distributions import Categorical, Normal
+from tqdm import tqdm
+
+from wmcore.atomic import atomic_path, write_json
+from wmcore.errors import UserInputError
+from wmcore.rundir import RunDir
+from wmcore.tensors import load_tensors, save_tensors
+from worldmodel.action_space import ActionSpace
+
+LOG = logging.getLogger("worldmodel.actor_critic")
+POLICY_CONFIG = "policy.json"
+POLICY_WEIGHTS = "policy.safetensors"
+POLICY_FORMAT = "worldmodel.policy"
+
+
+@dataclass
+class ActorCriticNetConfig:
+    """Everything needed to rebuild an ActorCritic (stored as policy.json beside its weights)."""
+
+    observation_shape: tuple[int, int, int] = (64, 64, 3)
+    """RGB observation shape [H, W, 3]."""
+    action_space: dict[str, Any] = field(default_factory=lambda: {"kind": "discrete", "n": 3})
+    """Serialised worldmodel ActionSpace (Discrete, or a 1-D Box)."""
+    channels: tuple[int, int, int] = (32, 64, 64)
+    """Output channels of the three convolutions (kernels 8/4/3, strides 4/2/1: the Nature DQN trunk)."""
+    hidden: int = 256
+    """Width of the shared fully-connected layer."""
+
+
+def _layer(m: nn.Module, gain: float = float(np.sqrt(2))) -> nn.Module:
+    """Orthogonal weights, zero bias (CleanRL's initialisation)."""
+    nn.init.orthogonal_(m.weight, gain)
+    nn.init.zeros_(m.bias)
+    return m
+
+
+class ActorCritic(nn.Module):
+    """Shared CNN trunk with a policy head (categorical or diagonal Gaussian) and a value head."""
+
+    def __init__(self, config: ActorCriticNetConfig):
+        super().__init__()
+        self.config = config
+        h, w, _ = config.observation_shape
+        if min(h, w) < 36:
+            raise UserInputError(f"observations of {h}x{w} pixels are too small for the CNN; use at least 36x36")
+        self.space = ActionSpace.from_dict(config.action_space)
+        c1, c2, c3 = config.channels
+        self.trunk = nn.Sequential(
+            _layer(nn.Conv2d(3, c1, 8, stride=4)),
+            nn.ReLU(),
+            _layer(nn.Conv2d(c1, c2, 4, stride=2)),
+            nn.ReLU(),
+            _layer(nn.Conv2d(c2, c3, 3, stride=1)),
+            nn.ReLU(),
+            nn.Flatten(),
+        )
+        with torch.no_grad():
+            flat = self.trunk(torch.zeros(1, 3, h, w)).shape[1]
+        self.fc = nn.Sequential(_layer(nn.Linear(flat, config.hidden)), nn.ReLU())
+        n_out = self.space.n if self.space.is_discrete else self.space.dim
+        self.actor = _layer(nn.Linear(config.hidden, n_out), 0.01)
+        self.critic = _layer(nn.Linear(config.hidden, 1), 1.0)
+        if not self.space.is_discrete:
+            self.log_std = nn.Parameter(torch.zeros(n_out))
+            self.register_buffer("low", torch.tensor(self.space.low, dtype=torch.float32))
+            self.register_buffer("high", torch.tensor(self.space.high, dtype=torch.float32))
+
+    def _features(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.trunk(obs.float().div(255.0).permute(0, 3, 1, 2)))
+
+    def distribution(self, obs: torch.Tensor) -> tuple[torch.distributions.Distribution, torch.Tensor]:
+        """Action distribution and value for uint8 observations [B,H,W,3]."""
+        x = self._features(obs)
+        out = self.actor(x)
+        dist = Categorical(logits=out) if self.space.is_discrete else Normal(out, self.log_std.exp().expand_as(out))
+        return dist, self.critic(x).squeeze(-1)
+
+    def value(self, obs: torch.Tensor) -> torch.Tensor:
+        return self.critic(self._features(obs)).squeeze(-1)
+
+    def log_prob(self, dist: torch.distributions.Distribution, action: torch.Tensor) -> torch.Tensor:
+        lp = dist.log_prob(action)
+        return lp if self.space.is_discrete else lp.sum(-1)
+
+    def entropy(self, dist: torch.distributions.Distribution) -> torch.Tensor:
+        e = dist.entropy()
+        return e if self.space.is_discrete else e.sum(-1)
+
+    def to_env(self, action: torch.Tensor) -> np.ndarray:
+        """Sampled actions as the environment takes them (Gaussian samples clipped to the Box)."""
+        if self.space.is_discrete:
+            return action.cpu().numpy().astype(np.int64)
+        return torch.max(torch.min(action, self.high), self.low).cpu().numpy().astype(np.float32)
+
+    @torch.no_grad()
+    def predict(
+        self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True
+    ) -> tuple[np.ndarray, None]:
+        """SB3-style: action(s) for one observation [H,W,3] or a batch [B,H,W,3]."""
+        o = torch.as_tensor(np.asarray(obs), device=self.critic.weight.device)
+        single = o.dim() == 3
+        dist, _ = self.distribution(o[None] if single else o)
+        if deterministic:
+            a = dist.probs.argmax(-1) if self.space.is_discrete else dist.mean
+        else:
+            a = dist.sample()
+        act = self.to_env(a)
+        return (act[0] if single else act), None
+
+    def forward(self, obs: torch.Tensor) -> torch.Tensor:
+        """Action logits (discrete) or Gaussian means (continuous)."""
+        return self.actor(self._features(obs))
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | Path, extra: dict[str, Any] | None = None) -> Path:
+        """A policy directory: policy.json (config) + policy.safetensors, written atomically."""
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            tmp.mkdir()
+            write_json(
+                tmp / POLICY_CONFIG,
+                {"format": POLICY_FORMAT, "algorithm": "actor-critic", "net": asdict(self.config), **(extra or {})},
+            )
+            save_tensors(tmp / POLICY_WEIGHTS, self.state_dict(), metadata={"format": POLICY_FORMAT})
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> ActorCritic:
+        meta = json.loads((Path(path) / POLICY_CONFIG).read_text())
+        net = meta["net"]
+        config = ActorCriticNetConfig(
+            observation_shape=tuple(net["observation_shape"]),
+            action_space=net["action_space"],
+            channels=tuple(net["channels"]),
+            hidden=int(net["hidden"]),
+        )
+        model = cls(config)
+        try:
+            model.load_state_dict(load_tensors(Path(path) / POLICY_WEIGHTS))
+        except RuntimeError as e:
+            raise UserInputError(f"{path}: weights do not match {POLICY_CONFIG} ({e}); re-save the policy") from e
+        return model.to(device).eval()
+
+
+@dataclass
+class PPOHyperparameters:
+    """PPO with GAE (the CleanRL ppo_atari defaults, shortened rollouts for imagination)."""
+
+    learning_rate: float = 2.5e-4
+    """Adam learning rate (annealed linearly to 0)."""
+    rollout_steps: int = 16
+    """Steps per environment between updates (each step is one batched world-model call)."""
+    gamma: float = 0.99
+    """Discount factor."""
+    gae_lambda: float = 0.95
+    """GAE lambda."""
+    epochs: int = 4
+    """Optimisation epochs over each rollout."""
+    minibatches: int = 4
+    """Minibatches per epoch."""
+    clip: float = 0.1
+    """PPO ratio clip."""
+    ent_coef: float = 0.01
+    """Entropy bonus weight."""
+    vf_coef: float = 0.5
+    """Value loss weight."""
+    max_grad_norm: float = 0.5
+    """Gradient norm clip."""
+
+
+def train_actor_critic(
+    agent: ActorCritic,
+    env: Any,
+    total_steps: int,
+    hp: PPOHyperparameters,
+    seed: int,
+    run: RunDir | None = None,
+    progress: bool = True,
+) -> dict[str, float]:
+    """PPO on a vector env with SAME_STEP autoreset (info["final_obs"] for truncation bootstrapping).
+
+    Returns summary statistics (steps/s, mean return of the episodes that ended)."""
+    device = agent.critic.weight.device
+    n, T = env.num_envs, hp.rollout_steps
+    num_updates = max(1, total_steps // (n * T))
+    opt = torch.optim.Adam(agent.parameters(), lr=hp.learning_rate, eps=1e-5)
+    obs_shape = env.single_observation_space.shape
+    act_shape = () if agent.space.is_discrete else (agent.space.dim,)
+    obs_buf = torch.zeros((T, n) + obs_shape, dtype=torch.uint8, device=device)
+    act_buf = torch.zeros(
+        (T, n) + act_shape, dtype=torch.long if agent.space.is_discrete else torch.float32, device=device
+    )
+    logp_buf, rew_buf, done_buf, val_buf = (torch.zeros(T, n, device=device) for _ in range(4))
+
+    obs_np, _ = env.reset(seed=seed)
+    obs = torch.as_tensor(obs_np, device=device)
+    ep_ret = np.zeros(n)
+    finished: list[float] = []
+    all_finished: list[float] = []
+    t0, global_step = time.time(), 0
+    bar = tqdm(total=num_updates * n * T, desc="actor-critic", unit="step", disable=not progress)
+    for update in range(num_updates):
+        for g in opt.param_groups:
+            g["lr"] = hp.learning_rate * (1.0 - update / num_updates)
+        for t in range(T):
+            with torch.no_grad():
+                dist, value = agent.distribution(obs)
+                action = dist.sample()
+            obs_buf[t], act_buf[t], val_buf[t] = obs, action, value
+            logp_buf[t] = agent.log_prob(dist, action).detach()
+            next_np, reward, term, trunc, info = env.step(agent.to_env(action))
+            reward = reward.astype(np.float64)
+            ep_ret += reward
+            cut = trunc & ~term
+            if cut.any():  # time limit, not a real end: bootstrap from the value of the last observation
+                with torch.no_grad():
+                    final = torch.as_tensor(info["final_obs"][cut], device=device)
+                    reward[cut] += hp.gamma * agent.value(final).cpu().numpy()
+            done = term | trunc
+            for i in np.flatnonzero(done):
+                finished.append(float(ep_ret[i]))
+                ep_ret[i] = 0.0
+            rew_buf[t] = torch.as_tensor(reward, dtype=torch.float32, device=device)
+            done_buf[t] = torch.as_tensor(done, dtype=torch.float32, device=device)
+            obs = torch.as_tensor(next_np, device=device)
+            global_step += n
+            bar.update(n)
+
+        # GAE: done_buf[t] marks that transition t ended its episode (obs t+1 starts a new one).
+        with torch.no_grad():
+            next_value = agent.value(obs)
+        adv = torch.zeros_like(rew_buf)
+        gae = torch.zeros(n, device=device)
+        for t in reversed(range(T)):
+            nv = next_value if t == T - 1 else val_buf[t + 1]
+            live = 1.0 - done_buf[t]
+            delta = rew_buf[t] + hp.gamma * nv * live - val_buf[t]
+            gae = delta + hp.gamma * hp.gae_lambda * live * gae
+            adv[t] = gae
+        ret = adv + val_buf
+
+        b_obs, b_act = obs_buf.flatten(0, 1), act_buf.flatten(0, 1)
+        b_logp, b_adv, b_ret, b_val = logp_buf.flatten(), adv.flatten(), ret.flatten(), val_buf.flatten()
+        batch = n * T
+        mb = max(1, batch // hp.minibatches)
+        gen = torch.Generator().manual_seed(seed + update)
+        for _ in range(hp.epochs):
+            perm = torch.randperm(batch, generator=gen).to(device)
+            for s in range(0, batch, mb):
+                idx = perm[s : s + mb]
+                dist, value = agent.distribution(b_obs[idx])
+                ratio = (agent.log_prob(dist, b_act[idx]) - b_logp[idx]).exp()
+                a = b_adv[idx]
+                a = (a - a.mean()) / (a.std() + 1e-8) if len(idx) > 1 else a
+                pg_loss = torch.max(-a * ratio, -a * ratio.clamp(1 - hp.clip, 1 + hp.clip)).mean()
+                v_clipped = b_val[idx] + (value - b_val[idx]).clamp(-hp.clip, hp.clip)
+                v_loss = 0.5 * torch.max((value - b_ret[idx]) ** 2, (v_clipped - b_ret[idx]) ** 2).mean()
+                entropy = agent.entropy(dist).mean()
+                loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
+                opt.zero_grad()
+                loss.backward()
+                nn.utils.clip_grad_norm_(agent.parameters(), hp.max_grad_norm)
+                opt.step()
+
+        sps = global_step / (time.time() - t0)
+        mean_ret = float(np.mean(finished)) if finished else float("nan")
+        bar.set_postfix(ret=f"{mean_ret:.3f}", sps=f"{sps:.0f}")
+        if run is not None:
+            run.log_metrics(
+                step=global_step,
+                update=update,
+                episode_return=mean_ret,
+                episodes=len(finished),
+                policy_loss=pg_loss.item(),
+                value_loss=v_loss.item(),
+                entropy=entropy.item(),
+                steps_per_second=sps,
+            )
+        all_finished += finished
+        finished = []
+    bar.close()
+    sps = global_step / (time.time() - t0)
+    LOG.info("actor-critic: %d imagined steps in %d updates, %.1f steps/s", global_step, num_updates, sps)
+    return {
+        "steps": global_step,
+        "updates": num_updates,
+        "steps_per_second": sps,
+        "episodes": len(all_finished),
+        "mean_return": float(np.mean(all_finished)) if all_finished else float("nan"),
+    }

@@ -1,0 +1,251 @@
+"""`worldmodel collect ENV_ID`: record episodes from any Gymnasium environment into a trajectory dataset.
+
+Frames come from `env.render()` (render_mode="rgb_array") resized to the model resolution, so any
+pixel or non-pixel env works. `RecordEpisodes` is the same recorder as a gymnasium.Wrapper for
+use inside your own loop. `ENV_ID` of the form `minari:DATASET_ID` imports a Minari dataset instead.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tyro
+from tqdm import tqdm
+
+from wmcore.errors import UserInputError
+from wmcore.rundir import RunDir
+
+LOG = logging.getLogger("worldmodel.collect")
+
+
+@dataclass
+class CollectConfig:
+    """Record episodes from a Gymnasium environment with a policy."""
+
+    env_id: tyro.conf.Positional[str]
+    """Gymnasium id (e.g. ALE/Breakout-v5, CarRacing-v3, CartPole-v1) or minari:DATASET_ID to import."""
+    out: Path = Path("runs/dataset")
+    """Output directory: the dataset plus this run's config.json, log.txt and metrics.jsonl."""
+    episodes: int = 20
+    """Number of episodes to record."""
+    max_steps: int = 1000
+    """Steps per episode before it is cut (recorded as truncated)."""
+    resolution: tuple[int, int] = (64, 64)
+    """Frame height and width stored (frames are resized with area interpolation)."""
+    policy: str = "sticky"
+    """"random" (uniform each step), "sticky" (a random action held for several steps: moves a lot),
+    or "module:function" naming a callable (observation, action_space, rng) -> action (a scripted
+    or saved policy)."""
+    hold_prob: float = 0.75
+    """Sticky policy: probability of repeating the previous action at each step."""
+    env_kwargs: str = "{}"
+    """JSON dict of keyword arguments for gymnasium.make, e.g. '{"repeat_action_probability": 0.0}'."""
+    text: str | None = None
+    """Optional text stored with every episode (for text-conditioned models)."""
+    seed: int = 0
+    """Seed of the environment resets and the policy."""
+    append: bool = False
+    """Add episodes to an existing dataset in `out` instead of refusing to overwrite it."""
+
+
+def resize_frame(frame: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
+    """RGB uint8 [h,w,3] -> [H,W,3] with area interpolation (keeps thin objects like paddles visible)."""
+    import cv2
+
+    frame = np.asarray(frame)
+    if frame.ndim != 3 or frame.shape[2] != 3:
+        raise UserInputError(
+            f"the environment rendered a frame of shape {list(frame.shape)}; expected RGB "
+            "[H,W,3] — create it with render_mode='rgb_array'"
+        )
+    h, w = resolution
+    if frame.shape[:2] == (h, w):
+        return frame.astype(np.uint8)
+    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA).astype(np.uint8)
+
+
+def _recorder_base():
+    import gymnasium as gym
+
+    return gym.Wrapper
+
+
+class RecordEpisodes(_recorder_base()):
+    """gymnasium.Wrapper writing every finished episode (frames from render()) to a DatasetWriter.
+
+    An episode left unfinished at reset() or close() is stored with its last step marked truncated.
+    """
+
+    def __init__(
+        self,
+        env: Any,
+        out: str | Path,
+        resolution: tuple[int, int] = (64, 64),
+        text: str | None = None,
+        source: dict[str, Any] | None = None,
+        append: bool = False,
+    ):
+        from worldmodel.action_space import ActionSpace
+        from worldmodel.dataset import DatasetWriter
+
+        super().__init__(env)
+        if getattr(env, "render_mode", None) != "rgb_array":
+            raise UserInputError(
+                f"RecordEpisodes needs an env made with render_mode='rgb_array', got "
+                f"{getattr(env, 'render_mode', None)!r}"
+            )
+        self.resolution = (int(resolution[0]), int(resolution[1]))
+        self.space = ActionSpace.from_gym(env.action_space)
+        self.writer = DatasetWriter(out, self.space, self.resolution, source=source, append=append)
+        self.text = text
+        self.episode_ids: list[str] = []
+        self._buf: dict[str, list] | None = None
+
+    def _frame(self) -> np.ndarray:
+        return resize_frame(self.env.render(), self.resolution)
+
+    def reset(self, **kwargs: Any):
+        self._flush(cut=True)
+        obs, info = self.env.reset(**kwargs)
+        self._buf = {
+            "frames": [self._frame()],
+            "actions": [],
+            "rewards": [],
+            "terminated": [],
+            "truncated": [],
+        }
+        return obs, info
+
+    def step(self, action: Any):
+        obs, reward, terminated, truncated, info = self.env.step(action)
+        if self._buf is None:
+            raise UserInputError("RecordEpisodes.step called before reset()")
+        b = self._buf
+        b["frames"].append(self._frame())
+        b["actions"].append(np.asarray(action))
+        b["rewards"].append(float(reward))
+        b["terminated"].append(bool(terminated))
+        b["truncated"].append(bool(truncated))
+        if terminated or truncated:
+            self._flush(cut=False)
+        return obs, reward, terminated, truncated, info
+
+    def _flush(self, cut: bool) -> None:
+        b, self._buf = self._buf, None
+        if b is None or not b["actions"]:
+            return
+        if cut and not b["terminated"][-1]:
+            b["truncated"][-1] = True
+        self.episode_ids.append(
+            self.writer.add(
+                np.stack(b["frames"]),
+                np.stack(b["actions"]),
+                b["rewards"],
+                b["terminated"],
+                b["truncated"],
+                text=self.text,
+            )
+        )
+
+    def close(self) -> None:
+        self._flush(cut=True)
+        super().close()
+
+
+def make_policy(
+    name: str, action_space: Any, hold_prob: float, rng: np.random.Generator
+) -> Callable[[Any], Any]:
+    """A callable observation -> action."""
+    if name == "random":
+        return lambda obs: action_space.sample()
+    if name == "sticky":
+        state = {"a": action_space.sample()}
+
+        def sticky(obs: Any) -> Any:
+            if rng.random() > hold_prob:
+                state["a"] = action_space.sample()
+            return state["a"]
+
+        return sticky
+    if ":" in name:
+        module, fn = name.split(":", 1)
+        try:
+            factory = getattr(importlib.import_module(module), fn)
+        except (ImportError, AttributeError) as e:
+            raise UserInputError(f"--policy {name}: cannot import {fn} from {module} ({e})") from e
+        return lambda obs: factory(obs, action_space, rng)
+    raise UserInputError(f"--policy {name!r}: use 'random', 'sticky' or 'module:function'")
+
+
+def collect(cfg: CollectConfig) -> Path:
+    """Run the policy for `cfg.episodes` episodes and record them; returns the dataset directory."""
+    try:
+        env_kwargs = json.loads(cfg.env_kwargs)
+    except json.JSONDecodeError as e:
+        raise UserInputError(f"--env-kwargs {cfg.env_kwargs!r} is not valid JSON ({e})") from e
+    if cfg.env_id.startswith("minari:"):
+        from worldmodel.minari_import import import_minari
+
+        with RunDir(cfg.out, cfg):
+            return import_minari(cfg.env_id.split(":", 1)[1], cfg.out, cfg.resolution, append=cfg.append)
+    import gymnasium as gym
+
+    try:
+        import ale_py
+
+        gym.register_envs(ale_py)
+    except ImportError:
+        pass
+    with RunDir(cfg.out, cfg) as run:
+        try:
+            env = gym.make(cfg.env_id, render_mode="rgb_array", max_episode_steps=cfg.max_steps, **env_kwargs)
+        except gym.error.Error as e:
+            raise UserInputError(f"cannot make environment {cfg.env_id!r}: {e}") from e
+        source = {"env_id": cfg.env_id, "env_kwargs": env_kwargs, "policy": cfg.policy, "seed": cfg.seed}
+        env = RecordEpisodes(env, cfg.out, cfg.resolution, text=cfg.text, source=source, append=cfg.append)
+        rng = np.random.default_rng(cfg.seed)
+        env.action_space.seed(cfg.seed)
+        policy = make_policy(cfg.policy, env.action_space, cfg.hold_prob, rng)
+        t0, steps = time.time(), 0
+        for ep in tqdm(range(cfg.episodes), desc="collect", unit="ep"):
+            obs, _ = env.reset(seed=cfg.seed + ep)
+            done, ret, n = False, 0.0, 0
+            while not done:
+                obs, r, term, trunc, _ = env.step(policy(obs))
+                done, ret, n = term or trunc, ret + float(r), n + 1
+            steps += n
+            run.log_metrics(
+                episode=ep, steps=n, episode_return=ret, steps_per_second=steps / (time.time() - t0)
+            )
+        env.close()
+        LOG.info(
+            "recorded %d episodes, %d steps into %s (%.1f steps/s)",
+            cfg.episodes,
+            steps,
+            cfg.out,
+            steps / (time.time() - t0),
+        )
+    return cfg.out
+
+
+def main() -> None:
+    """Entry point for `python -m training.collect` (same flags as the subcommand)."""
+    import sys
+
+    try:
+        collect(tyro.cli(CollectConfig))
+    except UserInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

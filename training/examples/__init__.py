@@ -1,0 +1,1 @@
+"""Example scripts: train your own policy against the worldmodel environments."""

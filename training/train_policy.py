@@ -1,0 +1,188 @@
+"""`worldmodel train-policy MODEL DATASET`: train a policy entirely in imagination.
+
+The environment is a DreamVectorEnv (the world model, started from contexts drawn from the
+dataset); every step is one batched world-model call. Two algorithms:
+
+- `actor-critic` (default): our PPO/GAE actor-critic (training/actor_critic.py) acting on the
+  batch as tensors — the fastest path;
+- `ppo`: Stable-Baselines3 PPO with CnnPolicy through envs.sb3.SB3DreamVecEnv.
+
+Both save RUN/policy (policy.json + policy.safetensors, no pickle); `training.policies.load_policy`
+rebuilds a policy object whose `predict(obs)` runs unchanged in the ground-truth environment.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import tyro
+
+from training.actor_critic import PPOHyperparameters
+from wmcore.atomic import write_json
+from wmcore.errors import UserInputError
+from wmcore.rundir import RunDir
+
+LOG = logging.getLogger("worldmodel.train_policy")
+
+
+@dataclass
+class TrainPolicyConfig:
+    """Train a policy in a world model's imagination."""
+
+    model: tyro.conf.Positional[Path]
+    """World model directory (RUN/model from train-world-model)."""
+    dataset: tyro.conf.Positional[Path]
+    """Trajectory dataset the imagined episodes start from (the one the model was trained on)."""
+    out: Path = Path("runs/policy")
+    """Run directory: policy/, summary.json, config.json, log.txt, metrics.jsonl."""
+    algorithm: Literal["actor-critic", "ppo"] = "actor-critic"
+    """Our batched PPO actor-critic, or Stable-Baselines3 PPO (CnnPolicy)."""
+    total_steps: int = 20_000
+    """Imagined environment steps, summed over the batch."""
+    num_envs: int = 16
+    """Imagined rollouts advanced together (one world-model call per step for all of them)."""
+    max_steps: int = 50
+    """Imagined episodes are truncated after this many steps."""
+    denoising_steps: int | None = None
+    """Denoising steps per imagined frame (None: the model's default)."""
+    hp: PPOHyperparameters = field(default_factory=PPOHyperparameters)
+    """PPO hyperparameters (both algorithms)."""
+    channels: tuple[int, int, int] = (32, 64, 64)
+    """actor-critic: CNN channels."""
+    hidden: int = 256
+    """Features after the CNN (actor-critic hidden width; SB3 features_dim)."""
+    device: str = "cpu"
+    """Torch device of the world model and the policy."""
+    threads: int | None = None
+    """torch CPU threads (None: torch's default)."""
+    seed: int = 0
+    """Seed of the policy initialisation, the imagined starts and the sampling noise."""
+
+
+def train_policy(cfg: TrainPolicyConfig) -> Path:
+    """Train and save RUN/policy; returns its path."""
+    from gymnasium.vector import AutoresetMode
+
+    from envs.dream_env import DreamVectorEnv
+
+    if cfg.total_steps < 1 or cfg.num_envs < 1 or cfg.max_steps < 1 or cfg.hp.rollout_steps < 1:
+        raise UserInputError("--total-steps, --num-envs, --max-steps and --hp.rollout-steps must be positive")
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    out = Path(cfg.out)
+    with RunDir(out, cfg) as run:
+        env = DreamVectorEnv(
+            cfg.model,
+            cfg.dataset,
+            num_envs=cfg.num_envs,
+            max_steps=cfg.max_steps,
+            device=cfg.device,
+            denoising_steps=cfg.denoising_steps,
+            autoreset_mode=AutoresetMode.SAME_STEP,
+        )
+        source = {"model": str(cfg.model), "dataset": str(cfg.dataset)}
+        t0 = time.time()
+        if cfg.algorithm == "actor-critic":
+            summary = _train_actor_critic(cfg, env, run, out / "policy", source)
+        else:
+            summary = _train_sb3_ppo(cfg, env, run, out / "policy", source)
+        summary.update(algorithm=cfg.algorithm, seconds=round(time.time() - t0, 2))
+        write_json(out / "summary.json", summary)
+        LOG.info(
+            "%s: %d imagined steps, %.1f steps/s, mean imagined return %.3f; policy in %s",
+            cfg.algorithm,
+            summary["steps"],
+            summary["steps_per_second"],
+            summary["mean_return"],
+            out / "policy",
+        )
+    return out / "policy"
+
+
+def _train_actor_critic(cfg: TrainPolicyConfig, env, run: RunDir, dest: Path, source: dict) -> dict:
+    from training.actor_critic import ActorCritic, ActorCriticNetConfig, train_actor_critic
+    from worldmodel.action_space import ActionSpace
+
+    net = ActorCriticNetConfig(
+        observation_shape=tuple(env.single_observation_space.shape),
+        action_space=ActionSpace.from_gym(env.single_action_space).to_dict(),
+        channels=cfg.channels,
+        hidden=cfg.hidden,
+    )
+    agent = ActorCritic(net).to(cfg.device)
+    summary = train_actor_critic(agent, env, cfg.total_steps, cfg.hp, cfg.seed, run)
+    agent.eval().save(dest, extra={"trained_in": source, "hp": asdict(cfg.hp)})
+    return summary
+
+
+def _train_sb3_ppo(cfg: TrainPolicyConfig, env, run: RunDir, dest: Path, source: dict) -> dict:
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from tqdm import tqdm
+
+    from envs.sb3 import SB3DreamVecEnv
+    from training.policies import save_sb3_policy
+
+    hp = cfg.hp
+    policy_kwargs = {"features_extractor_kwargs": {"features_dim": cfg.hidden}}
+    batch = cfg.num_envs * hp.rollout_steps
+    model = PPO(
+        "CnnPolicy",
+        SB3DreamVecEnv(env),
+        learning_rate=hp.learning_rate,
+        n_steps=hp.rollout_steps,
+        batch_size=max(2, batch // hp.minibatches),
+        n_epochs=hp.epochs,
+        gamma=hp.gamma,
+        gae_lambda=hp.gae_lambda,
+        clip_range=hp.clip,
+        ent_coef=hp.ent_coef,
+        vf_coef=hp.vf_coef,
+        max_grad_norm=hp.max_grad_norm,
+        seed=cfg.seed,
+        device=cfg.device,
+        policy_kwargs=policy_kwargs,
+    )
+    returns: list[float] = []
+
+    class Log(BaseCallback):
+        """Progress bar, and one metrics row per rollout (mean return of the episodes that ended)."""
+
+        def _on_training_start(self) -> None:
+            self.t0, self.bar, self.ended = time.time(), tqdm(total=cfg.total_steps, desc="sb3-ppo", unit="step"), []
+
+        def _on_step(self) -> bool:
+            self.bar.update(self.training_env.num_envs)
+            self.ended += [i["episode"]["r"] for i in self.locals["infos"] if "episode" in i]
+            return True
+
+        def _on_rollout_end(self) -> None:
+            sps = self.num_timesteps / (time.time() - self.t0)
+            mean = float(np.mean(self.ended)) if self.ended else float("nan")
+            returns.extend(self.ended)
+            run.log_metrics(
+                step=self.num_timesteps, episode_return=mean, episodes=len(self.ended), steps_per_second=sps
+            )
+            self.bar.set_postfix(ret=f"{mean:.3f}", sps=f"{sps:.0f}")
+            self.ended = []
+
+        def _on_training_end(self) -> None:
+            self.bar.close()
+
+    t0 = time.time()
+    model.learn(cfg.total_steps, callback=Log())
+    steps = int(model.num_timesteps)
+    save_sb3_policy(model, dest, policy_kwargs, extra={"trained_in": source, "hp": asdict(hp)})
+    return {
+        "steps": steps,
+        "steps_per_second": steps / (time.time() - t0),
+        "episodes": len(returns),
+        "mean_return": float(np.mean(returns)) if returns else float("nan"),
+    }

@@ -1,0 +1,383 @@
+"""`worldmodel train-world-model DATASET`: train a WorldModel with HF accelerate.
+
+One loop (CleanRL style) that runs unchanged on CPU, one GPU, or many through `accelerate launch`.
+Every batch is drawn from a generator seeded by (seed, step, micro-batch, rank), so a resumed run
+sees exactly the batches and noise it would have seen: the checkpoint holds the step, weights,
+EMA weights and optimiser state (safetensors + JSON, no pickle), written atomically.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import tyro
+
+from wmcore.atomic import atomic_path, write_json
+from wmcore.errors import UserInputError
+from wmcore.rundir import RunDir
+from wmcore.tensors import load_tensors, save_tensors
+
+LOG = logging.getLogger("worldmodel.train")
+
+
+@dataclass
+class TrainWorldModelConfig:
+    """Train an action-conditioned diffusion world model on a trajectory dataset."""
+
+    dataset: tyro.conf.Positional[Path]
+    """Trajectory dataset directory (from `worldmodel collect`)."""
+    out: Path = Path("runs/world_model")
+    """Run directory: checkpoints/, model/ (EMA weights), tensorboard/, config, log, metrics. Re-running
+    with the same `out` resumes from its last checkpoint."""
+    steps: int = 2000
+    """Optimiser steps to train for."""
+    batch_size: int = 8
+    """Segments per micro-batch per process."""
+    grad_accum: int = 1
+    """Micro-batches accumulated per optimiser step."""
+    lr: float = 3e-4
+    """Peak AdamW learning rate."""
+    warmup_steps: int = 100
+    """Linear warm-up steps, then cosine decay to lr * min_lr_ratio."""
+    min_lr_ratio: float = 0.1
+    """Final learning rate as a fraction of `lr`."""
+    weight_decay: float = 0.01
+    """AdamW weight decay."""
+    grad_clip: float = 1.0
+    """Gradient-norm clipping threshold."""
+    ema_decay: float = 0.999
+    """Final decay of the exponential moving average of the weights (the saved model uses the EMA); the decay
+    warms up as min(ema_decay, (1 + step) / (10 + step)) so short runs are not dominated by the initial
+    weights."""
+    motion_weight: float = 0.0
+    """Extra loss weight on pixels that change from the last context frame to the target (0: plain EDM
+    loss); helps when few pixels move (Atari), see WorldModel.diffusion_loss."""
+    mixed_precision: str = "no"
+    """"no", "bf16" or "fp16" (passed to accelerate; fp16 needs a GPU)."""
+    context: int = 4
+    """L: context frames and actions."""
+    block_out_channels: tuple[int, ...] = (32, 64, 64)
+    """UNet channels per level."""
+    layers_per_block: int = 1
+    """ResNet blocks per UNet level."""
+    action_embed_dim: int = 64
+    """Per-step action embedding width."""
+    reward_channels: tuple[int, ...] = (32, 64, 64)
+    """Reward/termination CNN channels."""
+    text_encoder: Path | None = None
+    """Local directory of a CLIP text model or T5 encoder (+ tokenizer) for text conditioning; None: no
+    text."""
+    num_sampling_steps: int = 3
+    """Denoising steps used when sampling (stored in the model config)."""
+    holdout_episodes: int = 1
+    """Last episodes of the dataset held out for periodic evaluation."""
+    eval_every: int = 500
+    """Evaluate next-frame PSNR on held-out episodes every N steps (0: never)."""
+    eval_segments: int = 32
+    """Held-out segments per periodic evaluation."""
+    checkpoint_every: int = 200
+    """Write a resumable checkpoint every N steps (and at the end)."""
+    keep_checkpoints: int = 2
+    """Checkpoints kept on disk (older ones are deleted after a newer one is complete)."""
+    log_every: int = 10
+    """Log losses and steps/s every N steps."""
+    max_minutes: float | None = None
+    """Stop (with a checkpoint and a saved model) after this wall-clock time; None: run all steps."""
+    threads: int | None = None
+    """torch CPU threads per process (None: torch's default)."""
+    seed: int = 0
+    """Seed of the initial weights, batches and noise."""
+
+
+def _model_config(cfg: TrainWorldModelConfig, dataset: Any):
+    from worldmodel.config import WorldModelConfig
+
+    return WorldModelConfig(
+        resolution=dataset.resolution,
+        action_space=dataset.action_space.to_dict(),
+        context=cfg.context,
+        block_out_channels=cfg.block_out_channels,
+        layers_per_block=cfg.layers_per_block,
+        action_embed_dim=cfg.action_embed_dim,
+        reward_channels=cfg.reward_channels,
+        num_steps=cfg.num_sampling_steps,
+        text_encoder="text_encoder" if cfg.text_encoder else None,
+    )
+
+
+def lr_at(step: int, cfg: TrainWorldModelConfig) -> float:
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
+    return cfg.lr * (
+        cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+    )
+
+
+def _seed(*parts: int) -> int:
+    return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
+
+
+# ------------------------------------------------------------------ checkpoints
+def save_checkpoint(
+    ckpt_root: Path,
+    step: int,
+    model: Any,
+    ema: dict[str, torch.Tensor],
+    optimizer: Any,
+    model_config: dict[str, Any],
+    keep: int,
+) -> Path:
+    """Write checkpoints/step_N atomically, then point checkpoints/latest.json at it."""
+    opt_state = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for pid, st in opt_state["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v
+            else:
+                scalars[f"{pid}.{k}"] = v
+    name = f"step_{step:08d}"
+    with atomic_path(ckpt_root / name) as tmp:
+        tmp.mkdir()
+        save_tensors(tmp / "model.safetensors", model.trainable_state_dict())
+        save_tensors(tmp / "ema.safetensors", ema)
+        save_tensors(tmp / "optimizer.safetensors", tensors)
+        write_json(
+            tmp / "state.json",
+            {
+                "step": step,
+                "model_config": model_config,
+                "optimizer_param_groups": opt_state["param_groups"],
+                "optimizer_scalars": scalars,
+            },
+        )
+    write_json(ckpt_root / "latest.json", {"step": step, "checkpoint": name})
+    old = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir() and p.name != name)
+    for p in old[: max(0, len(old) - (keep - 1))]:
+        shutil.rmtree(p, ignore_errors=True)
+    return ckpt_root / name
+
+
+def load_checkpoint(ckpt_root: Path, model: Any, optimizer: Any, model_config: dict[str, Any]):
+    """Returns (step, ema) from the latest checkpoint, or None when there is none."""
+    latest = ckpt_root / "latest.json"
+    if not latest.is_file():
+        return None
+    try:
+        name = json.loads(latest.read_text())["checkpoint"]
+        state = json.loads((ckpt_root / name / "state.json").read_text())
+    except (OSError, KeyError, json.JSONDecodeError) as e:
+        raise UserInputError(
+            f"{latest}: unreadable checkpoint pointer or state ({e}); delete {ckpt_root} "
+            "to start afresh or restore it"
+        ) from e
+    if state["model_config"] != model_config:
+        diff = [k for k in model_config if model_config.get(k) != state["model_config"].get(k)]
+        raise UserInputError(
+            f"{ckpt_root / name}: checkpoint was written with another model config "
+            f"(differs in {diff}); use the same settings or a new --out directory"
+        )
+    model.load_weights(load_tensors(ckpt_root / name / "model.safetensors"), str(ckpt_root / name))
+    ema = load_tensors(ckpt_root / name / "ema.safetensors")
+    flat = load_tensors(ckpt_root / name / "optimizer.safetensors")
+    per: dict[int, dict[str, Any]] = {}
+    for key, v in list(flat.items()) + list(state["optimizer_scalars"].items()):
+        pid, k = key.split(".", 1)
+        per.setdefault(int(pid), {})[k] = v
+    optimizer.load_state_dict({"state": per, "param_groups": state["optimizer_param_groups"]})
+    return int(state["step"]), ema
+
+
+# ------------------------------------------------------------------ training
+def train_world_model(cfg: TrainWorldModelConfig) -> Path:
+    """Train (or resume) and return the directory of the saved EMA model."""
+    from accelerate import Accelerator
+    from tqdm import tqdm
+
+    from worldmodel.dataset import TrajectoryDataset
+    from worldmodel.evaluation import evaluate
+    from worldmodel.model import WorldModel
+    from worldmodel.segments import SegmentSampler
+    from worldmodel.text import TextEncoder
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    if cfg.mixed_precision not in ("no", "bf16", "fp16"):
+        raise UserInputError(f"--mixed-precision {cfg.mixed_precision!r}: use no, bf16 or fp16")
+    # cpu=True without a GPU: accelerate then runs torchrun/mpirun processes as MULTI_CPU (gloo)
+    # data parallel.
+    accelerator = Accelerator(
+        cpu=not torch.cuda.is_available(),
+        mixed_precision=cfg.mixed_precision,
+        gradient_accumulation_steps=cfg.grad_accum,
+        log_with="tensorboard",
+        project_dir=str(cfg.out),
+    )
+    main = accelerator.is_main_process
+    run = RunDir(cfg.out, cfg, console=main) if main else None
+    dataset = TrajectoryDataset(cfg.dataset)
+    train_eps, held_eps = dataset.split(cfg.holdout_episodes)
+    sampler = SegmentSampler(train_eps, cfg.context, 1)
+    model_config = _model_config(cfg, dataset)
+    torch.manual_seed(cfg.seed)
+    text = TextEncoder(cfg.text_encoder) if cfg.text_encoder else None
+    model = WorldModel(model_config, text_encoder=text)
+    mc_dict = model.config.to_dict()
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    ckpt_root = cfg.out / "checkpoints"
+    start, ema = 0, {k: v.detach().clone().float() for k, v in model.trainable_state_dict().items()}
+    resumed = load_checkpoint(ckpt_root, model, optimizer, mc_dict)
+    if resumed is not None:
+        start, ema = resumed
+        LOG.info("resumed from %s at step %d", ckpt_root, start)
+    ddp_model, optimizer = accelerator.prepare(model, optimizer)
+    if main:
+        counts = model.num_parameters()
+        LOG.info(
+            "parameters: %s; %d train segments in %d episodes, %d held out",
+            counts,
+            len(sampler),
+            len(train_eps),
+            len(held_eps),
+        )
+        run.log_metrics(
+            step=start,
+            event="start",
+            resumed=resumed is not None,
+            processes=accelerator.num_processes,
+            **counts,
+        )
+    accelerator.init_trackers("tensorboard")
+    rank = accelerator.process_index
+
+    saved_at = [start if resumed is not None else -1]
+
+    def save_model_and_checkpoint(step: int) -> None:
+        saved_at[0] = step
+        if main:
+            save_checkpoint(ckpt_root, step, model, ema, optimizer, mc_dict, cfg.keep_checkpoints)
+            model.save_pretrained(cfg.out / "model", state_dict=ema)
+        accelerator.wait_for_everyone()
+
+    def periodic_eval(step: int) -> None:
+        if main:
+            ema_model = WorldModel(model.config, text_encoder=text)
+            ema_model.load_weights(ema, "EMA")
+            ema_model.eval()
+            m = evaluate(
+                ema_model,
+                held_eps,
+                horizons=(1,),
+                segments=cfg.eval_segments,
+                seed=cfg.seed,
+                reward_transitions=256,
+            )
+            vals = {
+                k: m[k]
+                for k in (
+                    "next_frame_psnr",
+                    "copy_last_psnr",
+                    "action_sensitivity_db_h1",
+                    "reward_mae",
+                    "termination_f1",
+                )
+            }
+            LOG.info("step %d eval: %s", step, {k: round(v, 3) for k, v in vals.items()})
+            run.log_metrics(step=step, event="eval", **vals)
+            accelerator.log({f"eval/{k}": v for k, v in vals.items()}, step=step)
+        accelerator.wait_for_everyone()
+
+    model.train()
+    t0, last_t, last_step = time.time(), time.time(), start
+    bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not main)
+    done = start
+    for step in bar:
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        for micro in range(cfg.grad_accum):
+            rng = np.random.default_rng(_seed(cfg.seed, step, micro, rank))
+            gen = torch.Generator().manual_seed(_seed(cfg.seed, step, micro, rank, 1))
+            b = sampler.batch(sampler.sample_indices(cfg.batch_size, rng))
+            texts = sampler.texts(b["episode"]) if text is not None else None
+            dev = accelerator.device
+            with accelerator.accumulate(ddp_model):
+                loss, diff_loss, rew_loss = ddp_model(
+                    b["frames"].to(dev),
+                    b["actions"].to(dev),
+                    b["rewards"][:, -1].to(dev),
+                    b["terminated"][:, -1].to(dev),
+                    texts=texts,
+                    generator=gen,
+                    motion_weight=cfg.motion_weight,
+                )
+                accelerator.backward(loss)
+                if accelerator.sync_gradients:
+                    accelerator.clip_grad_norm_(params, cfg.grad_clip)
+                optimizer.step()
+                optimizer.zero_grad(set_to_none=True)
+        decay = min(cfg.ema_decay, (1 + step) / (10 + step))
+        with torch.no_grad():
+            for k, v in model.trainable_state_dict().items():
+                if v.dtype.is_floating_point:
+                    ema[k].lerp_(v.detach().float(), 1 - decay)
+                else:
+                    ema[k].copy_(v)
+        done = step + 1
+        if done % cfg.log_every == 0 or done == cfg.steps:
+            now = time.time()
+            sps = (done - last_step) / max(now - last_t, 1e-9)
+            last_t, last_step = now, done
+            vals = {
+                "loss": loss.item(),
+                "diffusion_loss": diff_loss.item(),
+                "reward_loss": rew_loss.item(),
+                "lr": lr_at(step, cfg),
+                "steps_per_second": sps,
+            }
+            accelerator.log({f"train/{k}": v for k, v in vals.items()}, step=done)
+            if main:
+                run.log_metrics(step=done, **vals)
+                bar.set_postfix(loss=f"{vals['loss']:.4f}", sps=f"{sps:.2f}")
+            time_up = cfg.max_minutes is not None and (now - t0) / 60 > cfg.max_minutes
+            flag = accelerator.reduce(torch.tensor(float(time_up), device=accelerator.device), "max")
+            if flag.item() > 0:
+                LOG.info("time budget of %.1f min reached at step %d", cfg.max_minutes, done)
+                break
+        if done % cfg.checkpoint_every == 0:
+            save_model_and_checkpoint(done)
+        if cfg.eval_every and done % cfg.eval_every == 0 and held_eps:
+            periodic_eval(done)
+    if saved_at[0] != done or not (cfg.out / "model").is_dir():
+        save_model_and_checkpoint(done)
+    accelerator.end_training()
+    if main:
+        LOG.info("done at step %d in %.1f s; model in %s", done, time.time() - t0, cfg.out / "model")
+        run.log_metrics(step=done, event="end", seconds=time.time() - t0)
+        run.close()
+    return cfg.out / "model"
+
+
+def main() -> None:
+    """Entry point for `accelerate launch -m training.train_world_model DATASET ...`."""
+    import sys
+
+    try:
+        train_world_model(tyro.cli(TrainWorldModelConfig))
+    except UserInputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
