@@ -1,0 +1,122 @@
+"""World-model speed on this machine: imagined frames/s (batch 1, 8, 32) and training steps/s.
+
+Run: OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_world_model.py --out bench_wm.json
+The machine's load average is recorded with the numbers: on a shared machine they are lower bounds.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import tyro
+
+from wmcore.atomic import write_json
+from worldmodel.config import WorldModelConfig
+from worldmodel.model import WorldModel
+
+
+@dataclass
+class BenchConfig:
+    """Benchmark settings."""
+
+    resolution: int = 64
+    """Frame size (square)."""
+    batches: tuple[int, ...] = (1, 8, 32)
+    """Sampling batch sizes."""
+    num_steps: int = 3
+    """Denoising steps per frame."""
+    train_batch: int = 16
+    """Training batch size."""
+    block_out_channels: tuple[int, ...] = (32, 64, 64)
+    """UNet channels (the default WorldModelConfig)."""
+    variants: tuple[str, ...] = ("fp32", "channels_last", "bf16")
+    """Sampling variants: fp32, channels_last, bf16 (autocast), compile (torch.compile, slow to warm up)."""
+    repeats: int = 3
+    """Timed repetitions (after one warm-up)."""
+    threads: int | None = None
+    """torch threads (None: default)."""
+    out: Path | None = None
+    """Write the results as JSON here."""
+
+
+def timed(fn, repeats: int) -> float:
+    fn()
+    t = time.perf_counter()
+    for _ in range(repeats):
+        fn()
+    return (time.perf_counter() - t) / repeats
+
+
+def main(cfg: BenchConfig) -> dict:
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(0)
+    r = cfg.resolution
+    mcfg = WorldModelConfig(
+        resolution=(r, r), block_out_channels=cfg.block_out_channels, num_steps=cfg.num_steps
+    )
+    results: dict = {
+        "machine": {
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+            "torch_threads": torch.get_num_threads(),
+            "load_avg_before": os.getloadavg(),
+            "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY"),
+        },
+        "parameters": WorldModel(mcfg).num_parameters(),
+        "config": mcfg.to_dict(),
+        "sampling": {},
+    }
+    L = mcfg.context
+    for variant in cfg.variants:
+        model = WorldModel(mcfg).eval()
+        model.configure_inference(
+            channels_last=variant == "channels_last", bf16=variant == "bf16", compile=variant == "compile"
+        )
+        for b in cfg.batches:
+            frames = torch.randint(0, 256, (b, L, r, r, 3), dtype=torch.uint8)
+            actions = torch.randint(0, 4, (b, L))
+            g = torch.Generator().manual_seed(0)
+            sec = timed(lambda: model.sample_next(frames, actions, generator=g), cfg.repeats)  # noqa: B023
+            results["sampling"][f"{variant}_batch{b}"] = {
+                "seconds_per_call": sec,
+                "frames_per_second": b / sec,
+            }
+            print(
+                f"sampling {variant} batch {b}: {b / sec:.1f} frames/s ({sec * 1000:.0f} ms/call)", flush=True
+            )
+    model = WorldModel(mcfg).train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    b = cfg.train_batch
+    frames = torch.randint(0, 256, (b, L + 1, r, r, 3), dtype=torch.uint8)
+    actions = torch.randint(0, 4, (b, L))
+
+    def train_step() -> None:
+        loss, _, _ = model(frames, actions, torch.zeros(b), torch.zeros(b, dtype=torch.bool))
+        loss.backward()
+        opt.step()
+        opt.zero_grad()
+
+    sec = timed(train_step, cfg.repeats)
+    results["training"] = {
+        "batch": b,
+        "seconds_per_step": sec,
+        "steps_per_second": 1 / sec,
+        "samples_per_second": b / sec,
+    }
+    print(f"training batch {b}: {1 / sec:.2f} steps/s ({b / sec:.1f} samples/s)", flush=True)
+    results["machine"]["load_avg_after"] = os.getloadavg()
+    if cfg.out:
+        write_json(cfg.out, results)
+    print(json.dumps(results["parameters"]))
+    return results
+
+
+if __name__ == "__main__":
+    main(tyro.cli(BenchConfig))

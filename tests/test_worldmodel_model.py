@@ -1,0 +1,177 @@
+"""WorldModel: sampling API, determinism, action spaces, text conditioning, save/load and bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from wmcore.errors import UserInputError
+from worldmodel.config import WorldModelConfig
+from worldmodel.model import WorldModel
+
+TINY = dict(
+    resolution=(16, 16), context=2, block_out_channels=(16, 32), action_embed_dim=8, reward_channels=(8,)
+)
+
+
+def tiny(space=None, **kw) -> WorldModel:
+    """A tiny model whose zero-initialised output layer is given random weights, as training would."""
+    torch.manual_seed(0)
+    cfg = WorldModelConfig(action_space=space or {"kind": "discrete", "n": 3}, **{**TINY, **kw})
+    m = WorldModel(cfg).eval()
+    torch.nn.init.normal_(m.unet.conv_out.weight, std=0.05)
+    return m
+
+
+def inputs(b: int = 3, continuous: bool = False):
+    g = torch.Generator().manual_seed(1)
+    frames = torch.randint(0, 256, (b, 2, 16, 16, 3), dtype=torch.uint8, generator=g)
+    actions = (
+        torch.rand(b, 2, 2, generator=g) * 2 - 1 if continuous else torch.randint(0, 3, (b, 2), generator=g)
+    )
+    return frames, actions
+
+
+def test_sample_next_is_batched_uint8_and_deterministic():
+    m = tiny()
+    frames, actions = inputs()
+    a = m.sample_next(frames, actions, generator=torch.Generator().manual_seed(7))
+    b = m.sample_next(frames, actions, generator=torch.Generator().manual_seed(7))
+    c = m.sample_next(frames, actions, generator=torch.Generator().manual_seed(8))
+    assert a.shape == (3, 16, 16, 3) and a.dtype == torch.uint8
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    h = m.sample_next(frames, actions, generator=torch.Generator().manual_seed(7), num_steps=2, method="heun")
+    assert h.shape == a.shape
+    nxt, reward, term = m.step(frames, actions, generator=torch.Generator().manual_seed(7))
+    assert torch.equal(nxt, a) and reward.shape == (3,) and reward.dtype == torch.float32
+    assert term.dtype == torch.bool and term.shape == (3,)
+
+
+def test_actions_change_the_prediction_and_bad_actions_are_clear_errors():
+    m = tiny()
+    # make the action embedding matter: an untrained net still routes actions through the adaptive norms
+    frames, actions = inputs()
+    a = m.sample_next(frames, actions, generator=torch.Generator().manual_seed(0))
+    b = m.sample_next(frames, (actions + 1) % 3, generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(a, b)
+    with pytest.raises(UserInputError, match=r"0\.\.2"):
+        m.sample_next(frames, actions + 3)
+    with pytest.raises(UserInputError, match="leading shape"):
+        m.sample_next(frames, actions[:, :1])
+    with pytest.raises(UserInputError, match=r"\[B,2,16,16,3\]"):
+        m.sample_next(frames[:, :, :8], actions)
+    with pytest.raises(UserInputError, match="uint8"):
+        m.sample_next(frames.float(), actions)
+
+
+def test_continuous_actions():
+    m = tiny(space={"kind": "box", "low": [-1, -1], "high": [1, 1]})
+    frames, actions = inputs(continuous=True)
+    out = m.sample_next(frames, actions, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (3, 16, 16, 3)
+    with pytest.raises(UserInputError, match="Box"):
+        m.sample_next(frames, actions[..., :1])
+    loss, _, _ = m(
+        torch.cat([frames, frames[:, -1:]], 1), actions, torch.zeros(3), torch.zeros(3, dtype=torch.bool)
+    )
+    loss.backward()
+    assert m.action_encoder.embed[0].weight.grad.abs().sum() > 0
+
+
+def test_save_and_load_round_trip(tmp_path):
+    m = tiny()
+    frames, actions = inputs()
+    m.save_pretrained(tmp_path / "m")
+    cfg = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert cfg["context"] == 2 and cfg["action_space"] == {"kind": "discrete", "n": 3}
+    m2 = WorldModel.from_pretrained(tmp_path / "m")
+    assert m2.config.resolution == (16, 16) and m2.config.context == 2
+    g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
+    assert torch.equal(
+        m.sample_next(frames, actions, generator=g()), m2.sample_next(frames, actions, generator=g())
+    )
+
+
+def test_bad_checkpoints_give_clear_errors_and_failed_saves_keep_the_old_one(tmp_path):
+    tiny().save_pretrained(tmp_path / "m")
+    before = (tmp_path / "m" / "model.safetensors").read_bytes()
+    # a save that fails half-way leaves the previous model untouched
+    with pytest.raises(AttributeError):  # a value that is not a tensor fails inside the atomic write
+        tiny().save_pretrained(tmp_path / "m", state_dict={"bad": "not a tensor"})
+    assert (tmp_path / "m" / "model.safetensors").read_bytes() == before
+    assert WorldModel.from_pretrained(tmp_path / "m").config.context == 2
+    # weights from another config
+    other = tiny(block_out_channels=(8, 16), norm_num_groups=8)
+    other.save_pretrained(tmp_path / "other")
+    (tmp_path / "other" / "config.json").write_text((tmp_path / "m" / "config.json").read_text())
+    with pytest.raises(UserInputError, match="another config"):
+        WorldModel.from_pretrained(tmp_path / "other")
+    # truncated weights
+    w = tmp_path / "m" / "model.safetensors"
+    w.write_bytes(before[: len(before) // 2])
+    with pytest.raises(UserInputError, match="truncated"):
+        WorldModel.from_pretrained(tmp_path / "m")
+    with pytest.raises(UserInputError, match="config.json missing"):
+        WorldModel.from_pretrained(tmp_path / "nothing")
+
+
+def test_config_validation():
+    with pytest.raises(UserInputError, match="divisible"):
+        WorldModelConfig(resolution=(18, 18), block_out_channels=(16, 32, 32))
+    with pytest.raises(UserInputError, match="kind"):
+        WorldModelConfig(action_space={"kind": "multi"})
+
+
+def save_tiny_text_encoder(path) -> None:
+    """A randomly initialised CLIP text model and a word-level tokenizer, saved locally (no downloads)."""
+    from tokenizers import Tokenizer, models, pre_tokenizers, trainers
+    from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.train_from_iterator(
+        ["push the square left", "push the square right", "stay"],
+        trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]"]),
+    )
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", model_max_length=8
+    )
+    fast.save_pretrained(path)
+    torch.manual_seed(0)
+    cfg = CLIPTextConfig(
+        vocab_size=tok.get_vocab_size(),
+        hidden_size=16,
+        intermediate_size=32,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        max_position_embeddings=8,
+        pad_token_id=0,
+        eos_token_id=1,
+        bos_token_id=1,
+    )
+    CLIPTextModel(cfg).save_pretrained(path)
+
+
+def test_text_conditioning_by_cross_attention(tmp_path):
+    from worldmodel.text import TextEncoder
+
+    save_tiny_text_encoder(tmp_path / "clip")
+    torch.manual_seed(0)
+    cfg = WorldModelConfig(action_space={"kind": "discrete", "n": 3}, text_encoder="text_encoder", **TINY)
+    m = WorldModel(cfg, text_encoder=TextEncoder(tmp_path / "clip")).eval()
+    torch.nn.init.normal_(m.unet.conv_out.weight, std=0.05)
+    assert type(m.unet).__name__ == "UNet2DConditionModel" and m.config.cross_attention_dim == 16
+    frames, actions = inputs()
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    left = m.sample_next(frames, actions, generator=g(), texts=["push the square left"] * 3)
+    right = m.sample_next(frames, actions, generator=g(), texts=["push the square right"] * 3)
+    assert not torch.equal(left, right)
+    m.save_pretrained(tmp_path / "m")
+    assert (tmp_path / "m" / "text_encoder" / "config.json").is_file()
+    m2 = WorldModel.from_pretrained(tmp_path / "m")
+    assert torch.equal(
+        left, m2.sample_next(frames, actions, generator=g(), texts=["push the square left"] * 3)
+    )
+    assert not any(k.startswith("text_encoder.") for k in m2.trainable_state_dict())

@@ -1,0 +1,217 @@
+"""Training with accelerate (incl. two CPU processes), SIGKILL-safe resume, and evaluation artifacts."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from test_worldmodel_dataset import make_dataset
+
+from training.train_world_model import TrainWorldModelConfig, train_world_model
+from wmcore.errors import UserInputError
+from wmcore.tensors import load_tensors
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = [
+    "--block-out-channels",
+    "16",
+    "32",
+    "--reward-channels",
+    "8",
+    "--action-embed-dim",
+    "8",
+    "--context",
+    "2",
+    "--batch-size",
+    "4",
+    "--warmup-steps",
+    "2",
+    "--log-every",
+    "1",
+    "--eval-every",
+    "0",
+    "--threads",
+    "1",
+]
+
+
+def tiny_cfg(data: Path, out: Path, **kw) -> TrainWorldModelConfig:
+    base = dict(
+        block_out_channels=(16, 32),
+        reward_channels=(8,),
+        action_embed_dim=8,
+        context=2,
+        batch_size=4,
+        warmup_steps=2,
+        log_every=1,
+        eval_every=0,
+        threads=1,
+    )
+    return TrainWorldModelConfig(data, out=out, **{**base, **kw})
+
+
+def env() -> dict[str, str]:
+    return {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(REPO)}
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory) -> Path:
+    return make_dataset(tmp_path_factory.mktemp("wm") / "squares", episodes=4, steps=30)
+
+
+def test_training_reduces_the_loss_and_writes_a_loadable_model(data, tmp_path):
+    from worldmodel.model import WorldModel
+
+    model_dir = train_world_model(
+        tiny_cfg(
+            data, tmp_path / "run", steps=40, lr=2e-3, eval_every=20, eval_segments=4, checkpoint_every=20
+        )
+    )
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["diffusion_loss"] for r in rows if "diffusion_loss" in r]
+    assert sum(losses[-5:]) / 5 < 0.7 * sum(losses[:5]) / 5
+    assert all(r["steps_per_second"] > 0 for r in rows if "steps_per_second" in r)
+    assert any(r.get("event") == "eval" and "next_frame_psnr" in r for r in rows)
+    assert list((tmp_path / "run" / "tensorboard").rglob("events.out.tfevents*"))
+    m = WorldModel.from_pretrained(model_dir)
+    frames = torch.zeros(1, 2, 16, 16, 3, dtype=torch.uint8)
+    assert m.sample_next(frames, torch.zeros(1, 2, dtype=torch.long)).shape == (1, 16, 16, 3)
+    # a checkpoint from another model config is refused, naming the difference
+    with pytest.raises(UserInputError, match="block_out_channels"):
+        train_world_model(tiny_cfg(data, tmp_path / "run", steps=45, block_out_channels=(8, 16)))
+
+
+def test_resume_after_sigkill_matches_an_uninterrupted_run(data, tmp_path):
+    args = [
+        sys.executable,
+        "-m",
+        "training.train_world_model",
+        str(data),
+        "--steps",
+        "40",
+        "--checkpoint-every",
+        "4",
+        *TINY,
+    ]
+    proc = subprocess.Popen(
+        [*args, "--out", str(tmp_path / "killed")],
+        cwd=REPO,
+        env=env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    latest = tmp_path / "killed" / "checkpoints" / "latest.json"
+    deadline = time.time() + 120
+    while not latest.exists() and time.time() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    killed_at = json.loads(latest.read_text())["step"]
+    assert 4 <= killed_at < 40, "the run must be killed mid-way"
+    resumed = subprocess.run(
+        [*args, "--out", str(tmp_path / "killed")],
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resumed from {tmp_path / 'killed' / 'checkpoints'} at step {killed_at}" in resumed.stderr
+    train_world_model(tiny_cfg(data, tmp_path / "straight", steps=40, checkpoint_every=4))
+    for name in ("model.safetensors", "ema.safetensors", "optimizer.safetensors"):
+        a = load_tensors(tmp_path / "killed" / "checkpoints" / "step_00000040" / name)
+        b = load_tensors(tmp_path / "straight" / "checkpoints" / "step_00000040" / name)
+        assert a.keys() == b.keys()
+        for k in a:
+            torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=f"{name}:{k}")
+
+
+def test_two_cpu_processes_with_torchrun_gloo(data, tmp_path):
+    """Data parallel on two CPU processes (accelerate's MULTI_CPU, gloo); `accelerate launch --cpu` alone
+    starts one process, so torchrun starts the two."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    out = subprocess.run(
+        [
+            str(torchrun),
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "training.train_world_model",
+            str(data),
+            "--out",
+            str(tmp_path / "ddp"),
+            "--steps",
+            "3",
+            "--checkpoint-every",
+            "3",
+            *TINY,
+        ],
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["processes"] == 2 and rows[-1]["event"] == "end" and rows[-1]["step"] == 3
+    assert (tmp_path / "ddp" / "model" / "model.safetensors").is_file()
+
+
+def test_evaluate_writes_metrics_plot_and_video(data, tmp_path):
+    from training.evaluate_world_model import EvaluateWorldModelConfig, evaluate_world_model
+
+    model_dir = train_world_model(tiny_cfg(data, tmp_path / "run", steps=2))
+    m = evaluate_world_model(
+        EvaluateWorldModelConfig(
+            model_dir,
+            data,
+            out=tmp_path / "eval",
+            horizons=(1, 3),
+            segments=6,
+            batch_size=3,
+            video_examples=2,
+        )
+    )
+    for k in (
+        "next_frame_psnr",
+        "next_frame_ssim",
+        "copy_last_psnr",
+        "psnr_h3",
+        "copy_last_psnr_h3",
+        "action_sensitivity_db_h3",
+        "reward_sign_accuracy",
+        "termination_f1",
+        "termination_accuracy",
+    ):
+        assert k in m
+    assert m["segments"] == 6 and m["terminations"] >= 1
+    # copy-last on the squares: only the moved square differs, so it is far above a random model's PSNR
+    assert m["copy_last_psnr"] > m["next_frame_psnr"]
+    saved = json.loads((tmp_path / "eval" / "metrics.json").read_text())
+    assert saved["psnr_by_horizon"].keys() == {"1", "2", "3"}
+    assert (tmp_path / "eval" / "psnr_horizon.png").read_bytes()[:4] == b"\x89PNG"
+    import imageio.v2 as imageio
+
+    frames = imageio.mimread(tmp_path / "eval" / "rollouts.mp4", memtest=False)
+    assert len(frames) == 2 + 3 and frames[0].shape[1] >= 2 * 16 * 4
+
+
+def test_cli_bad_dataset_exits_2_with_a_clear_message(tmp_path):
+    out = subprocess.run(
+        [sys.executable, "-m", "training.train_world_model", str(tmp_path / "nope")],
+        cwd=REPO,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "no dataset.json found" in out.stderr

@@ -1,0 +1,110 @@
+"""The model configuration: everything needed to rebuild a WorldModel, stored as JSON beside its weights."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from wmcore.errors import UserInputError
+from worldmodel.action_space import ActionSpace
+
+CONFIG_FORMAT = "worldmodel.WorldModel"
+
+
+@dataclass
+class WorldModelConfig:
+    """Architecture and sampling settings of a WorldModel."""
+
+    resolution: tuple[int, int] = (64, 64)
+    """Frame height and width in pixels (frames are RGB uint8)."""
+    action_space: dict[str, Any] = field(default_factory=lambda: {"kind": "discrete", "n": 4})
+    """Serialised ActionSpace: {"kind": "discrete", "n": N} or
+    {"kind": "box", "low": [...], "high": [...]}."""
+    context: int = 4
+    """L: number of past frames (and actions) the next frame is conditioned on."""
+    block_out_channels: tuple[int, ...] = (32, 64, 64)
+    """UNet channels per resolution level (each level halves the resolution)."""
+    layers_per_block: int = 1
+    """ResNet blocks per UNet level."""
+    norm_num_groups: int = 8
+    """Groups of the adaptive group norms."""
+    action_embed_dim: int = 64
+    """Width of each per-step action embedding (discrete) or the action MLP's hidden layer (continuous)."""
+    text_encoder: str | None = None
+    """Sub-directory of the model directory holding a transformers text encoder and tokenizer, or None."""
+    cross_attention_dim: int = 0
+    """Hidden size of the text encoder (set from it); 0 without text conditioning."""
+    sigma_data: float = 0.5
+    """EDM: standard deviation of the data (pixels scaled to [-1, 1])."""
+    sigma_min: float = 0.002
+    """EDM: smallest noise level of the sampling schedule."""
+    sigma_max: float = 5.0
+    """EDM: largest noise level of the sampling schedule (DIAMOND uses 5)."""
+    rho: float = 7.0
+    """EDM: Karras schedule curvature."""
+    train_sigma_mean: float = -0.4
+    """EDM training: mean of log(sigma) (log-normal noise-level distribution)."""
+    train_sigma_std: float = 1.2
+    """EDM training: standard deviation of log(sigma)."""
+    predict_delta: bool = True
+    """Denoise the change from the last context frame instead of the frame itself (output layer
+    zero-initialised): static pixels need no learning, so training spends its steps on what moves;
+    False denoises the frame itself, as DIAMOND does."""
+    num_steps: int = 3
+    """Default number of denoising steps when sampling."""
+    sampler: str = "euler"
+    """Default sampler: "euler" (diffusers EDMEulerScheduler) or "heun" (2nd order, ~2x the network calls)."""
+    reward_channels: tuple[int, ...] = (32, 64, 64)
+    """Channels of the reward/termination CNN (stride-2 conv per entry)."""
+
+    def __post_init__(self) -> None:
+        self.resolution = tuple(int(v) for v in self.resolution)  # type: ignore[assignment]
+        self.block_out_channels = tuple(int(v) for v in self.block_out_channels)
+        self.reward_channels = tuple(int(v) for v in self.reward_channels)
+        h, w = self.resolution
+        down = 2 ** (len(self.block_out_channels) - 1)
+        if h % down or w % down:
+            raise UserInputError(
+                f"resolution {h}x{w} must be divisible by {down} for {len(self.block_out_channels)} "
+                "UNet levels; change the resolution or block_out_channels"
+            )
+        if self.context < 1:
+            raise UserInputError(f"context must be >= 1, got {self.context}")
+        if self.sampler not in ("euler", "heun"):
+            raise UserInputError(f"sampler must be 'euler' or 'heun', got {self.sampler!r}")
+        if any(c % self.norm_num_groups for c in self.block_out_channels):
+            raise UserInputError(
+                f"block_out_channels {self.block_out_channels} must be multiples of "
+                f"norm_num_groups={self.norm_num_groups}"
+            )
+        ActionSpace.from_dict(self.action_space)
+
+    @property
+    def space(self) -> ActionSpace:
+        return ActionSpace.from_dict(self.action_space)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = dataclasses.asdict(self)
+        d["resolution"] = list(self.resolution)
+        d["block_out_channels"] = list(self.block_out_channels)
+        d["reward_channels"] = list(self.reward_channels)
+        return {"format": CONFIG_FORMAT, **d}
+
+    @staticmethod
+    def from_dict(d: dict[str, Any], source: str = "config") -> WorldModelConfig:
+        d = dict(d)
+        if d.pop("format", None) != CONFIG_FORMAT:
+            raise UserInputError(f"{source}: not a WorldModel config (missing format {CONFIG_FORMAT!r})")
+        names = {f.name for f in dataclasses.fields(WorldModelConfig)}
+        unknown = set(d) - names
+        if unknown:
+            raise UserInputError(
+                f"{source}: unknown config fields {sorted(unknown)}; written by a newer version?"
+            )
+        return WorldModelConfig(**d)
+
+    def differences(self, other: WorldModelConfig) -> list[str]:
+        """Fields whose values differ (for 'checkpoint from another config' errors)."""
+        a, b = self.to_dict(), other.to_dict()
+        return [f"{k}: {a[k]!r} != {b[k]!r}" for k in a if a[k] != b[k]]

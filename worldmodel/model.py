@@ -1,0 +1,356 @@
+"""WorldModel: an action-conditioned EDM diffusion model on pixels plus a reward/termination model.
+
+The next frame is denoised by a diffusers UNet whose input is the noisy next frame stacked (as
+channels) with the last L clean frames; the noise level is the timestep embedding and the last L
+actions are added to it through `class_embed_type="identity"`, so they modulate every ResNet's
+group norm (`resnet_time_scale_shift="scale_shift"`). With text, the UNet is a
+UNet2DConditionModel and the episode text enters by cross-attention.
+
+Action convention: `actions[:, i]` is taken in `frames[:, i]`; `actions[:, -1]` is the action whose
+effect `sample_next` predicts.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from diffusers import UNet2DConditionModel, UNet2DModel
+from torch import nn
+
+from wmcore.atomic import atomic_path, write_json
+from wmcore.errors import UserInputError
+from wmcore.tensors import load_tensors, save_tensors
+from worldmodel.conditioning import ActionEncoder
+from worldmodel.config import WorldModelConfig
+from worldmodel.reward_model import RewardTerminationModel
+from worldmodel.sampling import make_scheduler, sample
+from worldmodel.text import TextEncoder
+
+WEIGHTS = "model.safetensors"
+CONFIG = "config.json"
+NOISE_EMBED_SCALE = 250.0
+"""c_noise = log(sigma)/4 spans about [-1.6, 0.4]; scaled so the sinusoidal timestep embedding resolves it."""
+
+
+def to_unit(frames: torch.Tensor) -> torch.Tensor:
+    """uint8 [..., H, W, 3] -> float [..., 3, H, W] in [-1, 1]."""
+    return frames.float().div(127.5).sub(1.0).movedim(-1, -3)
+
+
+def to_uint8(x: torch.Tensor) -> torch.Tensor:
+    """float [..., 3, H, W] in [-1, 1] -> uint8 [..., H, W, 3]."""
+    return x.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).movedim(-3, -1)
+
+
+class WorldModel(nn.Module):
+    """Diffusion next-frame model + reward/termination model; see the module docstring for the API."""
+
+    def __init__(self, config: WorldModelConfig, text_encoder: TextEncoder | None = None):
+        super().__init__()
+        self.config = config
+        c = config
+        space = c.space
+        n_levels = len(c.block_out_channels)
+        temb = c.block_out_channels[0] * 4
+        self.action_encoder = ActionEncoder(space, c.context, c.action_embed_dim, temb)
+        common = dict(
+            sample_size=c.resolution[0],
+            in_channels=3 * (c.context + 1),
+            out_channels=3,
+            block_out_channels=c.block_out_channels,
+            layers_per_block=c.layers_per_block,
+            norm_num_groups=c.norm_num_groups,
+            class_embed_type="identity",
+            resnet_time_scale_shift="scale_shift",
+            flip_sin_to_cos=True,
+            freq_shift=0,
+        )
+        if c.text_encoder:
+            if text_encoder is None:
+                raise UserInputError(
+                    "config names a text encoder but none was given; load the model with "
+                    "WorldModel.from_pretrained(dir), which loads dir/text_encoder"
+                )
+            c.cross_attention_dim = text_encoder.hidden_size
+            self.unet: nn.Module = UNet2DConditionModel(
+                down_block_types=("DownBlock2D",) * (n_levels - 1) + ("CrossAttnDownBlock2D",),
+                up_block_types=("CrossAttnUpBlock2D",) + ("UpBlock2D",) * (n_levels - 1),
+                mid_block_type="UNetMidBlock2DCrossAttn",
+                cross_attention_dim=c.cross_attention_dim,
+                attention_head_dim=8,
+                **common,
+            )
+        else:
+            self.unet = UNet2DModel(
+                down_block_types=("DownBlock2D",) * n_levels,
+                up_block_types=("UpBlock2D",) * n_levels,
+                add_attention=False,
+                **common,
+            )
+        if c.predict_delta:
+            nn.init.zeros_(self.unet.conv_out.weight)
+            nn.init.zeros_(self.unet.conv_out.bias)
+        self.text_encoder = text_encoder
+        self.reward_model = RewardTerminationModel(space, c.context, c.reward_channels, c.action_embed_dim)
+        self.scheduler = make_scheduler(c.sigma_min, c.sigma_max, c.sigma_data, c.rho)
+        self.autocast_bf16 = False
+        self.__dict__["_network"] = self.unet  # not a submodule: an alias (or compiled wrapper) of self.unet
+
+    # ----------------------------------------------------------------- helpers
+    def configure_inference(
+        self, channels_last: bool = False, bf16: bool = False, compile: bool = False
+    ) -> None:
+        """Speed options for sampling: channels_last memory format, bf16 autocast, torch.compile."""
+        if channels_last:
+            self.unet.to(memory_format=torch.channels_last)
+        self.autocast_bf16 = bf16
+        self.__dict__["_network"] = torch.compile(self.unet) if compile else self.unet
+
+    def trainable_state_dict(self) -> dict[str, torch.Tensor]:
+        """Weights that belong to this model (the frozen text encoder is saved on its own)."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("text_encoder.")}
+
+    def num_parameters(self) -> dict[str, int]:
+        count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+        return {
+            "denoiser": count(self.unet) + count(self.action_encoder),
+            "reward_termination": count(self.reward_model),
+        }
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.unet.parameters()).device
+
+    def _check_inputs(self, frames: torch.Tensor, actions: torch.Tensor, n_frames: int) -> None:
+        h, w = self.config.resolution
+        if not isinstance(frames, torch.Tensor) or frames.dtype != torch.uint8:
+            raise UserInputError(
+                f"frames must be a uint8 torch tensor [B,{n_frames},{h},{w},3], "
+                f"got {type(frames).__name__} {getattr(frames, 'dtype', '')}"
+            )
+        if frames.dim() != 5 or tuple(frames.shape[1:]) != (n_frames, h, w, 3):
+            raise UserInputError(
+                f"frames must have shape [B,{n_frames},{h},{w},3] for this model "
+                f"(context L={self.config.context}, resolution {h}x{w}), got {list(frames.shape)}"
+            )
+        self.config.space.check(actions, lead=2, what="actions")
+        if actions.shape[:2] != (frames.shape[0], self.config.context):
+            raise UserInputError(
+                f"actions must have leading shape [{frames.shape[0]},{self.config.context}] "
+                f"(one per context frame), got {list(actions.shape)}"
+            )
+
+    def _text_states(self, texts: list[str] | None, batch: int) -> torch.Tensor | None:
+        if self.text_encoder is None:
+            return None
+        texts = texts if texts is not None else [""] * batch
+        if len(texts) != batch:
+            raise UserInputError(f"got {len(texts)} texts for a batch of {batch}")
+        return self.text_encoder(texts).to(self.device)
+
+    def _denoiser(self, context: torch.Tensor, actions: torch.Tensor, text_states: torch.Tensor | None):
+        """Returns F(x_scaled, sigma): the UNet on [noisy next frame, L context frames]."""
+        emb = self.action_encoder(actions)
+
+        def network(x_scaled: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            t = 0.25 * torch.log(sigma.float()) * NOISE_EMBED_SCALE
+            inp = torch.cat([x_scaled.to(context.dtype), context], dim=1)
+            if text_states is None:
+                return self._network(inp, t, class_labels=emb).sample
+            return self._network(inp, t, encoder_hidden_states=text_states, class_labels=emb).sample
+
+        return network
+
+    # ----------------------------------------------------------------- training losses
+    def diffusion_loss(
+        self,
+        frames: torch.Tensor,
+        actions: torch.Tensor,
+        texts: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        motion_weight: float = 0.0,
+    ) -> torch.Tensor:
+        """EDM denoising loss for frames uint8 [B,L+1,H,W,3] and actions [B,L,...].
+
+        `motion_weight` > 0 up-weights the pixels that change between the last context frame and the
+        target (by 1 + motion_weight): in games like Breakout under 1% of pixels move, and without it
+        the loss barely sees the paddle and ball that the actions control."""
+        c = self.config
+        x = to_unit(frames)
+        b = x.shape[0]
+        context, target = x[:, :-1].flatten(1, 2), x[:, -1]
+        if c.predict_delta:
+            target = target - x[:, -2]
+        gen_dev = generator.device if generator is not None else x.device
+        log_sigma = (
+            torch.randn(b, generator=generator, device=gen_dev) * c.train_sigma_std + c.train_sigma_mean
+        )
+        sigma = log_sigma.exp().to(x.device)
+        noise = torch.randn(target.shape, generator=generator, device=gen_dev).to(x.device)
+        s = sigma.view(b, 1, 1, 1)
+        noisy = target + noise * s
+        sd = c.sigma_data
+        c_in = 1 / (s**2 + sd**2).sqrt()
+        c_skip = sd**2 / (s**2 + sd**2)
+        c_out = s * sd / (s**2 + sd**2).sqrt()
+        out = self._denoiser(context, actions, self._text_states(texts, b))(noisy * c_in, sigma)
+        err = (out.float() - (target - c_skip * noisy) / c_out) ** 2
+        if motion_weight <= 0:
+            return err.mean()
+        moved = (x[:, -1] - x[:, -2]).abs().amax(1, keepdim=True) > 0.04
+        weight = 1.0 + motion_weight * moved.float()
+        return (err * weight).mean() / weight.mean()
+
+    def reward_loss(
+        self, frames: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, terminated: torch.Tensor
+    ) -> torch.Tensor:
+        """Smooth-L1 reward regression + termination BCE for frames uint8 [B,L+1,...] (clean next frame)."""
+        reward, logit = self.reward_model(to_unit(frames).flatten(1, 2), actions)
+        return F.smooth_l1_loss(reward, rewards.float()) + F.binary_cross_entropy_with_logits(
+            logit, terminated.float()
+        )
+
+    def forward(
+        self,
+        frames: torch.Tensor,
+        actions: torch.Tensor,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        texts: list[str] | None = None,
+        generator: torch.Generator | None = None,
+        motion_weight: float = 0.0,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Training losses (total, diffusion, reward/termination) for one batch of L+1 frames.
+
+        Both losses go through forward so DistributedDataParallel sees every parameter used."""
+        diffusion = self.diffusion_loss(frames, actions, texts, generator, motion_weight)
+        reward = self.reward_loss(frames, actions, rewards, terminated)
+        return diffusion + reward, diffusion.detach(), reward.detach()
+
+    # ----------------------------------------------------------------- public inference API
+    @torch.inference_mode()
+    def sample_next(
+        self,
+        frames: torch.Tensor,
+        actions: torch.Tensor,
+        generator: torch.Generator | None = None,
+        num_steps: int | None = None,
+        texts: list[str] | None = None,
+        method: str | None = None,
+    ) -> torch.Tensor:
+        """Next frames uint8 [B,H,W,3] from frames uint8 [B,L,H,W,3] and actions [B,L] or [B,L,D]."""
+        c = self.config
+        self._check_inputs(frames, actions, c.context)
+        device = self.device
+        x = to_unit(frames.to(device)).flatten(1, 2)
+        if self.autocast_bf16:
+            x = x.to(torch.bfloat16)
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16):
+            network = self._denoiser(x, actions.to(device), self._text_states(texts, frames.shape[0]))
+            h, w = c.resolution
+            out = sample(
+                network,
+                make_scheduler(c.sigma_min, c.sigma_max, c.sigma_data, c.rho),
+                (frames.shape[0], 3, h, w),
+                num_steps or c.num_steps,
+                method or c.sampler,
+                generator=generator,
+                device=device,
+            )
+        if c.predict_delta:
+            out = out + x[:, -3:].float()
+        return to_uint8(out)
+
+    @torch.inference_mode()
+    def predict_reward_termination(
+        self, frames: torch.Tensor, actions: torch.Tensor, next_frames: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Reward [B] float and terminated [B] bool for the step from frames[:, -1] under actions[:, -1]
+        to next_frames [B,H,W,3] (real or from `sample_next`)."""
+        self._check_inputs(frames, actions, self.config.context)
+        device = self.device
+        allf = torch.cat([frames, next_frames[:, None]], dim=1).to(device)
+        reward, logit = self.reward_model(to_unit(allf).flatten(1, 2), actions.to(device))
+        return reward.float(), logit > 0
+
+    def step(
+        self,
+        frames: torch.Tensor,
+        actions: torch.Tensor,
+        generator: torch.Generator | None = None,
+        num_steps: int | None = None,
+        texts: list[str] | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One imagined step: (next frames uint8 [B,H,W,3], reward [B], terminated [B] bool)."""
+        nxt = self.sample_next(frames, actions, generator=generator, num_steps=num_steps, texts=texts)
+        reward, term = self.predict_reward_termination(frames, actions, nxt)
+        return nxt, reward, term
+
+    # ----------------------------------------------------------------- persistence
+    def save_pretrained(self, path: str | Path, state_dict: dict[str, torch.Tensor] | None = None) -> Path:
+        """Write config.json + model.safetensors (+ text_encoder/) atomically; an existing copy survives
+        a failed save. `state_dict` overrides the weights (e.g. EMA weights)."""
+        path = Path(path)
+        with atomic_path(path) as tmp:
+            tmp.mkdir()
+            write_json(tmp / CONFIG, self.config.to_dict())
+            save_tensors(
+                tmp / WEIGHTS,
+                state_dict if state_dict is not None else self.trainable_state_dict(),
+                metadata={"format": "worldmodel.WorldModel"},
+            )
+            if self.text_encoder is not None:
+                self.text_encoder.save(tmp / self.config.text_encoder)
+        return path
+
+    @staticmethod
+    def load_config(path: str | Path) -> WorldModelConfig:
+        cfg_path = Path(path) / CONFIG
+        if not cfg_path.is_file():
+            raise UserInputError(
+                f"{path}: not a saved WorldModel ({CONFIG} missing); give the directory "
+                "written by save_pretrained / train-world-model (e.g. RUN/model)"
+            )
+        try:
+            data = json.loads(cfg_path.read_text())
+        except json.JSONDecodeError as e:
+            raise UserInputError(f"{cfg_path}: invalid JSON ({e})") from e
+        return WorldModelConfig.from_dict(data, source=str(cfg_path))
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> WorldModel:
+        path = Path(path)
+        config = cls.load_config(path)
+        text = TextEncoder(path / config.text_encoder) if config.text_encoder else None
+        model = cls(config, text_encoder=text)
+        model.load_weights(load_tensors(path / WEIGHTS), source=str(path / WEIGHTS))
+        return model.to(device).eval()
+
+    def load_weights(self, tensors: dict[str, torch.Tensor], source: str) -> None:
+        """Strict load with a clear error when the weights come from another config."""
+        own = self.trainable_state_dict()
+        missing = sorted(set(own) - set(tensors))
+        unexpected = sorted(set(tensors) - set(own))
+        shapes = [k for k in own if k in tensors and tuple(own[k].shape) != tuple(tensors[k].shape)]
+        if missing or unexpected or shapes:
+            detail = (
+                f"missing {missing[:3]}"
+                if missing
+                else f"unexpected {unexpected[:3]}"
+                if unexpected
+                else f"shape of {shapes[0]} is {list(tensors[shapes[0]].shape)}, "
+                f"model expects {list(own[shapes[0]].shape)}"
+            )
+            raise UserInputError(
+                f"{source}: weights do not match this model config ({detail}); the checkpoint "
+                "was written with another config — use its own config.json"
+            )
+        self.load_state_dict(tensors, strict=False)
+
+
+def model_summary(model: WorldModel) -> dict[str, Any]:
+    return {"parameters": model.num_parameters(), "config": model.config.to_dict()}

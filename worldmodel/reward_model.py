@@ -1,0 +1,37 @@
+"""Reward and termination model: one small CNN with a shared trunk and a two-output head.
+
+Separate from the diffusion UNet (as in DIAMOND) because the denoiser only ever sees noisy
+targets and noise-level-dependent features, while rewards need clean frames; a separate model is
+cheap at inference and can be retrained alone. Reward and termination share the head because
+both are read from the same evidence (the transition o_t -> o_{t+1} under a_t, e.g. a brick
+breaking or the ball leaving the screen).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from worldmodel.action_space import ActionSpace
+from worldmodel.conditioning import ActionEncoder
+
+
+class RewardTerminationModel(nn.Module):
+    """(L context frames + next frame, L actions) -> (reward, termination logit)."""
+
+    def __init__(self, space: ActionSpace, context: int, channels: tuple[int, ...], action_embed_dim: int):
+        super().__init__()
+        layers: list[nn.Module] = []
+        c_in = 3 * (context + 1)
+        for c in channels:
+            layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.GroupNorm(min(8, c), c), nn.SiLU()]
+            c_in = c
+        self.trunk = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        hidden = channels[-1]
+        self.actions = ActionEncoder(space, context, action_embed_dim, hidden)
+        self.head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2))
+
+    def forward(self, frames: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """frames [B, 3(L+1), H, W] in [-1, 1]; returns reward [B] and termination logit [B]."""
+        out = self.head(torch.cat([self.trunk(frames), self.actions(actions)], dim=1))
+        return out[:, 0], out[:, 1]
