@@ -14,10 +14,9 @@ import envs  # noqa: F401  (registers the environments)
 from envs.dream_env import DreamEnv, DreamVectorEnv
 from envs.scene_env import SceneEnv
 from scenes.truth_scene import truth_scene
+from training.collect import RecordEpisodes
 from wmcore.errors import UserInputError
-from worldmodel.action_space import ActionSpace
 from worldmodel.config import WorldModelConfig
-from worldmodel.dataset import DatasetWriter
 from worldmodel.model import WorldModel
 
 RES = 40
@@ -30,22 +29,15 @@ def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("dream")
     scene = truth_scene(root / "scene", num_gaussians=3000, views=8)
     env = SceneEnv(scene, width=RES, height=RES, max_steps=12)
-    writer = DatasetWriter(root / "data", ActionSpace.from_gym(env.action_space), (RES, RES))
+    recorder = RecordEpisodes(env, root / "data", (RES, RES), frames="observation")
     rng = np.random.default_rng(0)
     for ep in range(3):
-        obs, _ = env.reset(seed=ep)
-        frames, acts, rews, terms, truncs = [obs], [], [], [], []
+        recorder.reset(seed=ep)
         done = False
         while not done:
-            a = int(rng.integers(3))
-            obs, r, te, tr, _ = env.step(a)
-            frames.append(obs)
-            acts.append(a)
-            rews.append(r)
-            terms.append(te)
-            truncs.append(tr)
+            _, _, te, tr, _ = recorder.step(int(rng.integers(3)))
             done = te or tr
-        writer.add(np.stack(frames), acts, rews, terms, truncs)
+    recorder.close()
     torch.manual_seed(0)
     model = WorldModel(WorldModelConfig(resolution=(RES, RES), action_space={"kind": "discrete", "n": 3},
                                         context=2, block_out_channels=(16, 32), action_embed_dim=8,

@@ -54,6 +54,10 @@ class CollectConfig:
     """Seed of the environment resets and the policy."""
     append: bool = False
     """Add episodes to an existing dataset in `out` instead of refusing to overwrite it."""
+    frames: str = "render"
+    """"render": store env.render() resized to `resolution` (any env); "observation": store the RGB
+    observations themselves (pixel envs such as worldmodel/SceneNav-v0, whose observation space a
+    world model trained on the data must reproduce)."""
 
 
 def resize_frame(frame: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
@@ -92,12 +96,23 @@ class RecordEpisodes(_recorder_base()):
         text: str | None = None,
         source: dict[str, Any] | None = None,
         append: bool = False,
+        frames: str = "render",
     ):
         from worldmodel.action_space import ActionSpace
         from worldmodel.dataset import DatasetWriter
 
         super().__init__(env)
-        if getattr(env, "render_mode", None) != "rgb_array":
+        if frames not in ("render", "observation"):
+            raise UserInputError(f"frames={frames!r}: use 'render' or 'observation'")
+        self.frames = frames
+        if frames == "observation":
+            space = env.observation_space
+            rgb = space["rgb"] if hasattr(space, "spaces") and "rgb" in space.spaces else space
+            if getattr(rgb, "shape", None) != (int(resolution[0]), int(resolution[1]), 3) or rgb.dtype != np.uint8:
+                raise UserInputError(
+                    f"frames='observation' needs uint8 RGB observations of {resolution[0]}x{resolution[1]} "
+                    f"(so a world model trained on them has the env's observation space), got {rgb}")
+        elif getattr(env, "render_mode", None) != "rgb_array":
             raise UserInputError(
                 f"RecordEpisodes needs an env made with render_mode='rgb_array', got "
                 f"{getattr(env, 'render_mode', None)!r}"
@@ -109,14 +124,18 @@ class RecordEpisodes(_recorder_base()):
         self.episode_ids: list[str] = []
         self._buf: dict[str, list] | None = None
 
-    def _frame(self) -> np.ndarray:
+    def _frame(self, obs: Any) -> np.ndarray:
+        """The frame to store: the observation itself (SceneEnv and other pixel envs, so a world
+        model sees what the policy sees), or the resized render()."""
+        if self.frames == "observation":
+            return np.asarray(obs["rgb"] if isinstance(obs, dict) else obs, np.uint8)
         return resize_frame(self.env.render(), self.resolution)
 
     def reset(self, **kwargs: Any):
         self._flush(cut=True)
         obs, info = self.env.reset(**kwargs)
         self._buf = {
-            "frames": [self._frame()],
+            "frames": [self._frame(obs)],
             "actions": [],
             "rewards": [],
             "terminated": [],
@@ -129,7 +148,7 @@ class RecordEpisodes(_recorder_base()):
         if self._buf is None:
             raise UserInputError("RecordEpisodes.step called before reset()")
         b = self._buf
-        b["frames"].append(self._frame())
+        b["frames"].append(self._frame(obs))
         b["actions"].append(np.asarray(action))
         b["rewards"].append(float(reward))
         b["terminated"].append(bool(terminated))
@@ -204,13 +223,15 @@ def collect(cfg: CollectConfig) -> Path:
         gym.register_envs(ale_py)
     except ImportError:
         pass
+    import envs  # noqa: F401  (registers the worldmodel/* environments)
     with RunDir(cfg.out, cfg) as run:
         try:
             env = gym.make(cfg.env_id, render_mode="rgb_array", max_episode_steps=cfg.max_steps, **env_kwargs)
         except gym.error.Error as e:
             raise UserInputError(f"cannot make environment {cfg.env_id!r}: {e}") from e
         source = {"env_id": cfg.env_id, "env_kwargs": env_kwargs, "policy": cfg.policy, "seed": cfg.seed}
-        env = RecordEpisodes(env, cfg.out, cfg.resolution, text=cfg.text, source=source, append=cfg.append)
+        env = RecordEpisodes(env, cfg.out, cfg.resolution, text=cfg.text, source=source, append=cfg.append,
+                             frames=cfg.frames)
         rng = np.random.default_rng(cfg.seed)
         env.action_space.seed(cfg.seed)
         policy = make_policy(cfg.policy, env.action_space, cfg.hold_prob, rng)
