@@ -257,16 +257,9 @@ def collect(cfg: CollectConfig) -> Path:
     return cfg.out
 
 
-def main() -> None:
-    """Entry point for `python -m training.collect` (same flags as the subcommand)."""
+if __name__ == "__main__":  # e.g. `accelerate launch -m training.collect ...`
     import sys
 
-    try:
-        collect(tyro.cli(CollectConfig))
-    except UserInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    from training.cli import main
 
-
-if __name__ == "__main__":
-    main()
+    sys.exit(main(["collect", *sys.argv[1:]]))

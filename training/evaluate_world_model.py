@@ -140,16 +140,9 @@ def evaluate_world_model(cfg: EvaluateWorldModelConfig) -> dict[str, Any]:
     return metrics
 
 
-def main() -> None:
-    """Entry point for `python -m training.evaluate_world_model` (same flags as the subcommand)."""
+if __name__ == "__main__":  # e.g. `accelerate launch -m training.evaluate_world_model ...`
     import sys
 
-    try:
-        evaluate_world_model(tyro.cli(EvaluateWorldModelConfig))
-    except UserInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    from training.cli import main
 
-
-if __name__ == "__main__":
-    main()
+    sys.exit(main(["evaluate-world-model", *sys.argv[1:]]))

@@ -368,16 +368,9 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     return cfg.out / "model"
 
 
-def main() -> None:
-    """Entry point for `accelerate launch -m training.train_world_model DATASET ...`."""
+if __name__ == "__main__":  # e.g. `accelerate launch -m training.train_world_model ...`
     import sys
 
-    try:
-        train_world_model(tyro.cli(TrainWorldModelConfig))
-    except UserInputError as e:
-        print(f"error: {e}", file=sys.stderr)
-        sys.exit(2)
+    from training.cli import main
 
-
-if __name__ == "__main__":
-    main()
+    sys.exit(main(["train-world-model", *sys.argv[1:]]))
