@@ -54,7 +54,7 @@ class OccupancyGrid:
     @classmethod
     def build(cls, points: np.ndarray, weights: np.ndarray | None, bounds_min: np.ndarray,
               bounds_max: np.ndarray, voxel_size: float, floor_z: float, min_weight: float = 1.5,
-              dilate: int = 1, max_cavity: float = 2.0) -> OccupancyGrid:
+              dilate: int = 1, max_cavity: float = 2.0, seen_xy: np.ndarray | None = None) -> OccupancyGrid:
         """Voxelise `points` [N,3] (metres) with `weights` [N] (opacity; 1 when None).
 
         A voxel holding points is an obstacle when the total weight in its 3x3x3 neighbourhood
@@ -62,7 +62,8 @@ class OccupancyGrid:
         `dilate` voxels (26-neighbourhood) to close gaps between sparse points, so they are inflated
         by up to about (dilate + 1) voxels; voxels whose centre is below
         `floor_z` are solid; enclosed free regions smaller than `max_cavity` cubic metres, other
-        than the largest free region, are filled (object interiors).
+        than the largest free region, are filled (object interiors). With `seen_xy` [nx, ny] (see
+        `scenes.seen_space`), columns no camera looked across are solid: unknown is not free.
         """
         pts = np.asarray(points, np.float64).reshape(-1, 3)
         w = np.ones(len(pts)) if weights is None else np.asarray(weights, np.float64).reshape(-1)
@@ -89,6 +90,10 @@ class OccupancyGrid:
             occ = ndimage.binary_dilation(occ, np.ones((3, 3, 3), bool), iterations=dilate)
         zc = lo[2] + (np.arange(shape[2]) + 0.5) * voxel_size
         occ[:, :, zc < floor_z] = True
+        if seen_xy is not None:
+            if tuple(seen_xy.shape) != tuple(shape[:2]):
+                raise ValueError(f"seen_xy has shape {tuple(seen_xy.shape)}, the grid is {tuple(shape[:2])}")
+            occ[~np.asarray(seen_xy, bool)] = True
         if max_cavity > 0:
             labels, n = ndimage.label(~occ)
             if n > 1:

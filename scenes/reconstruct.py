@@ -46,7 +46,6 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
     """Run the whole reconstruction; returns the Scene directory."""
     import torch
 
-    from scenes.collision import OccupancyGrid
     from scenes.ingest import ingest
     from scenes.ply import write_splat_ply
     from scenes.preview import orbit_poses, side_by_side_grid
@@ -91,7 +90,8 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
             hi = np.maximum(np.percentile(pts, 99, 0), cams.max(0))
             floor_z = float(norm.floor_z * s)
             lo[2] = min(lo[2], floor_z - cfg.voxel_size)
-            occ = OccupancyGrid.build(pts, wts, lo, hi, cfg.voxel_size, floor_z)
+            occ = build_occupancy(result.params, result.sh_degree, posed, s, pts, wts, lo, hi, cfg.voxel_size,
+                                  floor_z)
             occ.save(tmp / "occupancy")
 
             K0 = posed.Ks[0]
@@ -152,3 +152,23 @@ def prune_work_files(scene_dir: Path, keep_images: list[Path]) -> None:
                 shutil.rmtree(path) if path.is_dir() else path.unlink()
         if not any(root.iterdir()):
             root.rmdir()
+
+
+def build_occupancy(params: dict, sh_degree: int, posed, metric_scale: float, points: np.ndarray,
+                    weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, voxel_size: float, floor_z: float):
+    """Collision geometry in metres: voxels holding splats, SfM points and the surfaces the training
+    views' rendered depth hits, plus every column those views never looked across (unknown space
+    is solid)."""
+    from scenes.collision import OccupancyGrid
+    from scenes.seen_space import trace_views
+
+    shape = tuple(np.maximum(np.ceil((hi - lo) / voxel_size).astype(np.int64), 1)[:2])
+    w0, h0 = int(posed.widths[0]), int(posed.heights[0])
+    scale = 48.0 / max(w0, h0)  # coarse renders are enough to trace free space
+    w, h = max(1, round(w0 * scale)), max(1, round(h0 * scale))
+    Ks = posed.Ks * np.array([[w / w0], [h / h0], [1.0]])[None]
+    seen, surface = trace_views(params, sh_degree, posed.cam_to_world, Ks, w, h, metric_scale, lo, voxel_size,
+                                shape)
+    # A depth hit weighs 0.1: a wall seen from many views adds up; a floater seen in a few does not.
+    return OccupancyGrid.build(np.concatenate([points, surface]), np.concatenate([weights, np.full(len(surface), 0.1)]),
+                               lo, hi, voxel_size, floor_z, seen_xy=seen)

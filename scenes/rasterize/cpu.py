@@ -16,17 +16,12 @@ import torch
 
 from scenes.rasterize.kernels_pixels import rasterize_bwd, rasterize_fwd, reduce_intersections
 from scenes.rasterize.kernels_projection import empty_projection, project_bwd, project_fwd
-from scenes.rasterize.kernels_sh import sh_bwd, sh_fwd
+from scenes.rasterize.kernels_sh import camera_centres, sh_bwd, sh_fwd
 from scenes.rasterize.kernels_tiles import intersect_tiles
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float32).contiguous().numpy()
-
-
-def camera_positions(viewmats: np.ndarray) -> np.ndarray:
-    """Camera centres [C,3] (float64) from world-to-camera matrices, as gsplat: inverse(viewmats)."""
-    return np.ascontiguousarray(np.linalg.inv(viewmats.astype(np.float64))[:, :3, 3])
 
 
 class _Projection(torch.autograd.Function):
@@ -257,7 +252,7 @@ def render_autograd(
     if sh_degree is None:
         feats = colors if colors.dim() == 3 else colors[None].expand(n_cam, n, -1)
     else:
-        feats = _SHColors.apply(means, colors, camera_positions(_np(viewmats)), radii_np, sh_degree)
+        feats = _SHColors.apply(means, colors, camera_centres(_np(viewmats)), radii_np, sh_degree)
     feats, backgrounds = _with_depth(
         feats,
         depths,
@@ -338,7 +333,7 @@ def render_lean(
         feats = col if col.ndim == 3 else np.repeat(col[None], n_cam, axis=0)
     else:
         feats = np.empty((n_cam, n, 3), np.float32)
-        sh_fwd(means_np, _np(colors), camera_positions(vm_np), radii, int(sh_degree), feats)
+        sh_fwd(means_np, _np(colors), camera_centres(vm_np), radii, int(sh_degree), feats)
     bg = _np(backgrounds) if backgrounds is not None else None
     feats, bg = _with_depth(
         feats,
@@ -392,9 +387,10 @@ def render_lean(
 
 
 def _meta(means2d, radii_xy, depths, conics, opacities, width, height, tile_size, offsets, ids) -> dict:
+    r = radii_xy.numpy()  # max of the per-axis radii in numpy: cheaper than a torch reduction
     return {
         "means2d": means2d,
-        "radii": radii_xy.amax(-1),
+        "radii": torch.from_numpy(np.maximum(r[..., 0], r[..., 1])),
         "radii_xy": radii_xy,
         "depths": depths,
         "conics": conics,

@@ -1,9 +1,12 @@
 """Numba kernels: front-to-back compositing of 2D Gaussians into pixels, forward and backward.
 
 One thread per (camera, tile). Inside a tile, Gaussians are visited in depth order and each one
-only touches the pixels of the bounding box of its ellipse {sigma <= log(255 opacity)}: outside
-it alpha < 1/255 is skipped anyway, so the result is that of evaluating every pixel of the
-tile (as gsplat does), at a fraction of the cost. The forward saves, per pixel, the final
+only touches, row by row, the pixels of the chord of its ellipse {sigma <= log(255 opacity)}:
+outside it alpha < 1/255 is skipped anyway, so the result is that of evaluating every pixel of
+the tile (as gsplat does), at a fraction of the cost. Sigma and alpha are float32 and computed
+by the same helpers in the forward and the backward, so both skip exactly the same pixels
+(the forward composites in float32; the backward accumulates gradients in float64). The
+forward saves, per pixel, the final
 transmittance and the number of bin entries up to the last contributor; the backward walks each
 bin back to front from there (gsplat's scheme) and writes one gradient slot per intersection,
 so no two threads ever write the same memory. `reduce_intersections` then sums the slots.
@@ -19,6 +22,12 @@ from numba import njit, prange
 ALPHA_THRESHOLD = 1.0 / 255.0
 ALPHA_MAX = 0.999
 TRANSMITTANCE_MIN = 1e-4
+SPAN_MARGIN = 0.05  # pixels
+# float32 copies: numba promotes float32 op python-float to float64, which the compositing avoids
+ZERO, HALF, ONE = np.float32(0.0), np.float32(0.5), np.float32(1.0)
+ALPHA_THRESHOLD_F32 = np.float32(ALPHA_THRESHOLD)
+ALPHA_MAX_F32 = np.float32(ALPHA_MAX)
+TRANSMITTANCE_MIN_F32 = np.float32(TRANSMITTANCE_MIN)
 
 
 @njit(cache=True)
@@ -26,6 +35,7 @@ def _ellipse_box(mx, my, ca, cb, cc, cut, x0, y0, x1, y1):
     """Pixels [px0, px1) x [py0, py1) of the tile that the ellipse sigma <= cut can reach: its
     bounding box (half-widths sqrt(2 cut cov_xx), sqrt(2 cut cov_yy) with cov = conic^-1),
     widened by half a pixel so that rounding never drops a pixel the exact test would keep."""
+    mx, my, ca, cb, cc, cut = float(mx), float(my), float(ca), float(cb), float(cc), float(cut)
     det = ca * cc - cb * cb
     if det <= 0.0:
         return x0, y0, x0, y0
@@ -46,6 +56,73 @@ def _sigma_cut(op):
     return math.log(max(op, 1e-30) / ALPHA_THRESHOLD) * (1.0 + 1e-6) + 1e-6
 
 
+@njit(cache=True)
+def _row_terms(cb, cc, my, py):
+    """float32 terms of sigma shared by a pixel row py: sigma = (ca/2 dx + cb dy) dx + cc/2 dy^2."""
+    dy = my - (np.float32(py) + HALF)
+    return dy, cb * dy, HALF * cc * dy * dy
+
+
+@njit(cache=True)
+def _span_terms(ca, cb, cc, cut):
+    """Per-Gaussian float64 constants of `_row_span`: cb/ca, det/ca^2, 2 cut/ca (0, 0, -1 when
+    ca <= 0, which gives empty spans)."""
+    ca, cb, cc, cut = float(ca), float(cb), float(cc), float(cut)
+    if ca <= 0.0:
+        return 0.0, 0.0, -1.0
+    inv = 1.0 / ca
+    return cb * inv, (ca * cc - cb * cb) * inv * inv, 2.0 * cut * inv
+
+
+@njit(cache=True)
+def _row_span(mx, span, dy, px0, px1):
+    """Pixels [qx0, qx1) of row offset dy (within the box [px0, px1)) that can hold sigma <= cut:
+    the chord of the ellipse, dx = -dy cb/ca +- sqrt(2 cut/ca - dy^2 det/ca^2), widened by
+    0.05 px on each side against float32 rounding of sigma in the exact per-pixel test, which
+    still decides. Bounding boxes of thin tilted ellipses are mostly empty: this skips ~2/3 of
+    their pixels."""
+    k_shift, k_det, k_cut = span
+    dy = float(dy)
+    half2 = k_cut - k_det * dy * dy
+    if half2 < 0.0:
+        return px0, px0
+    half = math.sqrt(half2) + SPAN_MARGIN
+    # dx = mx - (px + 0.5) in [-dy cb/ca - half, -dy cb/ca + half]
+    centre = float(mx) - 0.5 + k_shift * dy
+    qx0 = max(px0, int(math.ceil(centre - half)))
+    qx1 = min(px1, int(math.floor(centre + half)) + 1)
+    return qx0, max(qx0, qx1)
+
+
+@njit(cache=True)
+def _pixel_alpha(op, half_ca, b_dy, c_dy2, mx, px, sigma_cut):
+    """(dx, sigma, alpha) of pixel px in float32, alpha = 0 where the pixel is skipped. Forward and
+    backward both call this, so they make the same skip decisions bit for bit."""
+    dx = mx - (np.float32(px) + HALF)
+    sigma = (half_ca * dx + b_dy) * dx + c_dy2
+    if sigma < ZERO or sigma > sigma_cut:
+        return dx, sigma, ZERO
+    alpha = min(ALPHA_MAX_F32, op * math.exp(-sigma))
+    if alpha < ALPHA_THRESHOLD_F32:
+        return dx, sigma, ZERO
+    return dx, sigma, alpha
+
+
+@njit(cache=True)
+def _gaussian_2d(means2d, conics, opacities, c, g):
+    """float32 mean, conic, opacity and sigma cut of one (camera, Gaussian)."""
+    op = opacities[c, g]
+    return (
+        means2d[c, g, 0],
+        means2d[c, g, 1],
+        conics[c, g, 0],
+        conics[c, g, 1],
+        conics[c, g, 2],
+        op,
+        np.float32(_sigma_cut(float(op))),
+    )
+
+
 @njit(parallel=True, cache=True)
 def rasterize_fwd(
     means2d,
@@ -64,7 +141,7 @@ def rasterize_fwd(
 ):
     """Fill out_colors [C,H,W,D], out_trans [C,H,W] (final transmittance) and out_last [C,H,W]
     (number of bin entries up to and including the pixel's last contributor). `backgrounds`
-    is [C,D] or [0,D] for none."""
+    is [C,D] or [0,D] for none. All arithmetic is float32 (the inputs are float32)."""
     n_cam, n_ch = means2d.shape[0], colors.shape[2]
     tiles_x = (width + tile_size - 1) // tile_size
     tiles_y = (height + tile_size - 1) // tile_size
@@ -76,40 +153,40 @@ def rasterize_fwd(
         x1, y1 = min(x0 + tile_size, width), min(y0 + tile_size, height)
         tw = x1 - x0
         n_pix = tw * (y1 - y0)
-        trans = np.ones(n_pix)
-        acc = np.zeros((n_pix, n_ch))
+        trans = np.ones(n_pix, np.float32)  # 0 marks a finished pixel, whose value is in `final`
+        final = np.empty(n_pix, np.float32)
+        acc = np.zeros((n_pix, n_ch), np.float32)
         last = np.zeros(n_pix, np.int32)
-        done = np.zeros(n_pix, np.bool_)
         n_done = 0
         start, end = offsets[job], offsets[job + 1]
         for k in range(start, end):
             g = ids[k]
-            mx, my = float(means2d[c, g, 0]), float(means2d[c, g, 1])
-            ca, cb, cc = float(conics[c, g, 0]), float(conics[c, g, 1]), float(conics[c, g, 2])
-            op = float(opacities[c, g])
-            sigma_cut = _sigma_cut(op)
+            mx, my, ca, cb, cc, op, sigma_cut = _gaussian_2d(means2d, conics, opacities, c, g)
             px0, py0, px1, py1 = _ellipse_box(mx, my, ca, cb, cc, sigma_cut, x0, y0, x1, y1)
+            half_ca = HALF * ca
+            span = _span_terms(ca, cb, cc, sigma_cut)
+            color = colors[c, g]
             for py in range(py0, py1):
-                dy = my - (py + 0.5)
-                for px in range(px0, px1):
-                    p = (py - y0) * tw + (px - x0)
-                    if done[p]:
+                dy, b_dy, c_dy2 = _row_terms(cb, cc, my, py)
+                qx0, qx1 = _row_span(mx, span, dy, px0, px1)
+                row = (py - y0) * tw - x0
+                for px in range(qx0, qx1):
+                    p = row + px
+                    t = trans[p]
+                    if t == ZERO:  # finished: transmittance would have dropped below 1e-4
                         continue
-                    dx = mx - (px + 0.5)
-                    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                    if sigma < 0.0 or sigma > sigma_cut:
+                    _, _, alpha = _pixel_alpha(op, half_ca, b_dy, c_dy2, mx, px, sigma_cut)
+                    if alpha == ZERO:
                         continue
-                    alpha = min(ALPHA_MAX, op * math.exp(-sigma))
-                    if alpha < ALPHA_THRESHOLD:
-                        continue
-                    next_t = trans[p] * (1.0 - alpha)
-                    if next_t <= TRANSMITTANCE_MIN:
-                        done[p] = True
+                    next_t = t * (ONE - alpha)
+                    if next_t <= TRANSMITTANCE_MIN_F32:
+                        final[p] = t
+                        trans[p] = ZERO
                         n_done += 1
                         continue
-                    vis = alpha * trans[p]
+                    vis = alpha * t
                     for d in range(n_ch):
-                        acc[p, d] += colors[c, g, d] * vis
+                        acc[p, d] += color[d] * vis
                     trans[p] = next_t
                     last[p] = k - start + 1
             if n_done == n_pix:
@@ -117,10 +194,11 @@ def rasterize_fwd(
         for py in range(y0, y1):
             for px in range(x0, x1):
                 p = (py - y0) * tw + (px - x0)
+                t = trans[p] if trans[p] != ZERO else final[p]
                 for d in range(n_ch):
-                    bg = backgrounds[c, d] if has_bg else 0.0
-                    out_colors[c, py, px, d] = acc[p, d] + trans[p] * bg
-                out_trans[c, py, px] = trans[p]
+                    bg = backgrounds[c, d] if has_bg else ZERO
+                    out_colors[c, py, px, d] = acc[p, d] + t * bg
+                out_trans[c, py, px] = t
                 out_last[c, py, px] = last[p]
 
 
@@ -186,26 +264,24 @@ def rasterize_bwd(
         for j in range(max_last - 1, -1, -1):
             k = start + j
             g = ids[k]
-            mx, my = float(means2d[c, g, 0]), float(means2d[c, g, 1])
-            ca, cb, cc = float(conics[c, g, 0]), float(conics[c, g, 1]), float(conics[c, g, 2])
-            op = float(opacities[c, g])
-            sigma_cut = _sigma_cut(op)
+            mx, my, ca, cb, cc, op, sigma_cut = _gaussian_2d(means2d, conics, opacities, c, g)
             px0, py0, px1, py1 = _ellipse_box(mx, my, ca, cb, cc, sigma_cut, x0, y0, x1, y1)
+            half_ca = HALF * ca
+            span = _span_terms(ca, cb, cc, sigma_cut)
             g_mx = g_my = a_mx = a_my = g_ca = g_cb = g_cc = g_op = 0.0
             for py in range(py0, py1):
-                dy = my - (py + 0.5)
-                for px in range(px0, px1):
+                dy32, b_dy, c_dy2 = _row_terms(cb, cc, my, py)
+                dy = float(dy32)
+                qx0, qx1 = _row_span(mx, span, dy32, px0, px1)
+                for px in range(qx0, qx1):
                     p = (py - y0) * tw + (px - x0)
                     if j >= n_last[p]:
                         continue
-                    dx = mx - (px + 0.5)
-                    sigma = 0.5 * (ca * dx * dx + cc * dy * dy) + cb * dx * dy
-                    if sigma < 0.0 or sigma > sigma_cut:
+                    dx32, sigma, alpha32 = _pixel_alpha(op, half_ca, b_dy, c_dy2, mx, px, sigma_cut)
+                    if alpha32 == ZERO:
                         continue
-                    vis = math.exp(-sigma)
-                    alpha = min(ALPHA_MAX, op * vis)
-                    if alpha < ALPHA_THRESHOLD:
-                        continue
+                    dx, alpha = float(dx32), float(alpha32)
+                    vis = math.exp(-float(sigma))
                     ra = 1.0 / (1.0 - alpha)
                     trans[p] *= ra
                     fac = alpha * trans[p]
@@ -215,13 +291,13 @@ def rasterize_bwd(
                         v_colors_k[k, d] += fac * vc
                         v_alpha += (colors[c, g, d] * trans[p] - buf[p, d] * ra) * vc
                     v_alpha += t_fin[p] * ra * (v_a[p] - bg_dot[p])
-                    if op * vis <= ALPHA_MAX:
-                        v_sigma = -op * vis * v_alpha
+                    if alpha32 < ALPHA_MAX_F32:  # unclamped: alpha depends on sigma and op
+                        v_sigma = -alpha * v_alpha
                         g_ca += 0.5 * v_sigma * dx * dx
                         g_cb += v_sigma * dx * dy
                         g_cc += 0.5 * v_sigma * dy * dy
-                        gx = v_sigma * (ca * dx + cb * dy)
-                        gy = v_sigma * (cb * dx + cc * dy)
+                        gx = v_sigma * (float(ca) * dx + float(cb) * dy)
+                        gy = v_sigma * (float(cb) * dx + float(cc) * dy)
                         g_mx += gx
                         g_my += gy
                         a_mx += abs(gx)

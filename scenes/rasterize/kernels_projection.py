@@ -47,6 +47,18 @@ def _mm(a, b):
 
 
 @njit(cache=True)
+def _aat(a):
+    """a @ a^T on a row-major 9-tuple: symmetric, so only its 6 distinct entries are computed."""
+    s00 = a[0] * a[0] + a[1] * a[1] + a[2] * a[2]
+    s01 = a[0] * a[3] + a[1] * a[4] + a[2] * a[5]
+    s02 = a[0] * a[6] + a[1] * a[7] + a[2] * a[8]
+    s11 = a[3] * a[3] + a[4] * a[4] + a[5] * a[5]
+    s12 = a[3] * a[6] + a[4] * a[7] + a[5] * a[8]
+    s22 = a[6] * a[6] + a[7] * a[7] + a[8] * a[8]
+    return (s00, s01, s02, s01, s11, s12, s02, s12, s22)
+
+
+@njit(cache=True)
 def _t(a):
     return (a[0], a[3], a[6], a[1], a[4], a[7], a[2], a[5], a[8])
 
@@ -77,9 +89,7 @@ def _setup(means, quats, scales, viewmats, Ks, width, height, c, n):
     r = _rotmat(qw, qx, qy, qz)
     sx, sy, sz = float(scales[n, 0]), float(scales[n, 1]), float(scales[n, 2])
     m = (r[0] * sx, r[1] * sy, r[2] * sz, r[3] * sx, r[4] * sy, r[5] * sz, r[6] * sx, r[7] * sy, r[8] * sz)
-    sigma = _mm(m, _t(m))
-    wm = _mm(w, sigma)
-    cov_c = _mm(wm, _t(w))
+    cov_c = _aat(_mm(w, m))  # W (M M^T) W^T = (W M)(W M)^T: 45 multiplies instead of 81
     fx, fy, cx, cy = float(Ks[c, 0, 0]), float(Ks[c, 1, 1]), float(Ks[c, 0, 2]), float(Ks[c, 1, 2])
     return w, x, y, z, (qw, qx, qy, qz), qnorm, r, (sx, sy, sz), m, cov_c, fx, fy, cx, cy
 

@@ -1,0 +1,51 @@
+"""What the training cameras saw: the surfaces their rendered depth hits, and the top-down cells
+they looked across before hitting them.
+
+Splat centres alone sample a surface sparsely where Gaussians are large, which leaves holes in a
+voxelised wall; the depth maps cover every pixel. And where a capture never looked (behind
+walls), nothing is known, so the collision geometry treats it as solid — an agent cannot leave
+the captured place through a gap in its reconstruction."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from scenes.train_splats import render_splats
+
+
+def trace_views(params: dict[str, torch.Tensor], sh_degree: int, cam_to_world: np.ndarray, Ks: np.ndarray,
+                width: int, height: int, metric_scale: float, origin: np.ndarray, cell: float,
+                shape: tuple[int, int], min_alpha: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+    """(seen [nx, ny] over the grid (`origin`, `cell` in metres): True where a camera ray passed;
+    surface points [M, 3] in metres where the rays ended).
+
+    `cam_to_world` [N,4,4] and the splats are in the normalised frame; `Ks` [N,3,3] are for
+    (width, height) renders; distances are turned into metres with `metric_scale`."""
+    seen = np.zeros(shape, bool)
+    surface = []
+    ys, xs = np.mgrid[0:height, 0:width]
+    pix = np.stack([xs + 0.5, ys + 0.5, np.ones_like(xs, float)], -1).reshape(-1, 3)
+    c2w = torch.as_tensor(cam_to_world, dtype=torch.float32)
+    viewmats = torch.linalg.inv(c2w)
+    Ks_t = torch.as_tensor(Ks, dtype=torch.float32)
+    step = cell / 2
+    for i in range(len(c2w)):
+        with torch.no_grad():
+            out, alpha, _ = render_splats(params, viewmats[i:i + 1], Ks_t[i:i + 1], width, height, sh_degree,
+                                          render_mode="ED")
+        depth = out[0, ..., 0].numpy().reshape(-1) * metric_scale
+        ok = (alpha[0, ..., 0].numpy().reshape(-1) > min_alpha) & (depth > 0)
+        if not ok.any():
+            continue
+        rays = (pix[ok] @ np.linalg.inv(Ks[i]).T) @ cam_to_world[i, :3, :3].T  # z-depth 1 → world offset
+        reach = np.maximum(depth[ok] - cell, 0.0)  # stop short of the surface
+        n = int(np.ceil(reach.max() / step)) + 1
+        t = np.minimum(np.arange(n)[None, :] * step, reach[:, None])  # [R, n] metres of z-depth
+        centre = cam_to_world[i, :3, 3] * metric_scale
+        surface.append(centre[None] + rays * depth[ok, None])
+        pts = centre[None, None, :2] + rays[:, None, :2] * t[..., None]
+        ij = np.floor((pts.reshape(-1, 2) - origin[:2]) / cell).astype(np.int64)
+        inside = (ij[:, 0] >= 0) & (ij[:, 1] >= 0) & (ij[:, 0] < shape[0]) & (ij[:, 1] < shape[1])
+        seen[ij[inside, 0], ij[inside, 1]] = True
+    return seen, np.concatenate(surface) if surface else np.zeros((0, 3))
