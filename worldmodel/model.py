@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -350,7 +349,3 @@ class WorldModel(nn.Module):
                 "was written with another config — use its own config.json"
             )
         self.load_state_dict(tensors, strict=False)
-
-
-def model_summary(model: WorldModel) -> dict[str, Any]:
-    return {"parameters": model.num_parameters(), "config": model.config.to_dict()}
