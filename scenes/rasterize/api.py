@@ -70,44 +70,9 @@ def rasterization(
         return render_gsplat(
             means, quats, scales, opacities, colors, viewmats, Ks, width, height, absgrad=absgrad, **options
         )
+    args = (means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane, far_plane,
+            radius_clip, eps2d, sh_degree, tile_size, backgrounds, render_mode)
     inputs = (means, quats, scales, opacities, colors, backgrounds)
     if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
-        return render_autograd(
-            means,
-            quats,
-            scales,
-            opacities,
-            colors,
-            viewmats,
-            Ks,
-            width,
-            height,
-            near_plane,
-            far_plane,
-            radius_clip,
-            eps2d,
-            sh_degree,
-            tile_size,
-            backgrounds,
-            render_mode,
-            absgrad,
-        )
-    return render_lean(
-        means,
-        quats,
-        scales,
-        opacities,
-        colors,
-        viewmats,
-        Ks,
-        width,
-        height,
-        near_plane,
-        far_plane,
-        radius_clip,
-        eps2d,
-        sh_degree,
-        tile_size,
-        backgrounds,
-        render_mode,
-    )
+        return render_autograd(*args, absgrad)
+    return render_lean(*args)
