@@ -26,7 +26,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "training.demo",
         "DemoConfig",
         "demo",
-        "Run the whole pipeline on the bundled example and print where the outputs are.",
+        "Reconstruct the bundled example room (the main job today) and print where the outputs are.",
     ),
     "collect": (
         "training.collect",
