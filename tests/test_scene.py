@@ -65,3 +65,41 @@ def test_bad_scene_paths(tmp_path):
     (bad / "scene.json").write_text(json.dumps({"splats": "splats.ply"}))
     with pytest.raises(UserInputError, match="malformed"):
         Scene.load(bad)
+
+
+def test_trace_views_sees_the_room_not_behind_its_walls(scene_dir):
+    """Columns the cameras looked across are seen; space behind the walls is not, and collision
+    geometry built with the seen mask makes it solid."""
+    import torch
+
+    from scenes.collision import OccupancyGrid
+    from scenes.ply import read_splat_ply, sh_degree_of
+    from scenes.seen_space import trace_views
+
+    params = {k: torch.as_tensor(v) for k, v in read_splat_ply(scene_dir / "splats.ply").items()}
+    room = SyntheticRoom.default()
+    c2w = room.camera_path(12)
+    K = SyntheticRoom.intrinsics(32, 24, 70.0)
+    lo, hi, cell = np.array([-4.0, -3.5, -0.1]), np.array([4.0, 3.5, 3.1]), 0.1
+    shape = (80, 70)
+    seen, surface = trace_views(params, sh_degree_of(read_splat_ply(scene_dir / "splats.ply")), c2w,
+                                np.repeat(K[None], 12, 0), 32, 24, 1.0, lo, cell, shape)
+    xs = lo[0] + (np.arange(shape[0]) + 0.5) * cell
+    ys = lo[1] + (np.arange(shape[1]) + 0.5) * cell
+    outside = (np.abs(xs)[:, None] > 3.15) | (np.abs(ys)[None, :] > 2.65)
+    assert not seen[outside].any()  # never behind a wall
+    assert seen[~outside].mean() > 0.3  # much of the floor was looked across
+    centre_cells = np.floor((c2w[:, :2, 3] - lo[:2]) / cell).astype(int)
+    assert seen[centre_cells[:, 0], centre_cells[:, 1]].all()  # where the cameras stood
+    off = np.abs(room.clearance(surface))  # depth hits lie on the true surfaces (sparse splats blur a few)
+    assert len(surface) > 0 and np.median(off) < 0.1 and np.percentile(off, 90) < 0.25
+    pts = room.sample_surface(50_000)
+    grid = OccupancyGrid.build(pts, None, lo, hi, cell, room.floor_z, seen_xy=seen)
+    truly_free = np.array([[room.is_free(np.array([[x, y, 1.4]]), 0.1)[0] for y in ys] for x in xs])
+    unseen_free = np.argwhere(~seen & truly_free)  # really empty, but no camera looked across it
+    assert len(unseen_free) > 0
+    probes = np.stack([xs[unseen_free[:, 0]], ys[unseen_free[:, 1]], np.full(len(unseen_free), 1.4)], 1)
+    assert not grid.is_free(probes).any()  # unknown is solid
+    seen_free = np.argwhere(seen & truly_free)
+    probes = np.stack([xs[seen_free[:, 0]], ys[seen_free[:, 1]], np.full(len(seen_free), 1.4)], 1)
+    assert grid.is_free(probes).mean() > 0.9  # what was seen empty stays free
