@@ -67,25 +67,18 @@ class ModelBasedConfig:
     """Seed of the real episodes, the policy and the world model."""
 
 
-def collect_real(env: Any, writer: Any, policy: Any, steps: int, seed: int) -> list[float]:
-    """Record whole SceneEnv episodes (its own observations) until `steps` real steps; their returns."""
+def collect_real(recorder: Any, policy: Any, steps: int, seed: int) -> list[float]:
+    """Run whole episodes through a RecordEpisodes-wrapped SceneEnv until `steps` real steps; their returns."""
     returns, n, ep = [], 0, 0
     while n < steps:
-        obs, _ = env.reset(seed=seed + ep)
-        frames, acts, rews, terms, truncs = [obs], [], [], [], []
-        done = False
+        obs, _ = recorder.reset(seed=seed + ep)
+        done, ret = False, 0.0
         while not done:
-            a = env.action_space.sample() if policy is None else policy.predict(obs, deterministic=False)[0]
-            obs, r, te, tr, _ = env.step(a)
-            frames.append(obs)
-            acts.append(a)
-            rews.append(r)
-            terms.append(te)
-            truncs.append(tr)
-            done = te or tr
-        writer.add(np.stack(frames), np.stack(acts), rews, terms, truncs)
-        returns.append(float(np.sum(rews)))
-        n, ep = n + len(acts), ep + 1
+            a = recorder.action_space.sample() if policy is None else policy.predict(obs, deterministic=False)[0]
+            obs, r, te, tr, _ = recorder.step(a)
+            done, ret, n = te or tr, ret + float(r), n + 1
+        returns.append(ret)
+        ep += 1
     return returns
 
 
@@ -96,9 +89,10 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
     from envs.dream_env import DreamVectorEnv
     from envs.scene_env import SceneEnv
     from training.actor_critic import ActorCritic, ActorCriticNetConfig, train_actor_critic
+    from training.collect import RecordEpisodes
     from training.train_world_model import train_world_model
     from worldmodel.action_space import ActionSpace
-    from worldmodel.dataset import DatasetWriter, TrajectoryDataset
+    from worldmodel.dataset import TrajectoryDataset
 
     if not Path(cfg.scene).exists():
         raise UserInputError(f"{cfg.scene}: no such scene; pass a Scene directory from `worldmodel reconstruct`")
@@ -121,10 +115,9 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
         real_total, history = 0, []
         for it in range(cfg.iterations):
             t0 = time.time()
-            writer = DatasetWriter(
-                out / "data", space, (h, w), source={"scene": str(cfg.scene), **kwargs}, append=it > 0
-            )
-            real = collect_real(env, writer, agent if it > 0 else None, cfg.real_steps, cfg.seed + 10_000 * it)
+            recorder = RecordEpisodes(env, out / "data", (h, w), source={"scene": str(cfg.scene), **kwargs},
+                                      append=it > 0, frames="observation")
+            real = collect_real(recorder, agent if it > 0 else None, cfg.real_steps, cfg.seed + 10_000 * it)
             real_total = TrajectoryDataset(out / "data").total_steps
             wm_cfg = TrainWorldModelConfig(
                 out / "data",
