@@ -63,43 +63,72 @@ def _t(a):
     return (a[0], a[3], a[6], a[1], a[4], a[7], a[2], a[5], a[8])
 
 
+# camera_constants columns: world-to-camera rotation (0-8, row-major) and translation, intrinsics,
+# and the x/y limits of the Jacobian's clamped view ray (gsplat: 1.3 x the half field of view)
+_T, _FX, _FY, _CX, _CY, _LXP, _LXN, _LYP, _LYN = 9, 12, 13, 14, 15, 16, 17, 18, 19
+N_CAMERA_CONSTANTS = 20
+
+
 @njit(cache=True)
-def _setup(means, quats, scales, viewmats, Ks, width, height, c, n):
-    """Shared forward maths up to the blurred 2D covariance for Gaussian n in camera c."""
-    vm = viewmats[c]
-    w = (
-        float(vm[0, 0]),
-        float(vm[0, 1]),
-        float(vm[0, 2]),
-        float(vm[1, 0]),
-        float(vm[1, 1]),
-        float(vm[1, 2]),
-        float(vm[2, 0]),
-        float(vm[2, 1]),
-        float(vm[2, 2]),
+def camera_constants(viewmats, Ks, width, height):
+    """Per-camera float64 constants [C, N_CAMERA_CONSTANTS], computed once per call instead of once
+    per Gaussian."""
+    out = np.empty((viewmats.shape[0], N_CAMERA_CONSTANTS))
+    for c in range(viewmats.shape[0]):
+        for i in range(3):
+            for j in range(3):
+                out[c, 3 * i + j] = viewmats[c, i, j]
+            out[c, _T + i] = viewmats[c, i, 3]
+        fx, fy, cx, cy = float(Ks[c, 0, 0]), float(Ks[c, 1, 1]), float(Ks[c, 0, 2]), float(Ks[c, 1, 2])
+        tan_fovx, tan_fovy = 0.5 * width / fx, 0.5 * height / fy
+        out[c, _FX], out[c, _FY], out[c, _CX], out[c, _CY] = fx, fy, cx, cy
+        out[c, _LXP], out[c, _LXN] = (width - cx) / fx + 0.3 * tan_fovx, cx / fx + 0.3 * tan_fovx
+        out[c, _LYP], out[c, _LYN] = (height - cy) / fy + 0.3 * tan_fovy, cy / fy + 0.3 * tan_fovy
+    return out
+
+
+@njit(cache=True)
+def _camera(cam, c):
+    """Camera c's constants as tuples (kept in registers by the per-Gaussian loops): rotation
+    (row-major 9-tuple), translation, intrinsics (fx, fy, cx, cy) and view-ray limits."""
+    return (
+        (cam[c, 0], cam[c, 1], cam[c, 2], cam[c, 3], cam[c, 4], cam[c, 5], cam[c, 6], cam[c, 7], cam[c, 8]),
+        (cam[c, _T], cam[c, _T + 1], cam[c, _T + 2]),
+        (cam[c, _FX], cam[c, _FY], cam[c, _CX], cam[c, _CY]),
+        (cam[c, _LXP], cam[c, _LXN], cam[c, _LYP], cam[c, _LYN]),
     )
-    mx, my, mz = float(means[n, 0]), float(means[n, 1]), float(means[n, 2])
-    x = w[0] * mx + w[1] * my + w[2] * mz + vm[0, 3]
-    y = w[3] * mx + w[4] * my + w[5] * mz + vm[1, 3]
-    z = w[6] * mx + w[7] * my + w[8] * mz + vm[2, 3]
-    qw, qx, qy, qz = float(quats[n, 0]), float(quats[n, 1]), float(quats[n, 2]), float(quats[n, 3])
+
+
+@njit(cache=True)
+def _view_point(w, t, means, g):
+    """The mean of Gaussian g in the camera frame (float64)."""
+    mx, my, mz = float(means[g, 0]), float(means[g, 1]), float(means[g, 2])
+    x = w[0] * mx + w[1] * my + w[2] * mz + t[0]
+    y = w[3] * mx + w[4] * my + w[5] * mz + t[1]
+    z = w[6] * mx + w[7] * my + w[8] * mz + t[2]
+    return x, y, z
+
+
+@njit(cache=True)
+def _cov_camera(w, quats, scales, g):
+    """Normalised quaternion, its norm, rotation R, scales, M = R S and the camera-frame 3D
+    covariance W (M M^T) W^T = (W M)(W M)^T (45 multiplies instead of 81) of Gaussian g."""
+    qw, qx, qy, qz = float(quats[g, 0]), float(quats[g, 1]), float(quats[g, 2]), float(quats[g, 3])
     qnorm = math.sqrt(qw * qw + qx * qx + qy * qy + qz * qz)
     inv = 1.0 / max(qnorm, 1e-12)
     qw, qx, qy, qz = qw * inv, qx * inv, qy * inv, qz * inv
     r = _rotmat(qw, qx, qy, qz)
-    sx, sy, sz = float(scales[n, 0]), float(scales[n, 1]), float(scales[n, 2])
+    sx, sy, sz = float(scales[g, 0]), float(scales[g, 1]), float(scales[g, 2])
     m = (r[0] * sx, r[1] * sy, r[2] * sz, r[3] * sx, r[4] * sy, r[5] * sz, r[6] * sx, r[7] * sy, r[8] * sz)
-    cov_c = _aat(_mm(w, m))  # W (M M^T) W^T = (W M)(W M)^T: 45 multiplies instead of 81
-    fx, fy, cx, cy = float(Ks[c, 0, 0]), float(Ks[c, 1, 1]), float(Ks[c, 0, 2]), float(Ks[c, 1, 2])
-    return w, x, y, z, (qw, qx, qy, qz), qnorm, r, (sx, sy, sz), m, cov_c, fx, fy, cx, cy
+    return (qw, qx, qy, qz), qnorm, r, (sx, sy, sz), m, _aat(_mm(w, m))
 
 
 @njit(cache=True)
-def _jacobian(x, y, z, fx, fy, cx, cy, width, height):
+def _jacobian(intr, lims, x, y, z):
+    """Projection Jacobian entries at the view ray clamped to the limits (gsplat's tx, ty clamp)."""
+    fx, fy = intr[0], intr[1]
+    lim_x_pos, lim_x_neg, lim_y_pos, lim_y_neg = lims
     rz = 1.0 / z
-    tan_fovx, tan_fovy = 0.5 * width / fx, 0.5 * height / fy
-    lim_x_pos, lim_x_neg = (width - cx) / fx + 0.3 * tan_fovx, cx / fx + 0.3 * tan_fovx
-    lim_y_pos, lim_y_neg = (height - cy) / fy + 0.3 * tan_fovy, cy / fy + 0.3 * tan_fovy
     xr, yr = x * rz, y * rz
     free_x = xr <= lim_x_pos and xr >= -lim_x_neg
     free_y = yr <= lim_y_pos and yr >= -lim_y_neg
@@ -124,22 +153,13 @@ def _cov2d(cov_c, j00, j02, j11, j12, eps2d):
 
 
 @njit(cache=True)
-def _surely_outside(means, scales, viewmats, Ks, width, height, eps2d, c, g, z):
-    """Cheap conservative test, before any covariance maths: is the Gaussian's screen box, bounded
-    with its largest scale, entirely off the image? (Most Gaussians of a scene are.)"""
-    vm = viewmats[c]
-    x = vm[0, 0] * means[g, 0] + vm[0, 1] * means[g, 1] + vm[0, 2] * means[g, 2] + vm[0, 3]
-    y = vm[1, 0] * means[g, 0] + vm[1, 1] * means[g, 1] + vm[1, 2] * means[g, 2] + vm[1, 3]
-    fx, fy, cx, cy = float(Ks[c, 0, 0]), float(Ks[c, 1, 1]), float(Ks[c, 0, 2]), float(Ks[c, 1, 2])
-    s_max = max(abs(scales[g, 0]), abs(scales[g, 1]), abs(scales[g, 2]))
-    lim_x = max(width - cx, cx) / fx + 0.15 * width / fx
-    lim_y = max(height - cy, cy) / fy + 0.15 * height / fy
-    # |row of J|^2 * s_max^2 bounds the 2D variance; 3.33 bounds the extent; +2 px of slack
-    rx = 3.33 * math.sqrt(fx * fx / (z * z) * (1.0 + lim_x * lim_x) * s_max * s_max + eps2d) + 2.0
-    ry = 3.33 * math.sqrt(fy * fy / (z * z) * (1.0 + lim_y * lim_y) * s_max * s_max + eps2d) + 2.0
-    u = fx * x / z + cx
-    v = fy * y / z + cy
-    return u + rx <= 0 or u - rx >= width or v + ry <= 0 or v - ry >= height
+def _cull_slopes(intr, lims, eps2d):
+    """(kx, ky, k0) of the conservative screen half-extent bound k * s_max / z + k0 used by
+    `project_fwd` before any covariance maths: |row of J|^2 s_max^2 + eps2d bounds the 2D
+    variance, 3.33 sigma the radius, sqrt(a + b) <= sqrt(a) + sqrt(b), plus 2 px of slack."""
+    lim_x, lim_y = max(lims[0], lims[1]), max(lims[2], lims[3])
+    k0 = 3.33 * math.sqrt(eps2d) + 2.0
+    return 3.33 * intr[0] * math.sqrt(1.0 + lim_x * lim_x), 3.33 * intr[1] * math.sqrt(1.0 + lim_y * lim_y), k0
 
 
 @njit(parallel=True, cache=True)
@@ -161,52 +181,59 @@ def project_fwd(
     depths,
     radii,
 ):
-    """Fill means2d [C,N,2], conics [C,N,3], depths [C,N], radii [C,N,2] (int32, 0 = culled)."""
+    """Fill means2d [C,N,2], conics [C,N,3], depths [C,N], radii [C,N,2] (int32, 0 = culled).
+    Most Gaussians of a scene are off-screen: a cheap conservative bound rejects them before the
+    covariance maths, which then runs only for the few that may be visible."""
     n_cam, n = viewmats.shape[0], means.shape[0]
-    for i in prange(n_cam * n):
-        c, g = i // n, i % n
-        means2d[c, g, 0] = 0.0
-        means2d[c, g, 1] = 0.0
-        conics[c, g, 0] = 0.0
-        conics[c, g, 1] = 0.0
-        conics[c, g, 2] = 0.0
-        radii[c, g, 0] = 0
-        radii[c, g, 1] = 0
-        vm = viewmats[c]
-        z = vm[2, 0] * means[g, 0] + vm[2, 1] * means[g, 1] + vm[2, 2] * means[g, 2] + vm[2, 3]
-        depths[c, g] = z
-        op = opacities[g]
-        if z < near or z > far or op < ALPHA_THRESHOLD:
-            continue
-        if _surely_outside(means, scales, viewmats, Ks, width, height, eps2d, c, g, z):
-            continue
-        w, x, y, z, q, qn, r, s, m, cov_c, fx, fy, cx, cy = _setup(
-            means, quats, scales, viewmats, Ks, width, height, c, g
-        )
-        rz, tx, ty, fr_x, fr_y, j00, j02, j11, j12 = _jacobian(x, y, z, fx, fy, cx, cy, width, height)
-        c00, c01, c11 = _cov2d(cov_c, j00, j02, j11, j12, eps2d)
-        det = c00 * c11 - c01 * c01
-        if det <= 0.0:
-            continue
-        extend = min(3.33, math.sqrt(2.0 * math.log(op / ALPHA_THRESHOLD)))
-        b = 0.5 * (c00 + c11)
-        v1 = b + math.sqrt(max(0.01, b * b - det))
-        r1 = extend * math.sqrt(v1)
-        rx = math.ceil(min(extend * math.sqrt(c00), r1))
-        ry = math.ceil(min(extend * math.sqrt(c11), r1))
-        if rx <= radius_clip and ry <= radius_clip:
-            continue
-        u = fx * x * rz + cx
-        v = fy * y * rz + cy
-        if u + rx <= 0 or u - rx >= width or v + ry <= 0 or v - ry >= height:
-            continue
-        means2d[c, g, 0] = u
-        means2d[c, g, 1] = v
-        conics[c, g, 0] = c11 / det
-        conics[c, g, 1] = -c01 / det
-        conics[c, g, 2] = c00 / det
-        radii[c, g, 0] = int(rx)
-        radii[c, g, 1] = int(ry)
+    cam = camera_constants(viewmats, Ks, width, height)
+    for c in range(n_cam):
+        w, t, intr, lims = _camera(cam, c)
+        fx, fy, cx, cy = intr
+        kx, ky, k0 = _cull_slopes(intr, lims, eps2d)
+        for g in prange(n):
+            means2d[c, g, 0] = 0.0
+            means2d[c, g, 1] = 0.0
+            conics[c, g, 0] = 0.0
+            conics[c, g, 1] = 0.0
+            conics[c, g, 2] = 0.0
+            radii[c, g, 0] = 0
+            radii[c, g, 1] = 0
+            x, y, z = _view_point(w, t, means, g)
+            depths[c, g] = z
+            op = float(opacities[g])
+            if z < near or z > far or op < ALPHA_THRESHOLD:
+                continue
+            rz = 1.0 / z
+            u = fx * x * rz + cx
+            v = fy * y * rz + cy
+            s_max = max(abs(scales[g, 0]), abs(scales[g, 1]), abs(scales[g, 2])) * rz
+            bx, by = kx * s_max + k0, ky * s_max + k0
+            if z > 0.0 and (u + bx <= 0 or u - bx >= width or v + by <= 0 or v - by >= height):
+                continue
+            cov_c = _cov_camera(w, quats, scales, g)[5]
+            rz, tx, ty, fr_x, fr_y, j00, j02, j11, j12 = _jacobian(intr, lims, x, y, z)
+            c00, c01, c11 = _cov2d(cov_c, j00, j02, j11, j12, eps2d)
+            det = c00 * c11 - c01 * c01
+            if det <= 0.0:
+                continue
+            extend = min(3.33, math.sqrt(2.0 * math.log(op / ALPHA_THRESHOLD)))
+            b = 0.5 * (c00 + c11)
+            v1 = b + math.sqrt(max(0.01, b * b - det))
+            r1 = extend * math.sqrt(v1)
+            rx = math.ceil(min(extend * math.sqrt(c00), r1))
+            ry = math.ceil(min(extend * math.sqrt(c11), r1))
+            if rx <= radius_clip and ry <= radius_clip:
+                continue
+            if u + rx <= 0 or u - rx >= width or v + ry <= 0 or v - ry >= height:
+                continue
+            means2d[c, g, 0] = u
+            means2d[c, g, 1] = v
+            inv_det = 1.0 / det
+            conics[c, g, 0] = c11 * inv_det
+            conics[c, g, 1] = -c01 * inv_det
+            conics[c, g, 2] = c00 * inv_det
+            radii[c, g, 0] = int(rx)
+            radii[c, g, 1] = int(ry)
 
 
 @njit(parallel=True, cache=True)
@@ -229,6 +256,7 @@ def project_bwd(
 ):
     """Accumulate d(loss)/d(means, quats, scales) [N,...] from gradients of the projection outputs."""
     n_cam, n = viewmats.shape[0], means.shape[0]
+    cam = camera_constants(viewmats, Ks, width, height)
     for g in prange(n):
         gm0 = gm1 = gm2 = 0.0
         gq0 = gq1 = gq2 = gq3 = 0.0
@@ -236,10 +264,11 @@ def project_bwd(
         for c in range(n_cam):
             if radii[c, g, 0] <= 0 or radii[c, g, 1] <= 0:
                 continue
-            w, x, y, z, q, qn, r, s, m, cov_c, fx, fy, cx, cy = _setup(
-                means, quats, scales, viewmats, Ks, width, height, c, g
-            )
-            rz, tx, ty, fr_x, fr_y, j00, j02, j11, j12 = _jacobian(x, y, z, fx, fy, cx, cy, width, height)
+            w, t, intr, lims = _camera(cam, c)
+            fx, fy = intr[0], intr[1]
+            x, y, z = _view_point(w, t, means, g)
+            q, qn, r, s, m, cov_c = _cov_camera(w, quats, scales, g)
+            rz, tx, ty, fr_x, fr_y, j00, j02, j11, j12 = _jacobian(intr, lims, x, y, z)
             c00, c01, c11 = _cov2d(cov_c, j00, j02, j11, j12, eps2d)
             det = c00 * c11 - c01 * c01
             ia, ib, ic = c11 / det, -c01 / det, c00 / det
