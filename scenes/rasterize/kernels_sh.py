@@ -63,31 +63,16 @@ def _basis_grad(deg, x, y, z):
 
 
 @njit(cache=True)
-def _dot_basis(b, coeffs, g, ch, nb):
-    """sum_k b[k] * coeffs[g, k, ch] over the first nb basis functions, unrolled (no tuple indexing
-    by a runtime index in the hot loop)."""
-    acc = b[0] * coeffs[g, 0, ch]
-    if nb > 1:
-        acc += b[1] * coeffs[g, 1, ch] + b[2] * coeffs[g, 2, ch] + b[3] * coeffs[g, 3, ch]
-    if nb > 4:
-        acc += (
-            b[4] * coeffs[g, 4, ch]
-            + b[5] * coeffs[g, 5, ch]
-            + b[6] * coeffs[g, 6, ch]
-            + b[7] * coeffs[g, 7, ch]
-            + b[8] * coeffs[g, 8, ch]
-        )
-    if nb > 9:
-        acc += (
-            b[9] * coeffs[g, 9, ch]
-            + b[10] * coeffs[g, 10, ch]
-            + b[11] * coeffs[g, 11, ch]
-            + b[12] * coeffs[g, 12, ch]
-            + b[13] * coeffs[g, 13, ch]
-            + b[14] * coeffs[g, 14, ch]
-            + b[15] * coeffs[g, 15, ch]
-        )
-    return acc
+def _sh_sum(b, coeffs, g, nb):
+    """sum_k b[k] * coeffs[g, k, :] over the first nb basis functions, the three channels in one
+    pass over the Gaussian's contiguous coefficients."""
+    r, gr, bl = b[0] * coeffs[g, 0, 0], b[0] * coeffs[g, 0, 1], b[0] * coeffs[g, 0, 2]
+    for k in range(1, nb):
+        bk = b[k]
+        r += bk * coeffs[g, k, 0]
+        gr += bk * coeffs[g, k, 1]
+        bl += bk * coeffs[g, k, 2]
+    return r, gr, bl
 
 
 @njit(cache=True)
@@ -124,16 +109,16 @@ def sh_fwd(means, coeffs, campos, radii, deg, colors):
     """colors [C,N,3] from coeffs [N,K,3]; culled pairs get 0."""
     n_cam, n = campos.shape[0], means.shape[0]
     nb = (deg + 1) * (deg + 1)
-    for i in prange(n_cam * n):
-        c, g = i // n, i % n
-        if radii[c, g, 0] <= 0 or radii[c, g, 1] <= 0:
-            for ch in range(3):
-                colors[c, g, ch] = 0.0
-            continue
-        x, y, z, _ = _unit_dir(means, campos, c, g)
-        b = _basis(deg, x, y, z)
-        for ch in range(3):
-            colors[c, g, ch] = max(_dot_basis(b, coeffs, g, ch, nb) + 0.5, 0.0)
+    for c in range(n_cam):
+        for g in prange(n):
+            if radii[c, g, 0] <= 0 or radii[c, g, 1] <= 0:
+                colors[c, g, 0] = colors[c, g, 1] = colors[c, g, 2] = 0.0
+                continue
+            x, y, z, _ = _unit_dir(means, campos, c, g)
+            r, gr, bl = _sh_sum(_basis(deg, x, y, z), coeffs, g, nb)
+            colors[c, g, 0] = max(r + 0.5, 0.0)
+            colors[c, g, 1] = max(gr + 0.5, 0.0)
+            colors[c, g, 2] = max(bl + 0.5, 0.0)
 
 
 @njit(parallel=True, cache=True)
@@ -153,9 +138,9 @@ def sh_bwd(means, coeffs, campos, radii, deg, v_colors, v_coeffs, v_means):
             b = _basis(deg, x, y, z)
             gx, gy, gz = _basis_grad(deg, x, y, z)
             vdx = vdy = vdz = 0.0
+            sums = _sh_sum(b, coeffs, g, nb)
             for ch in range(3):
-                acc = _dot_basis(b, coeffs, g, ch, nb) + 0.5
-                if acc < 0.0:  # clamp_min passes the gradient where the input is >= 0
+                if sums[ch] + 0.5 < 0.0:  # clamp_min passes the gradient where the input is >= 0
                     continue
                 vc = float(v_colors[c, g, ch])
                 for k in range(nb):
