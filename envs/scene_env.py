@@ -64,6 +64,9 @@ class SceneEnvConfig:
     """Radius of the body for collisions, metres."""
     task: Literal["pointnav", "explore"] = "pointnav"
     """Point-goal navigation or exploration."""
+    goal: tuple[float, float] | None = None
+    """PointNav: one fixed goal (x, y metres, scene frame) for every episode, which an RGB-only policy
+    can learn to find; None samples a new goal each episode (give the policy `state` to see it)."""
     max_steps: int = 200
     """Episodes are truncated after this many steps."""
     depth: bool = False
@@ -93,7 +96,8 @@ class SceneEnv(gym.Env):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
         self.render_mode = render_mode
         self.scene = scene if isinstance(scene, Scene) else Scene.load(scene, device=cfg.device)
-        self.task: Task = PointNav() if cfg.task == "pointnav" else Explore()
+        goal = None if cfg.goal is None else (float(cfg.goal[0]), float(cfg.goal[1]))
+        self.task: Task = PointNav(fixed_goal=goal) if cfg.task == "pointnav" else Explore()
         self._build_spaces()
         self._K = self._intrinsics(cfg.width, cfg.height)
         s = self.scene

@@ -37,21 +37,45 @@ class PointNav:
     collision_penalty: float = 0.05
     min_goal_distance: float = 1.5
     """Goals are sampled at least this far (geodesic, metres) from the start."""
+    fixed_goal: tuple[float, float] | None = None
+    """The same goal (x, y metres) in every episode, so an RGB-only policy can learn where it is
+    from what it sees ("go to the door"); None samples a new goal each episode."""
 
     def reset(self, grid: NavGrid, rng: np.random.Generator) -> tuple[np.ndarray, float]:
         self.grid = grid
-        start = grid.sample_free(rng)
-        comp = grid.labels[grid.cell_of(start)]
-        dist_from_start = grid.geodesic_from(start)
+        fixed = self.fixed_goal is not None
+        if fixed:
+            anchor = self._checked_fixed_goal(grid)
+            if getattr(self, "_field_grid", None) is not grid:  # the fixed goal's field, once per grid
+                self._fixed_field, self._field_grid = grid.geodesic_from(anchor), grid
+            field = self._fixed_field
+        else:
+            anchor = grid.sample_free(rng)
+            field = grid.geodesic_from(anchor)
+        comp = grid.labels[grid.cell_of(anchor)]
+        # the other end (goal, or start for a fixed goal) at least min_goal_distance away along free space
         for attempt in range(100):
-            goal = grid.sample_free(rng, comp)
-            d = dist_from_start[grid.cell_of(goal)]
+            other = grid.sample_free(rng, comp)
+            d = field[grid.cell_of(other)]
             if np.isfinite(d) and (d >= self.min_goal_distance or attempt == 99):
                 break
-        self.goal = goal
-        self._dist_field = grid.geodesic_from(goal)
+        start, self.goal = (other, anchor) if fixed else (anchor, other)
+        self._dist_field = field if fixed else grid.geodesic_from(self.goal)
         self._prev = self.distance(start)
         return start, float(rng.uniform(-np.pi, np.pi))
+
+    def _checked_fixed_goal(self, grid: NavGrid) -> np.ndarray:
+        goal = np.asarray(self.fixed_goal, np.float64)
+        ij = np.floor((goal - grid.origin) / grid.cell).astype(int)
+        inside = bool(np.all(ij >= 0) and np.all(ij < grid.shape))
+        if not inside or not grid.free[ij[0], ij[1]]:
+            hi = grid.origin + np.array(grid.shape) * grid.cell
+            raise ValueError(
+                f"goal {tuple(self.fixed_goal)} is not in the scene's free floor space "
+                f"(x {grid.origin[0]:.2f}..{hi[0]:.2f}, y {grid.origin[1]:.2f}..{hi[1]:.2f} m, "
+                f"clear of obstacles by the body radius); pick another goal"
+            )
+        return goal
 
     def distance(self, pos: np.ndarray) -> float:
         """Geodesic distance to the goal; from a cell the grid counts blocked (the body can touch
@@ -60,7 +84,7 @@ class PointNav:
         euclid = float(np.linalg.norm(pos[:2] - self.goal))
         d = float(self._dist_field[i, j])
         if not np.isfinite(d):
-            near = self._dist_field[max(0, i - 1):i + 2, max(0, j - 1):j + 2]
+            near = self._dist_field[max(0, i - 1) : i + 2, max(0, j - 1) : j + 2]
             d = float(near.min()) + self.grid.cell if np.isfinite(near).any() else euclid
         return max(d, euclid)
 
@@ -70,7 +94,7 @@ class PointNav:
         g, f = self.grid, self._dist_field
         i, j = g.cell_of(pos)
         for _ in range(lookahead):
-            near = f[max(0, i - 1):i + 2, max(0, j - 1):j + 2]
+            near = f[max(0, i - 1) : i + 2, max(0, j - 1) : j + 2]
             if not np.isfinite(near).any() or near.min() >= f[i, j]:
                 break
             di, dj = np.unravel_index(int(np.argmin(near)), near.shape)
@@ -134,8 +158,11 @@ class Explore:
     def step(self, pos: np.ndarray, heading: float, collided: bool) -> tuple[float, bool, dict[str, Any]]:
         new = self.observe(pos, heading)
         reward = new * self.grid.cell**2 * self.reward_per_m2 - (self.collision_penalty if collided else 0.0)
-        return reward, False, {"new_cells": new, "seen_m2": float(self.seen.sum() * self.grid.cell**2),
-                               "success": False}
+        return (
+            reward,
+            False,
+            {"new_cells": new, "seen_m2": float(self.seen.sum() * self.grid.cell**2), "success": False},
+        )
 
     def state(self, pos: np.ndarray, heading: float) -> np.ndarray:
         return np.array([self.seen.mean()], np.float32)

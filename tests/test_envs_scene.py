@@ -138,3 +138,27 @@ def test_bad_actions_and_paths(scene_dir, tmp_path):
         gym.make("worldmodel/SceneNav-v0", scene=str(tmp_path / "nope"))
     with pytest.raises(TypeError, match="unknown options"):
         SceneEnv(scene_dir, speed=3)
+
+
+def test_fixed_goal_is_the_same_every_episode_and_the_expert_reaches_it(scene_dir):
+    """A fixed goal (what an RGB-only policy can learn to find): every episode heads for it, starts
+    are at least min_goal_distance away along free space, and the shortest-path expert arrives."""
+    from envs.oracle import ShortestPathPolicy, rollout_success
+
+    env = SceneEnv(scene_dir, max_steps=150, goal=(-2.2, -0.8))
+    starts = []
+    for seed in range(6):
+        _, info = env.reset(seed=seed)
+        assert np.allclose(env.task.goal, (-2.2, -0.8))
+        assert env.task.distance(info["position"]) >= env.task.min_goal_distance
+        starts.append(info["position"][:2])
+    assert len({tuple(np.round(s, 3)) for s in starts}) == 6  # the starts vary
+    assert rollout_success(env, ShortestPathPolicy(env), 4, seed=20).all()
+
+
+def test_fixed_goal_inside_an_obstacle_is_refused(scene_dir):
+    env = SceneEnv(scene_dir, goal=(2.3, -2.0))  # inside the crates
+    with pytest.raises(ValueError, match=r"goal \(2.3, -2.0\) is not in the scene's free floor space"):
+        env.reset(seed=0)
+    with pytest.raises(ValueError, match="not in the scene's free floor space"):
+        SceneEnv(scene_dir, goal=(40.0, 0.0)).reset(seed=0)
