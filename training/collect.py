@@ -42,10 +42,13 @@ class CollectConfig:
     """Frame height and width stored (frames are resized with area interpolation)."""
     policy: str = "sticky"
     """"random" (uniform each step), "sticky" (a random action held for several steps: moves a lot),
-    or "module:function" naming a callable (observation, action_space, rng) -> action (a scripted
-    or saved policy)."""
+    "expert" (worldmodel/SceneNav-v0 only: the shortest-path planner, which reads the map, so the data
+    holds arrivals), or "module:function" naming a callable (observation, action_space, rng) -> action
+    (a scripted or saved policy)."""
     hold_prob: float = 0.75
     """Sticky policy: probability of repeating the previous action at each step."""
+    expert_noise: float = 0.3
+    """Expert policy: probability of a uniformly random action instead of the planner's at each step."""
     env_kwargs: str = "{}"
     """JSON dict of keyword arguments for gymnasium.make, e.g. '{"repeat_action_probability": 0.0}'."""
     text: str | None = None
@@ -180,9 +183,18 @@ class RecordEpisodes(_recorder_base()):
 
 
 def make_policy(
-    name: str, action_space: Any, hold_prob: float, rng: np.random.Generator
+    name: str, env: Any, hold_prob: float, rng: np.random.Generator, expert_noise: float = 0.3
 ) -> Callable[[Any], Any]:
-    """A callable observation -> action."""
+    """A callable observation -> action for `env`."""
+    action_space = env.action_space
+    if name == "expert":
+        from envs.oracle import ShortestPathPolicy
+        from envs.scene_env import SceneEnv
+
+        if not isinstance(env.unwrapped, SceneEnv):
+            raise UserInputError("--policy expert needs worldmodel/SceneNav-v0 (it plans on the scene's map)")
+        expert = ShortestPathPolicy(env.unwrapped)
+        return lambda obs: action_space.sample() if rng.random() < expert_noise else expert(obs)
     if name == "random":
         return lambda obs: action_space.sample()
     if name == "sticky":
@@ -201,7 +213,7 @@ def make_policy(
         except (ImportError, AttributeError) as e:
             raise UserInputError(f"--policy {name}: cannot import {fn} from {module} ({e})") from e
         return lambda obs: factory(obs, action_space, rng)
-    raise UserInputError(f"--policy {name!r}: use 'random', 'sticky' or 'module:function'")
+    raise UserInputError(f"--policy {name!r}: use 'random', 'sticky', 'expert' or 'module:function'")
 
 
 def collect(cfg: CollectConfig) -> Path:
@@ -229,12 +241,13 @@ def collect(cfg: CollectConfig) -> Path:
             env = gym.make(cfg.env_id, render_mode="rgb_array", max_episode_steps=cfg.max_steps, **env_kwargs)
         except gym.error.Error as e:
             raise UserInputError(f"cannot make environment {cfg.env_id!r}: {e}") from e
-        source = {"env_id": cfg.env_id, "env_kwargs": env_kwargs, "policy": cfg.policy, "seed": cfg.seed}
+        source = {"env_id": cfg.env_id, "env_kwargs": env_kwargs, "policy": cfg.policy, "seed": cfg.seed,
+                  "frames": cfg.frames}
         env = RecordEpisodes(env, cfg.out, cfg.resolution, text=cfg.text, source=source, append=cfg.append,
                              frames=cfg.frames)
         rng = np.random.default_rng(cfg.seed)
         env.action_space.seed(cfg.seed)
-        policy = make_policy(cfg.policy, env.action_space, cfg.hold_prob, rng)
+        policy = make_policy(cfg.policy, env, cfg.hold_prob, rng, cfg.expert_noise)
         t0, steps = time.time(), 0
         for ep in tqdm(range(cfg.episodes), desc="collect", unit="ep"):
             obs, _ = env.reset(seed=cfg.seed + ep)

@@ -172,6 +172,8 @@ def make_truth_env(cfg: ValidateConfig, resolution: tuple[int, int], dataset_sou
         env = gym.make(env_id, render_mode="rgb_array", max_episode_steps=cfg.max_steps, **kwargs)
     except gym.error.Error as e:
         raise UserInputError(f"cannot make environment {env_id!r}: {e}") from e
+    if dataset_source.get("frames") == "observation" and not cfg.env_id:
+        return env  # the model was trained on the observations themselves (e.g. SceneNav)
     return RenderedObservation(env, resolution)
 
 
