@@ -28,7 +28,7 @@ class _Projection(torch.autograd.Function):
     @staticmethod
     def forward(ctx, means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near, far, radius_clip):
         n_cam, n = viewmats.shape[0], means.shape[0]
-        means2d, conics, depths, radii = empty_projection(n_cam, n)
+        means2d, conics, depths, radii, footprints = empty_projection(n_cam, n)
         args = (_np(means), _np(quats), _np(scales))
         cams = (_np(viewmats), _np(Ks))
         project_fwd(
@@ -45,14 +45,15 @@ class _Projection(torch.autograd.Function):
             conics,
             depths,
             radii,
+            footprints,
         )
         ctx.arrays = (*args, *cams, int(width), int(height), float(eps2d), radii)
-        radii_t = torch.from_numpy(radii)
-        ctx.mark_non_differentiable(radii_t)
-        return torch.from_numpy(means2d), torch.from_numpy(conics), torch.from_numpy(depths), radii_t
+        radii_t, footprints_t = torch.from_numpy(radii), torch.from_numpy(footprints)
+        ctx.mark_non_differentiable(radii_t, footprints_t)
+        return torch.from_numpy(means2d), torch.from_numpy(conics), torch.from_numpy(depths), radii_t, footprints_t
 
     @staticmethod
-    def backward(ctx, v_means2d, v_conics, v_depths, _v_radii):
+    def backward(ctx, v_means2d, v_conics, v_depths, _v_radii, _v_footprints):
         means, quats, scales, viewmats, ks, width, height, eps2d, radii = ctx.arrays
         v_means, v_quats, v_scales = np.empty_like(means), np.empty_like(quats), np.empty_like(scales)
         project_bwd(
@@ -113,6 +114,7 @@ class _Composite(torch.autograd.Function):
         conics,
         colors,
         opacities,
+        footprints,
         backgrounds,
         offsets,
         ids,
@@ -128,6 +130,7 @@ class _Composite(torch.autograd.Function):
             _np(conics),
             _np(colors),
             _np(opacities),
+            footprints,
             bg,
             offsets,
             ids,
@@ -149,7 +152,7 @@ class _Composite(torch.autograd.Function):
     @staticmethod
     def backward(ctx, v_out, v_alphas):
         arrays = ctx.arrays
-        m2, con, col, opa, bg, offsets, ids, width, height, tile_size, trans, last = arrays
+        m2, con, col, opa, fps, bg, offsets, ids, width, height, tile_size, trans, last = arrays
         m = ids.shape[0]
         n_ch = col.shape[2]
         slots = (
@@ -165,6 +168,7 @@ class _Composite(torch.autograd.Function):
             con,
             col,
             opa,
+            fps,
             bg,
             offsets,
             ids,
@@ -191,9 +195,9 @@ class _Composite(torch.autograd.Function):
             (means2d,) = ctx.saved_tensors
             means2d.absgrad = abs_m2
         v_bg = None
-        if ctx.has_bg and ctx.needs_input_grad[4]:
+        if ctx.has_bg and ctx.needs_input_grad[5]:
             v_bg = (v_out * torch.from_numpy(trans)[..., None]).sum((1, 2))
-        return v_m2, v_con, v_col, v_opa, v_bg, None, None, None, None, None, None, None
+        return v_m2, v_con, v_col, v_opa, None, v_bg, None, None, None, None, None, None
 
 
 def _with_depth(feats, depths, backgrounds, render_mode, n_cam, xp_cat, xp_zeros):
@@ -234,7 +238,7 @@ def render_autograd(
     if backgrounds is not None:
         backgrounds = backgrounds.to(torch.float32)
     n_cam, n = viewmats.shape[0], means.shape[0]
-    means2d, conics, depths, radii = _Projection.apply(
+    means2d, conics, depths, radii, footprints = _Projection.apply(
         means,
         quats,
         scales,
@@ -272,6 +276,7 @@ def render_autograd(
         conics,
         feats,
         ops,
+        footprints.numpy(),
         backgrounds,
         offsets,
         ids,
@@ -309,7 +314,7 @@ def render_lean(
     dtype = means.dtype
     n_cam, n = viewmats.shape[0], means.shape[0]
     means_np, opac_np, vm_np = _np(means), _np(opacities), _np(viewmats)
-    means2d, conics, depths, radii = empty_projection(n_cam, n)
+    means2d, conics, depths, radii, footprints = empty_projection(n_cam, n)
     project_fwd(
         means_np,
         _np(quats),
@@ -327,6 +332,7 @@ def render_lean(
         conics,
         depths,
         radii,
+        footprints,
     )
     if sh_degree is None:
         col = _np(colors)
@@ -358,6 +364,7 @@ def render_lean(
         conics,
         feats,
         ops,
+        footprints,
         bg,
         offsets,
         ids,

@@ -5,8 +5,9 @@ only touches, row by row, the pixels of the chord of its ellipse {sigma <= log(2
 outside it alpha < 1/255 is skipped anyway, so the result is that of evaluating every pixel of
 the tile (as gsplat does), at a fraction of the cost. Sigma and alpha are float32 and computed
 by the same helpers in the forward and the backward, so both skip exactly the same pixels
-(the forward composites in float32; the backward accumulates gradients in float64). The
-forward saves, per pixel, the final
+(the forward composites in float32; the backward accumulates gradients in float64); the
+per-Gaussian constants they share (sigma cut, ellipse box, chord terms) come from the footprint
+table the projection writes once per visible Gaussian. The forward saves, per pixel, the final
 transmittance and the number of bin entries up to the last contributor; the backward walks each
 bin back to front from there (gsplat's scheme) and writes one gradient slot per intersection,
 so no two threads ever write the same memory. `reduce_intersections` then sums the slots.
@@ -30,30 +31,47 @@ ALPHA_MAX_F32 = np.float32(ALPHA_MAX)
 TRANSMITTANCE_MIN_F32 = np.float32(TRANSMITTANCE_MIN)
 
 
+N_FOOTPRINT = 6
+"""Columns of the footprint table [C,N,N_FOOTPRINT] (float64): sigma cut, the ellipse box's
+half-widths ex, ey, and the chord terms of `_row_span`."""
+
+
 @njit(cache=True)
-def _ellipse_box(mx, my, ca, cb, cc, cut, x0, y0, x1, y1):
-    """Pixels [px0, px1) x [py0, py1) of the tile that the ellipse sigma <= cut can reach: its
-    bounding box (half-widths sqrt(2 cut cov_xx), sqrt(2 cut cov_yy) with cov = conic^-1),
-    widened by half a pixel so that rounding never drops a pixel the exact test would keep."""
-    mx, my, ca, cb, cc, cut = float(mx), float(my), float(ca), float(cb), float(cc), float(cut)
+def write_footprint(footprints, c, g, ca, cb, cc, log_ratio):
+    """Constants of (camera c, Gaussian g)'s compositing, written once by the projection instead of
+    once per tile it touches. log_ratio = log(opacity * 255); ca, cb, cc the float32 conic.
+
+    Sigma cut: beyond it, op * exp(-sigma) < 1/255 for sure, so the exp is skipped (a small margin
+    keeps boundary cases on the exact test); stored as the float32 value every test uses.
+    Box: the ellipse sigma <= cut has half-widths sqrt(2 cut cov_xx), sqrt(2 cut cov_yy) with
+    cov = conic^-1 (-1: empty). Chord terms: cb/ca, det/ca^2, 2 cut/ca (0, 0, -1 when ca <= 0,
+    which gives empty spans)."""
+    cut = float(np.float32(log_ratio * (1.0 + 1e-6) + 1e-6))
+    ca, cb, cc = float(ca), float(cb), float(cc)
     det = ca * cc - cb * cb
-    if det <= 0.0:
+    footprints[c, g, 0] = cut
+    footprints[c, g, 1] = math.sqrt(2.0 * cut * cc / det) if det > 0.0 else -1.0
+    footprints[c, g, 2] = math.sqrt(2.0 * cut * ca / det) if det > 0.0 else -1.0
+    inv = 1.0 / ca if ca > 0.0 else 0.0
+    footprints[c, g, 3] = cb * inv
+    footprints[c, g, 4] = det * inv * inv
+    footprints[c, g, 5] = 2.0 * cut * inv if ca > 0.0 else -1.0
+
+
+@njit(cache=True)
+def _ellipse_box(mx, my, ex, ey, x0, y0, x1, y1):
+    """Pixels [px0, px1) x [py0, py1) of the tile that the ellipse sigma <= cut can reach: its
+    bounding box (half-widths ex, ey from the footprint), widened by half a pixel so that
+    rounding never drops a pixel the exact test would keep."""
+    if ex < 0.0:
         return x0, y0, x0, y0
-    ex = math.sqrt(2.0 * cut * cc / det)
-    ey = math.sqrt(2.0 * cut * ca / det)
+    mx, my = float(mx), float(my)
     # pixel centre px + 0.5 within [mx - ex, mx + ex], widened by 0.5
     px0 = max(x0, int(math.floor(mx - ex - 1.0)))
     px1 = min(x1, int(math.floor(mx + ex)) + 1)
     py0 = max(y0, int(math.floor(my - ey - 1.0)))
     py1 = min(y1, int(math.floor(my + ey)) + 1)
     return px0, py0, max(px0, px1), max(py0, py1)
-
-
-@njit(cache=True)
-def _sigma_cut(op):
-    """Beyond this sigma, op * exp(-sigma) < 1/255 for sure: skip the exp (a small margin keeps
-    boundary cases on the exact test)."""
-    return math.log(max(op, 1e-30) / ALPHA_THRESHOLD) * (1.0 + 1e-6) + 1e-6
 
 
 @njit(cache=True)
@@ -64,19 +82,9 @@ def _row_terms(cb, cc, my, py):
 
 
 @njit(cache=True)
-def _span_terms(ca, cb, cc, cut):
-    """Per-Gaussian float64 constants of `_row_span`: cb/ca, det/ca^2, 2 cut/ca (0, 0, -1 when
-    ca <= 0, which gives empty spans)."""
-    ca, cb, cc, cut = float(ca), float(cb), float(cc), float(cut)
-    if ca <= 0.0:
-        return 0.0, 0.0, -1.0
-    inv = 1.0 / ca
-    return cb * inv, (ca * cc - cb * cb) * inv * inv, 2.0 * cut * inv
-
-
-@njit(cache=True)
 def _row_span(mx, span, dy, px0, px1):
-    """Pixels [qx0, qx1) of row offset dy (within the box [px0, px1)) that can hold sigma <= cut:
+    """Pixels [qx0, qx1) of row offset dy (within the box [px0, px1)) that can hold sigma <= cut
+    (span: footprint columns 3-5):
     the chord of the ellipse, dx = -dy cb/ca +- sqrt(2 cut/ca - dy^2 det/ca^2), widened by
     0.05 px on each side against float32 rounding of sigma in the exact per-pixel test, which
     still decides. Bounding boxes of thin tilted ellipses are mostly empty: this skips ~2/3 of
@@ -109,18 +117,14 @@ def _pixel_alpha(op, half_ca, b_dy, c_dy2, mx, px, sigma_cut):
 
 
 @njit(cache=True)
-def _gaussian_2d(means2d, conics, opacities, c, g):
-    """float32 mean, conic, opacity and sigma cut of one (camera, Gaussian)."""
-    op = opacities[c, g]
-    return (
-        means2d[c, g, 0],
-        means2d[c, g, 1],
-        conics[c, g, 0],
-        conics[c, g, 1],
-        conics[c, g, 2],
-        op,
-        np.float32(_sigma_cut(float(op))),
-    )
+def _gaussian_2d(means2d, conics, opacities, footprints, c, g, x0, y0, x1, y1):
+    """float32 mean, conic, opacity and sigma cut of one (camera, Gaussian), its box in the tile
+    [x0, x1) x [y0, y1) and its chord terms."""
+    mx, my = means2d[c, g, 0], means2d[c, g, 1]
+    fp = footprints[c, g]
+    box = _ellipse_box(mx, my, fp[1], fp[2], x0, y0, x1, y1)
+    gauss = (mx, my, conics[c, g, 0], conics[c, g, 1], conics[c, g, 2], opacities[c, g], np.float32(fp[0]))
+    return gauss, box, (fp[3], fp[4], fp[5])
 
 
 @njit(parallel=True, cache=True)
@@ -129,6 +133,7 @@ def rasterize_fwd(
     conics,
     colors,
     opacities,
+    footprints,
     backgrounds,
     offsets,
     ids,
@@ -161,10 +166,10 @@ def rasterize_fwd(
         start, end = offsets[job], offsets[job + 1]
         for k in range(start, end):
             g = ids[k]
-            mx, my, ca, cb, cc, op, sigma_cut = _gaussian_2d(means2d, conics, opacities, c, g)
-            px0, py0, px1, py1 = _ellipse_box(mx, my, ca, cb, cc, sigma_cut, x0, y0, x1, y1)
+            gauss, box, span = _gaussian_2d(means2d, conics, opacities, footprints, c, g, x0, y0, x1, y1)
+            mx, my, ca, cb, cc, op, sigma_cut = gauss
+            px0, py0, px1, py1 = box
             half_ca = HALF * ca
-            span = _span_terms(ca, cb, cc, sigma_cut)
             color = colors[c, g]
             for py in range(py0, py1):
                 dy, b_dy, c_dy2 = _row_terms(cb, cc, my, py)
@@ -208,6 +213,7 @@ def rasterize_bwd(
     conics,
     colors,
     opacities,
+    footprints,
     backgrounds,
     offsets,
     ids,
@@ -264,10 +270,10 @@ def rasterize_bwd(
         for j in range(max_last - 1, -1, -1):
             k = start + j
             g = ids[k]
-            mx, my, ca, cb, cc, op, sigma_cut = _gaussian_2d(means2d, conics, opacities, c, g)
-            px0, py0, px1, py1 = _ellipse_box(mx, my, ca, cb, cc, sigma_cut, x0, y0, x1, y1)
+            gauss, box, span = _gaussian_2d(means2d, conics, opacities, footprints, c, g, x0, y0, x1, y1)
+            mx, my, ca, cb, cc, op, sigma_cut = gauss
+            px0, py0, px1, py1 = box
             half_ca = HALF * ca
-            span = _span_terms(ca, cb, cc, sigma_cut)
             g_mx = g_my = a_mx = a_my = g_ca = g_cb = g_cc = g_op = 0.0
             for py in range(py0, py1):
                 dy32, b_dy, c_dy2 = _row_terms(cb, cc, my, py)

@@ -12,6 +12,8 @@ import math
 import numpy as np
 from numba import njit, prange
 
+from scenes.rasterize.kernels_pixels import N_FOOTPRINT, write_footprint
+
 ALPHA_THRESHOLD = 1.0 / 255.0
 
 
@@ -180,8 +182,10 @@ def project_fwd(
     conics,
     depths,
     radii,
+    footprints,
 ):
-    """Fill means2d [C,N,2], conics [C,N,3], depths [C,N], radii [C,N,2] (int32, 0 = culled).
+    """Fill means2d [C,N,2], conics [C,N,3], depths [C,N], radii [C,N,2] (int32, 0 = culled) and,
+    for the visible, the compositing's footprints [C,N,N_FOOTPRINT].
     Most Gaussians of a scene are off-screen: a cheap conservative bound rejects them before the
     covariance maths, which then runs only for the few that may be visible."""
     n_cam, n = viewmats.shape[0], means.shape[0]
@@ -216,7 +220,8 @@ def project_fwd(
             det = c00 * c11 - c01 * c01
             if det <= 0.0:
                 continue
-            extend = min(3.33, math.sqrt(2.0 * math.log(op / ALPHA_THRESHOLD)))
+            log_ratio = math.log(op / ALPHA_THRESHOLD)
+            extend = min(3.33, math.sqrt(2.0 * log_ratio))
             b = 0.5 * (c00 + c11)
             v1 = b + math.sqrt(max(0.01, b * b - det))
             r1 = extend * math.sqrt(v1)
@@ -229,11 +234,11 @@ def project_fwd(
             means2d[c, g, 0] = u
             means2d[c, g, 1] = v
             inv_det = 1.0 / det
-            conics[c, g, 0] = c11 * inv_det
-            conics[c, g, 1] = -c01 * inv_det
-            conics[c, g, 2] = c00 * inv_det
+            ca, cb, cc = np.float32(c11 * inv_det), np.float32(-c01 * inv_det), np.float32(c00 * inv_det)
+            conics[c, g, 0], conics[c, g, 1], conics[c, g, 2] = ca, cb, cc
             radii[c, g, 0] = int(rx)
             radii[c, g, 1] = int(ry)
+            write_footprint(footprints, c, g, ca, cb, cc, log_ratio)
 
 
 @njit(parallel=True, cache=True)
@@ -370,11 +375,12 @@ def project_bwd(
         v_scales[g, 2] = gs2
 
 
-def empty_projection(n_cam: int, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Output buffers for `project_fwd`."""
+def empty_projection(n_cam: int, n: int) -> tuple[np.ndarray, ...]:
+    """Output buffers for `project_fwd`: means2d, conics, depths, radii, footprints."""
     return (
         np.empty((n_cam, n, 2), np.float32),
         np.empty((n_cam, n, 3), np.float32),
         np.empty((n_cam, n), np.float32),
         np.empty((n_cam, n, 2), np.int32),
+        np.empty((n_cam, n, N_FOOTPRINT)),
     )
