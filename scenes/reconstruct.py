@@ -1,7 +1,8 @@
 """`worldmodel reconstruct INPUT`: a capture becomes a Scene directory.
 
-capture → posed images (scenes.ingest) → splat optimisation (scenes.train_splats) → the Scene
-directory: splats.ply, scene.json, transforms.json + images, occupancy, metrics, previews.
+capture → posed images (scenes.ingest) → splat optimisation (scenes.train_splats) or nerfacto
+(scenes.nerfacto, through nerfstudio) → the Scene directory: splats.ply or the nerfstudio run,
+scene.json, transforms.json + images, occupancy, metrics, previews.
 Everything is built in a temporary sibling and renamed into place at the end, so a failed run
 leaves no half-written scene.
 """
@@ -14,8 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import tyro
 
 from scenes.ingest import IngestConfig
+from scenes.nerfacto import NerfactoConfig
 from scenes.train_splats import SplatTrainConfig
 
 LOG = logging.getLogger(__name__)
@@ -25,21 +28,28 @@ LOG = logging.getLogger(__name__)
 class ReconstructConfig:
     """Reconstruct a capture into a Scene directory."""
 
-    input: Path
+    input: tyro.conf.Positional[Path]
     """A video (mp4/mov/avi/mkv), a folder of photos, a nerfstudio dataset (transforms.json or its
     folder) or a COLMAP model folder."""
     output: Path = Path("runs/scene")
     """The Scene directory to write (replaced atomically when it exists)."""
     method: str = "splats"
-    """Scene representation: "splats" (Gaussian splatting)."""
+    """Scene representation: "splats" (Gaussian splatting) or "nerfacto" (nerfstudio's NeRF; needs
+    `make install-nerfstudio`)."""
     device: str = "cpu"
     """Torch device for optimisation: "cpu" or "cuda" (CUDA renders through gsplat)."""
     voxel_size: float = 0.05
     """Edge of the collision voxels, in metres."""
+    preview_frames: int = 60
+    """Frames of the orbit preview video (nerfacto on CPU renders about 1,000 pixels per second)."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
     """Frame selection, camera poses and normalisation."""
     train: SplatTrainConfig = field(default_factory=SplatTrainConfig)
     """Splat optimisation."""
+    nerfacto: NerfactoConfig = field(default_factory=NerfactoConfig)
+    """nerfacto training (with --method nerfacto)."""
+
+METHODS = ("splats", "nerfacto")
 
 
 def reconstruct(cfg: ReconstructConfig) -> Path:
@@ -47,17 +57,20 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
     import torch
 
     from scenes.ingest import ingest
-    from scenes.ply import write_splat_ply
     from scenes.preview import orbit_poses, side_by_side_grid
-    from scenes.scene import FORMAT, SCENE_FILE, Scene, visible_points
-    from scenes.train_splats import load_images, train_splats
+    from scenes.scene import FORMAT, SCENE_FILE, Scene
+    from scenes.train_splats import load_images
     from wmcore.atomic import atomic_path, write_json
     from wmcore.errors import UserInputError
     from wmcore.media import to_uint8, write_png, write_video
     from wmcore.rundir import RunDir
 
-    if cfg.method != "splats":
-        raise UserInputError(f"--method {cfg.method!r} is not available; use 'splats'")
+    if cfg.method not in METHODS:
+        raise UserInputError(f"--method {cfg.method!r} is not available; use one of {', '.join(METHODS)}")
+    if cfg.method == "nerfacto":
+        from scenes.nerfstudio_runtime import require_nerfstudio
+
+        require_nerfstudio()  # before minutes of ingest
     out = Path(cfg.output)
     t_start = time.perf_counter()
     with atomic_path(out) as tmp:
@@ -72,60 +85,101 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
             }
             run.log_metrics(stage="ingest", **ingest_metrics)
             prune_work_files(tmp, posed.image_paths)
-
-            def on_eval(step: int, m: dict) -> None:
-                run.log_metrics(step=step, stage="splats_eval", **m)
-
-            result = train_splats(posed, cfg.train, cfg.device, on_eval)
-            params = {k: v.cpu().numpy() for k, v in result.params.items()}
-            write_splat_ply(tmp / "splats.ply", params)
-
-            # Collision geometry and bounds, in metres.
-            s = norm.metric_scale
-            means, weights = visible_points(params)
-            pts = np.concatenate([means, posed.points]) * s
-            wts = np.concatenate([weights, np.ones(len(posed.points))])
-            cams = posed.cam_to_world[:, :3, 3] * s
-            lo = np.minimum(np.percentile(pts, 1, 0), cams.min(0))
-            hi = np.maximum(np.percentile(pts, 99, 0), cams.max(0))
-            floor_z = float(norm.floor_z * s)
-            lo[2] = min(lo[2], floor_z - cfg.voxel_size)
-            occ = build_occupancy(result.params, result.sh_degree, posed, s, pts, wts, lo, hi, cfg.voxel_size,
-                                  floor_z)
-            occ.save(tmp / "occupancy")
+            build = build_nerfacto if cfg.method == "nerfacto" else build_splats
+            method_meta, metrics, test_idx, max_size = build(cfg, tmp, out, posed, norm, run)
 
             K0 = posed.Ks[0]
             scene_meta = {
-                "format": FORMAT, "version": 1, "method": cfg.method,
-                "splats": "splats.ply", "sh_degree": result.sh_degree, "occupancy": "occupancy",
+                "format": FORMAT, "version": 1, "method": cfg.method, **method_meta, "occupancy": "occupancy",
                 "transforms": "transforms.json",
-                "normalization": norm.to_dict(), "metric_scale": s, "up": [0.0, 0.0, 1.0], "floor_z": floor_z,
-                "bounds": {"min": lo.tolist(), "max": hi.tolist()},
+                "normalization": norm.to_dict(), "metric_scale": norm.metric_scale, "up": [0.0, 0.0, 1.0],
                 "intrinsics": {"K": K0.tolist(), "width": int(posed.widths[0]), "height": int(posed.heights[0])},
-                "num_gaussians": int(len(params["means"])),
                 "registered_images": len(posed), "dropped_images": list(posed.dropped),
             }
             write_json(tmp / SCENE_FILE, scene_meta)
-            metrics = {**result.metrics, **ingest_metrics}
+            metrics = {**metrics, **ingest_metrics}
 
             # Previews from the Scene exactly as environments will see it.
             scene = Scene.load(tmp)
-            images, Ks, w, h = load_images(posed, cfg.train.max_size)
-            idx = result.test_indices or list(range(0, len(posed), max(1, len(posed) // 8)))
-            c2w = metric_poses(posed.cam_to_world, s)
+            images, Ks, w, h = load_images(posed, max_size)
+            idx = test_idx or list(range(0, len(posed), max(1, len(posed) // 8)))
+            c2w = metric_poses(posed.cam_to_world, norm.metric_scale)
             rgb, _ = scene.render(torch.as_tensor(c2w[idx]), Ks[idx], w, h)
             pairs = [(to_uint8(rgb[j]), to_uint8(images[i])) for j, i in enumerate(idx[:16])]
             write_png(tmp / "previews" / "heldout_grid.png", side_by_side_grid(pairs))
-            orbit = orbit_poses(c2w)
+            orbit = orbit_poses(c2w, cfg.preview_frames)
             frames = [to_uint8(scene.render(torch.as_tensor(p[None]), Ks[:1], w, h)[0][0]) for p in orbit]
             write_video(tmp / "previews" / "orbit.mp4", frames)
             metrics["total_seconds"] = time.perf_counter() - t_start
             write_json(tmp / "metrics.json", metrics)
-            LOG.info("held-out PSNR %.2f dB, SSIM %.4f, %d Gaussians, %d/%d images registered",
-                     metrics["psnr"], metrics["ssim"], scene_meta["num_gaussians"], len(posed),
-                     len(posed) + len(posed.dropped))
+            LOG.info("held-out PSNR %.2f dB, SSIM %.4f (%s), %d/%d images registered", metrics["psnr"],
+                     metrics["ssim"], cfg.method, len(posed), len(posed) + len(posed.dropped))
     print(f"Scene written to {out} (held-out PSNR {metrics['psnr']:.2f} dB); previews in {out / 'previews'}")
     return out
+
+
+def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run) -> tuple[dict, dict, list, int]:
+    """Optimise splats into tmp/splats.ply and build their collision geometry; returns the
+    scene.json entries, metrics, held-out indices and the evaluation image size."""
+    from scenes.ply import write_splat_ply
+    from scenes.scene import visible_points
+    from scenes.train_splats import train_splats
+
+    def on_eval(step: int, m: dict) -> None:
+        run.log_metrics(step=step, stage="splats_eval", **m)
+
+    result = train_splats(posed, cfg.train, cfg.device, on_eval)
+    params = {k: v.cpu().numpy() for k, v in result.params.items()}
+    write_splat_ply(tmp / "splats.ply", params)
+
+    # Collision geometry and bounds, in metres.
+    s = norm.metric_scale
+    means, weights = visible_points(params)
+    pts = np.concatenate([means, posed.points]) * s
+    wts = np.concatenate([weights, np.ones(len(posed.points))])
+    lo, hi, floor_z = metric_bounds(pts, posed, norm, cfg.voxel_size)
+    occ = build_occupancy(result.params, result.sh_degree, posed, s, pts, wts, lo, hi, cfg.voxel_size, floor_z)
+    occ.save(tmp / "occupancy")
+    meta = {"splats": "splats.ply", "sh_degree": result.sh_degree, "floor_z": floor_z,
+            "bounds": {"min": lo.tolist(), "max": hi.tolist()}, "num_gaussians": int(len(params["means"]))}
+    return meta, result.metrics, result.test_indices, cfg.train.max_size
+
+
+def build_nerfacto(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run) -> tuple[dict, dict, list, int]:
+    """Train nerfacto with nerfstudio on tmp/transforms.json into tmp/nerfstudio/ and build collision
+    geometry from its density field; returns what `build_splats` returns."""
+    from scenes.collision import OccupancyGrid
+    from scenes.nerf_scene import density_points
+    from scenes.nerfacto import finalize_run, train_nerfacto
+
+    def on_eval(step: int, m: dict) -> None:
+        run.log_metrics(step=step, stage="nerfacto_eval", **m)
+
+    result = train_nerfacto(posed, tmp, tmp, cfg.nerfacto, cfg.device, on_eval)
+    run_rel = result.run_dir.relative_to(tmp)
+    finalize_run(result.run_dir, tmp, out)
+    s = norm.metric_scale
+    pts = posed.points * s
+    lo, hi, floor_z = metric_bounds(pts, posed, norm, cfg.voxel_size)
+    to_model = np.diag([1 / s, 1 / s, 1 / s, 1.0])  # the dataparser keeps our normalised frame
+    dense, alpha = density_points(result.model, to_model, lo, hi, cfg.voxel_size)
+    OccupancyGrid.build(np.concatenate([dense, pts]), np.concatenate([alpha, np.ones(len(pts))]), lo, hi,
+                        cfg.voxel_size, floor_z).save(tmp / "occupancy")
+    meta = {"nerfstudio_run": run_rel.as_posix(), "floor_z": floor_z,
+            "bounds": {"min": lo.tolist(), "max": hi.tolist()}}
+    return meta, {**result.metrics, "density_points": len(dense)}, result.test_indices, cfg.nerfacto.max_size
+
+
+def metric_bounds(points: np.ndarray, posed, norm, voxel_size: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """Scene bounds in metres (the 1-99th percentiles of the points, and every camera) and the floor
+    height; the box reaches at least one voxel below the floor."""
+    s = norm.metric_scale
+    cams = posed.cam_to_world[:, :3, 3] * s
+    lo = np.minimum(np.percentile(points, 1, 0), cams.min(0))
+    hi = np.maximum(np.percentile(points, 99, 0), cams.max(0))
+    floor_z = float(norm.floor_z * s)
+    lo[2] = min(lo[2], floor_z - voxel_size)
+    return lo, hi, floor_z
 
 
 def metric_poses(c2w: np.ndarray, metric_scale: float) -> np.ndarray:

@@ -1,5 +1,6 @@
 """A Scene: a reconstructed place that renders from metric camera poses and answers collision
-queries in metres. Splat scenes (and, later, NeRF scenes) sit behind this interface.
+queries in metres. Splat scenes and NeRF scenes (scenes.nerf_scene, trained nerfstudio models) sit
+behind this interface.
 
 Coordinates: camera-to-world in the OpenCV convention, world z up, metres. The splats are stored
 in the normalised frame used for optimisation; `metric_scale` (metres per normalised unit) is
@@ -44,29 +45,39 @@ class Scene:
     # ------------------------------------------------------------------ loading
     @classmethod
     def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Scene:
-        """Load a Scene directory written by `worldmodel reconstruct`, or a bare 3DGS .ply
-        (nerfstudio's `ns-export gaussian-splat`, gsplat, the original 3DGS code), which is taken
-        to be z-up and in metres."""
+        """Load a Scene directory written by `worldmodel reconstruct` (splats or nerfacto), a
+        nerfstudio run directory (the folder holding its config.yml; needs the nerfstudio extra),
+        or a bare 3DGS .ply (nerfstudio's `ns-export gaussian-splat` of a splatfacto run, gsplat,
+        the original 3DGS code). Bare runs and .ply files are taken to be z-up and in metres."""
         path = Path(path)
         if path.is_file() and path.suffix.lower() == ".ply":
             return cls.from_ply(path, device=device)
         if not path.exists():
-            raise UserInputError(f"{path}: no such scene (give a Scene directory from `worldmodel reconstruct` "
-                                 "or a 3DGS .ply)")
+            raise UserInputError(f"{path}: no such scene (give a Scene directory from `worldmodel reconstruct`, "
+                                 "a nerfstudio run directory or a 3DGS .ply)")
         meta_path = path / SCENE_FILE
+        if not meta_path.is_file() and (path.name == "config.yml" or (path / "config.yml").is_file()):
+            from scenes.nerf_scene import NerfScene
+
+            return NerfScene.from_run(path, device=device)
         if not meta_path.is_file():
             raise UserInputError(f"{path}: not a Scene directory ({SCENE_FILE} is missing); run "
                                  "`worldmodel reconstruct` on your capture first")
         try:
             meta = json.loads(meta_path.read_text())
-            splat_file = path / meta["splats"]
+            splat_file = path / meta.get("splats", "splats.ply")
             metric_scale = float(meta["metric_scale"])
             floor_z = float(meta["floor_z"])
             bmin, bmax = np.asarray(meta["bounds"]["min"]), np.asarray(meta["bounds"]["max"])
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
             raise UserInputError(f"{meta_path}: malformed scene description ({e!r}); re-run reconstruct") from e
-        splats = read_splat_ply(splat_file)
         occupancy = OccupancyGrid.load(path / meta.get("occupancy", "occupancy"))
+        if "nerfstudio_run" in meta:
+            from scenes.nerf_scene import NerfScene
+
+            return NerfScene.from_run(path / meta["nerfstudio_run"], device, metric_scale, floor_z, (bmin, bmax),
+                                      occupancy)
+        splats = read_splat_ply(splat_file)
         return cls(splats, metric_scale, floor_z, bmin, bmax, occupancy, meta, device)
 
     @classmethod
