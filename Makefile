@@ -4,11 +4,12 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip
 STAMP := $(VENV)/.installed
+NERFSTUDIO_STAMP := $(VENV)/.installed-nerfstudio
 TORCH ?= torch==2.13.0
 export OMP_WAIT_POLICY ?= PASSIVE
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: install demo test lint bench clean
+.PHONY: install install-nerfstudio demo test lint bench bench-nerf clean
 
 install: $(STAMP)
 
@@ -21,10 +22,20 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# The nerfstudio backend (NeRF scenes): its runtime needs through the extra, then nerfstudio and
+# viser without their pins (numpy 1.x, open3d, CUDA torchvision); see README "NeRF scenes".
+install-nerfstudio: $(NERFSTUDIO_STAMP)
+
+$(NERFSTUDIO_STAMP): $(STAMP)
+	$(PIP) install --quiet -c constraints.txt -e ".[dev,nerfstudio]"
+	$(PIP) install --quiet -c constraints.txt --no-deps nerfstudio==1.1.5 viser==0.2.7
+	touch $(NERFSTUDIO_STAMP)
+
 demo: install
 	$(VENV)/bin/worldmodel demo
 
-test: install
+# CI exercises the nerfstudio backend for real, so the tests install it too.
+test: install install-nerfstudio
 	$(PY) -m pytest -q
 
 lint: install
@@ -32,6 +43,11 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_rasterizer.py
+
+# nerfacto against our splats on the example room; tests/shims stands in for torchvision where the
+# real one cannot load (CPU torch with CUDA torchvision wheels).
+bench-nerf: install-nerfstudio
+	PYTHONPATH=$(CURDIR)/tests/shims $(PY) benchmarks/bench_nerf_vs_splat.py
 
 clean:
 	rm -rf $(VENV) .numba_cache .pytest_cache
