@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from scenes.rasterize import rasterization, rasterization_reference
+from scenes.rasterize.reference import project_reference
 from wmcore.errors import UserInputError
 
 MODES = ("RGB", "D", "ED", "RGB+D", "RGB+ED")
@@ -207,6 +208,33 @@ def test_behind_near_plane_and_beyond_far_are_culled():
         assert int(meta["radii"][0, 0]) == 0
         assert float(alpha.abs().max()) == 0.0
         torch.testing.assert_close(out, bg[:, None, None, :].expand_as(out))
+
+
+def test_early_cull_is_conservative_at_the_image_border():
+    """The projection rejects Gaussians with a cheap bound before the covariance maths: it must never
+    drop one the exact test keeps. Thousands of Gaussians around the image border, near and far,
+    tiny to large and thin, random rotations, two cameras with off-centre principal points."""
+    g = torch.Generator().manual_seed(4)
+    n, width, height = 4000, 26, 19
+    Ks = torch.tensor([[[30.0, 0, 8.0], [0, 28.0, 12.5], [0, 0, 1]], [[22.0, 0, 15.0], [0, 25.0, 6.0], [0, 0, 1]]])
+    z = torch.rand(n, generator=g) * 8 + 0.02
+    u = (torch.rand(n, generator=g) * 1.8 - 0.4) * width  # screen position, 40 % of the size beyond each side
+    v = (torch.rand(n, generator=g) * 1.8 - 0.4) * height
+    means = torch.stack([(u - 8.0) / 30.0 * z, (v - 12.5) / 28.0 * z, z], -1)
+    scales = torch.exp(torch.rand(n, 3, generator=g) * 7 - 6)  # 2.5 mm .. 2.7 m per axis
+    quats = torch.randn(n, 4, generator=g)
+    opacities = torch.rand(n, generator=g) * 0.99 + 0.01
+    viewmats = torch.eye(4).repeat(2, 1, 1)
+    viewmats[1, :3, 3] = torch.tensor([0.1, -0.05, 0.0])
+    args = (means, quats, scales, opacities, viewmats, Ks, width, height)
+    _, _, meta = rasterization(*args[:4], torch.rand(n, 3, generator=g), *args[4:])
+    ref = project_reference(*(t.double() for t in args[:6]), width, height, 0.3, 0.01, 1e10, 0.0)
+    assert torch.equal(meta["radii_xy"], ref["radii_xy"])
+    centre = meta["means2d"]
+    off_screen = (centre[..., 0] < 0) | (centre[..., 0] > width) | (centre[..., 1] < 0) | (centre[..., 1] > height)
+    assert int(((meta["radii"] > 0) & off_screen).sum()) > 100, "the border cases should be exercised"
+    torch.testing.assert_close(meta["means2d"].double(), ref["means2d"], atol=1e-3, rtol=1e-5)
+    torch.testing.assert_close(meta["conics"].double(), ref["conics"], atol=1e-5, rtol=1e-4)
 
 
 def test_empty_scene_renders_background():
