@@ -1,8 +1,9 @@
 """Numba kernels: EWA projection of 3D Gaussians to 2D (forward and hand-written backward).
 
 Same maths as `reference.project_reference` (gsplat 1.5 `fully_fused_projection`, pinhole):
-scalar code on float32 arrays with float64 arithmetic, one thread per (camera, Gaussian) in the
-forward and one per Gaussian (looping over cameras) in the backward, so gradient writes never race.
+scalar code on float32 arrays with float64 arithmetic. The forward runs camera by camera, one
+thread per Gaussian, with the camera's constants hoisted out of the loop; the backward runs one
+thread per Gaussian looping over cameras, so gradient writes never race.
 """
 
 from __future__ import annotations
