@@ -100,7 +100,7 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
             metrics = {**metrics, **ingest_metrics}
 
             # Previews from the Scene exactly as environments will see it.
-            scene = Scene.load(tmp)
+            scene = Scene.load(tmp, device=cfg.device)
             images, Ks, w, h = load_images(posed, max_size)
             idx = test_idx or list(range(0, len(posed), max(1, len(posed) // 8)))
             c2w = metric_poses(posed.cam_to_world, norm.metric_scale)
