@@ -215,3 +215,17 @@ def test_cli_bad_dataset_exits_2_with_a_clear_message(tmp_path):
         timeout=120,
     )
     assert out.returncode == 2 and "no dataset.json found" in out.stderr
+
+
+def test_termination_weight_balances_rare_episode_ends_halfway():
+    from types import SimpleNamespace
+
+    import numpy as np
+
+    from training.train_world_model import termination_weight
+
+    def ep(n, end):
+        return SimpleNamespace(steps=n, terminated=np.array([False] * (n - 1) + [end]))
+
+    assert termination_weight([ep(50, True), ep(50, False)]) == pytest.approx(np.sqrt(99))
+    assert termination_weight([ep(10, False)]) == 1.0  # nothing ever ends: no weighting

@@ -57,6 +57,10 @@ class WorldModelConfig:
     """Default sampler: "euler" (diffusers EDMEulerScheduler) or "heun" (2nd order, ~2x the network calls)."""
     reward_channels: tuple[int, ...] = (32, 64, 64)
     """Channels of the reward/termination CNN (stride-2 conv per entry)."""
+    reward_pool: int = 4
+    """The reward CNN's features are average-pooled to a reward_pool x reward_pool grid before the head:
+    where things are in the frame (the goal ahead or behind, the ball near the paddle) decides the
+    reward, and a global average (1) throws that away."""
 
     def __post_init__(self) -> None:
         self.resolution = tuple(int(v) for v in self.resolution)  # type: ignore[assignment]

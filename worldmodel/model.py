@@ -94,7 +94,8 @@ class WorldModel(nn.Module):
             nn.init.zeros_(self.unet.conv_out.weight)
             nn.init.zeros_(self.unet.conv_out.bias)
         self.text_encoder = text_encoder
-        self.reward_model = RewardTerminationModel(space, c.context, c.reward_channels, c.action_embed_dim)
+        self.reward_model = RewardTerminationModel(space, c.context, c.reward_channels, c.action_embed_dim,
+                                                   c.reward_pool)
         self.scheduler = make_scheduler(c.sigma_min, c.sigma_max, c.sigma_data, c.rho)
         self.autocast_bf16 = False
         self.__dict__["_network"] = self.unet  # not a submodule: an alias (or compiled wrapper) of self.unet
@@ -205,12 +206,19 @@ class WorldModel(nn.Module):
         return (err * weight).mean() / weight.mean()
 
     def reward_loss(
-        self, frames: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, terminated: torch.Tensor
+        self,
+        frames: torch.Tensor,
+        actions: torch.Tensor,
+        rewards: torch.Tensor,
+        terminated: torch.Tensor,
+        termination_weight: float = 1.0,
     ) -> torch.Tensor:
-        """Smooth-L1 reward regression + termination BCE for frames uint8 [B,L+1,...] (clean next frame)."""
+        """Smooth-L1 reward regression + termination BCE for frames uint8 [B,L+1,...] (clean next frame);
+        terminal steps weigh `termination_weight` in the BCE."""
         reward, logit = self.reward_model(to_unit(frames).flatten(1, 2), actions)
+        pos_weight = torch.tensor(float(termination_weight), device=logit.device)
         return F.smooth_l1_loss(reward, rewards.float()) + F.binary_cross_entropy_with_logits(
-            logit, terminated.float()
+            logit, terminated.float(), pos_weight=pos_weight
         )
 
     def forward(
@@ -222,12 +230,13 @@ class WorldModel(nn.Module):
         texts: list[str] | None = None,
         generator: torch.Generator | None = None,
         motion_weight: float = 0.0,
+        termination_weight: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training losses (total, diffusion, reward/termination) for one batch of L+1 frames.
 
         Both losses go through forward so DistributedDataParallel sees every parameter used."""
         diffusion = self.diffusion_loss(frames, actions, texts, generator, motion_weight)
-        reward = self.reward_loss(frames, actions, rewards, terminated)
+        reward = self.reward_loss(frames, actions, rewards, terminated, termination_weight)
         return diffusion + reward, diffusion.detach(), reward.detach()
 
     # ----------------------------------------------------------------- public inference API

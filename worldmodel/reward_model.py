@@ -19,17 +19,18 @@ from worldmodel.conditioning import ActionEncoder
 class RewardTerminationModel(nn.Module):
     """(L context frames + next frame, L actions) -> (reward, termination logit)."""
 
-    def __init__(self, space: ActionSpace, context: int, channels: tuple[int, ...], action_embed_dim: int):
+    def __init__(self, space: ActionSpace, context: int, channels: tuple[int, ...], action_embed_dim: int,
+                 pool: int = 4):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3 * (context + 1)
         for c in channels:
             layers += [nn.Conv2d(c_in, c, 4, stride=2, padding=1), nn.GroupNorm(min(8, c), c), nn.SiLU()]
             c_in = c
-        self.trunk = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.trunk = nn.Sequential(*layers, nn.AdaptiveAvgPool2d(pool), nn.Flatten())
         hidden = channels[-1]
         self.actions = ActionEncoder(space, context, action_embed_dim, hidden)
-        self.head = nn.Sequential(nn.Linear(2 * hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2))
+        self.head = nn.Sequential(nn.Linear(hidden * pool * pool + hidden, hidden), nn.SiLU(), nn.Linear(hidden, 2))
 
     def forward(self, frames: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """frames [B, 3(L+1), H, W] in [-1, 1]; returns reward [B] and termination logit [B]."""
