@@ -40,6 +40,10 @@ class ReconstructConfig:
     """Torch device for optimisation: "cpu" or "cuda" (CUDA renders through gsplat)."""
     voxel_size: float = 0.05
     """Edge of the collision voxels, in metres."""
+    floor_band: float = 0.3
+    """Metres above the floor that count as floor, not obstacles, in the collision geometry: a
+    reconstructed floor is a band of Gaussians and grazing-angle depth, not a plane (see
+    OccupancyGrid.build). Lower obstacles are not collided with; 0 keeps every one."""
     preview_frames: int = 60
     """Frames of the orbit preview video (nerfacto on CPU renders about 1,000 pixels per second)."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -138,7 +142,8 @@ def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run)
     pts = np.concatenate([means, posed.points]) * s
     wts = np.concatenate([weights, np.ones(len(posed.points))])
     lo, hi, floor_z = metric_bounds(pts, posed, norm, cfg.voxel_size)
-    occ = build_occupancy(result.params, result.sh_degree, posed, s, pts, wts, lo, hi, cfg.voxel_size, floor_z)
+    occ = build_occupancy(result.params, result.sh_degree, posed, s, pts, wts, lo, hi, cfg.voxel_size, floor_z,
+                          cfg.floor_band)
     occ.save(tmp / "occupancy")
     meta = {"splats": "splats.ply", "sh_degree": result.sh_degree, "floor_z": floor_z,
             "bounds": {"min": lo.tolist(), "max": hi.tolist()}, "num_gaussians": int(len(params["means"]))}
@@ -164,7 +169,7 @@ def build_nerfacto(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, ru
     to_model = np.diag([1 / s, 1 / s, 1 / s, 1.0])  # the dataparser keeps our normalised frame
     dense, alpha = density_points(result.model, to_model, lo, hi, cfg.voxel_size)
     OccupancyGrid.build(np.concatenate([dense, pts]), np.concatenate([alpha, np.ones(len(pts))]), lo, hi,
-                        cfg.voxel_size, floor_z).save(tmp / "occupancy")
+                        cfg.voxel_size, floor_z, floor_band=cfg.floor_band).save(tmp / "occupancy")
     meta = {"nerfstudio_run": run_rel.as_posix(), "floor_z": floor_z,
             "bounds": {"min": lo.tolist(), "max": hi.tolist()}}
     return meta, {**result.metrics, "density_points": len(dense)}, result.test_indices, cfg.nerfacto.max_size
@@ -209,7 +214,8 @@ def prune_work_files(scene_dir: Path, keep_images: list[Path]) -> None:
 
 
 def build_occupancy(params: dict, sh_degree: int, posed, metric_scale: float, points: np.ndarray,
-                    weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, voxel_size: float, floor_z: float):
+                    weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, voxel_size: float, floor_z: float,
+                    floor_band: float):
     """Collision geometry in metres: voxels holding splats, SfM points and the surfaces the training
     views' rendered depth hits, plus every column those views never looked across (unknown space
     is solid)."""
@@ -225,4 +231,4 @@ def build_occupancy(params: dict, sh_degree: int, posed, metric_scale: float, po
                                 shape)
     # A depth hit weighs 0.1: a wall seen from many views adds up; a floater seen in a few does not.
     return OccupancyGrid.build(np.concatenate([points, surface]), np.concatenate([weights, np.full(len(surface), 0.1)]),
-                               lo, hi, voxel_size, floor_z, seen_xy=seen)
+                               lo, hi, voxel_size, floor_z, seen_xy=seen, floor_band=floor_band)

@@ -126,6 +126,20 @@ def test_small_scenes_keep_their_free_space():
     assert g.is_free(rng.uniform(0.2, 0.4, (50, 3))).all()
 
 
+def test_the_floor_band_is_floor_not_obstacles():
+    """Noise a few centimetres over a reconstructed floor (its Gaussians, grazing depth) does not
+    block a ground body; an obstacle rising above the band still does, all the way down."""
+    rng = np.random.default_rng(7)
+    floor_noise = np.c_[rng.uniform(0, 2, (4000, 2)), rng.uniform(0.0, 0.25, 4000)]
+    post = np.c_[rng.normal(1.5, 0.02, (400, 2)), rng.uniform(0.0, 1.0, 400)]
+    g = OccupancyGrid.build(np.concatenate([floor_noise, post]), None, [0, 0, -0.2], [2, 2, 2], 0.05, floor_z=0.0,
+                            floor_band=0.3)
+    assert g.is_free(np.array([[0.5, 0.5, 0.15], [1.0, 0.4, 0.1]])).all()
+    assert not g.is_free(np.array([[1.5, 1.5, 0.6]]))[0] and not g.is_free(np.array([[0.5, 0.5, -0.1]]))[0]
+    strict = OccupancyGrid.build(floor_noise, None, [0, 0, -0.2], [2, 2, 2], 0.05, floor_z=0.0)
+    assert not strict.is_free(np.array([[0.5, 0.5, 0.15]]))[0]
+
+
 def test_save_load_round_trip(grid, queries, tmp_path):
     grid.save(tmp_path / "occupancy")
     assert sorted(p.name for p in (tmp_path / "occupancy").iterdir()) == sorted([TENSOR_FILE, META_FILE])
