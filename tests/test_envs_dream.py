@@ -87,6 +87,8 @@ def test_autoreset_modes(setup, mode):
     _, model, data = setup
     env = DreamVectorEnv(model, data, num_envs=2, max_steps=2, autoreset_mode=mode)
     assert env.metadata["autoreset_mode"] == mode
+    with torch.no_grad():  # the untrained model must not end episodes itself: only the step limit does
+        env.core.model.reward_model.head[-1].bias[1] = -1e4
     env.reset(seed=0)
     env.step(np.array([0, 0]))
     obs, r, te, tr, info = env.step(np.array([0, 0]))

@@ -130,11 +130,11 @@ def action_only_reward_model(model_dir: Path) -> tuple[Path, np.ndarray]:
         )
     )
     head = model.reward_model.head
-    hidden = head[0].in_features // 2
+    action_features = model.config.reward_channels[-1]  # the head's input: frame features, then the actions'
     frames = torch.zeros(3, 1, RES, RES, 3, dtype=torch.uint8)
     actions = torch.arange(3)[:, None]
     with torch.no_grad():
-        head[0].weight[:, :hidden] = 0.0  # drop the frame features
+        head[0].weight[:, :-action_features] = 0.0  # drop the frame features
         head[2].weight[1] = 0.0
         head[2].bias[1] = -20.0  # termination logit: never
         r, _ = model.predict_reward_termination(frames, actions, frames[:, 0])
