@@ -229,3 +229,25 @@ def test_actor_critic_continuous_actions_stay_in_the_box(tmp_path):
     again = load_policy(tmp_path / "p")
     np.testing.assert_array_equal(again.predict(obs)[0], agent.predict(obs)[0])
     assert again.predict(obs[0])[0].shape == (2,)
+
+
+def test_train_policy_on_two_cpu_processes(setup, tmp_path):
+    """`torchrun --nproc_per_node 2 -m training.train_policy`: two processes imagine from their own
+    starts, average gradients, and end with identical agents; the main one saves the policy."""
+    import os
+    import subprocess
+    import sys
+
+    _, model, data = setup
+    repo = Path(__file__).resolve().parents[1]
+    out = subprocess.run(
+        [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "-m", "training.train_policy",
+         str(model), str(data), "--out", str(tmp_path / "ddp"), "--total-steps", "32", "--num-envs", "2",
+         "--hp.rollout-steps", "4", "--channels", "8", "16", "16", "--hidden", "32"],
+        cwd=repo, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(repo)},
+        capture_output=True, text=True, timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
+    assert summary["processes"] == 2 and summary["steps_all_processes"] == 32 and summary["processes_in_sync"]
+    assert load_policy(tmp_path / "ddp" / "policy").predict(np.zeros((RES, RES, 3), np.uint8))[0].shape == ()

@@ -191,6 +191,14 @@ class PPOHyperparameters:
     """Gradient norm clip."""
 
 
+def average_gradients(module: nn.Module, accelerator: Any) -> None:
+    """Mean of every parameter's gradient over the processes, in one all-reduce."""
+    params = [p for p in module.parameters() if p.grad is not None]
+    flat = accelerator.reduce(torch.cat([p.grad.flatten() for p in params]), reduction="mean")
+    for p, g in zip(params, flat.split([p.numel() for p in params])):
+        p.grad.copy_(g.view_as(p))
+
+
 def train_actor_critic(
     agent: ActorCritic,
     env: Any,
@@ -199,8 +207,13 @@ def train_actor_critic(
     seed: int,
     run: RunDir | None = None,
     progress: bool = True,
+    accelerator: Any | None = None,
 ) -> dict[str, float]:
     """PPO on a vector env with SAME_STEP autoreset (info["final_obs"] for truncation bootstrapping).
+
+    Under `accelerate launch` with several processes, pass the `Accelerator`: each process steps its
+    own env, and the gradients are averaged over the processes before every optimiser step, so the
+    (identically initialised) agents stay identical — data parallel PPO.
 
     Returns summary statistics (steps/s, mean return of the episodes that ended)."""
     device = agent.critic.weight.device
@@ -282,6 +295,8 @@ def train_actor_critic(
                 loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
                 opt.zero_grad()
                 loss.backward()
+                if accelerator is not None and accelerator.num_processes > 1:
+                    average_gradients(agent, accelerator)
                 nn.utils.clip_grad_norm_(agent.parameters(), hp.max_grad_norm)
                 opt.step()
 

@@ -13,6 +13,7 @@ rebuilds a policy object whose `predict(obs)` runs unchanged in the ground-truth
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -66,7 +67,11 @@ class TrainPolicyConfig:
 
 
 def train_policy(cfg: TrainPolicyConfig) -> Path:
-    """Train and save RUN/policy; returns its path."""
+    """Train and save RUN/policy; returns its path.
+
+    Under `accelerate launch` / torchrun with N processes (actor-critic only), each process imagines
+    total_steps / N steps from its own starts and the gradients are averaged (data parallel)."""
+    from accelerate import Accelerator
     from gymnasium.vector import AutoresetMode
 
     from envs.dream_env import DreamVectorEnv
@@ -75,24 +80,32 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
         raise UserInputError("--total-steps, --num-envs, --max-steps and --hp.rollout-steps must be positive")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+    accelerator = Accelerator(cpu=not cfg.device.startswith("cuda"))
+    if accelerator.num_processes > 1 and cfg.algorithm != "actor-critic":
+        raise UserInputError("--algorithm ppo (Stable-Baselines3) runs in one process; use actor-critic under "
+                             "accelerate launch")
+    device = str(accelerator.device) if cfg.device.startswith("cuda") else cfg.device
+    torch.manual_seed(cfg.seed)  # the same initial policy in every process
     out = Path(cfg.out)
-    with RunDir(out, cfg) as run:
+    main = accelerator.is_main_process
+    with RunDir(out, cfg, console=main) if main else contextlib.nullcontext() as run:
         env = DreamVectorEnv(
             cfg.model,
             cfg.dataset,
             num_envs=cfg.num_envs,
             max_steps=cfg.max_steps,
-            device=cfg.device,
+            device=device,
             denoising_steps=cfg.denoising_steps,
             autoreset_mode=AutoresetMode.SAME_STEP,
         )
         source = {"model": str(cfg.model), "dataset": str(cfg.dataset)}
         t0 = time.time()
         if cfg.algorithm == "actor-critic":
-            summary = _train_actor_critic(cfg, env, run, out / "policy", source)
+            summary = _train_actor_critic(cfg, env, run, out / "policy", source, accelerator, device)
         else:
             summary = _train_sb3_ppo(cfg, env, run, out / "policy", source)
+        if not main:
+            return out / "policy"
         summary.update(algorithm=cfg.algorithm, seconds=round(time.time() - t0, 2))
         write_json(out / "summary.json", summary)
         LOG.info(
@@ -106,7 +119,9 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
     return out / "policy"
 
 
-def _train_actor_critic(cfg: TrainPolicyConfig, env, run: RunDir, dest: Path, source: dict) -> dict:
+def _train_actor_critic(
+    cfg: TrainPolicyConfig, env, run: RunDir | None, dest: Path, source: dict, accelerator, device: str
+) -> dict:
     from training.actor_critic import ActorCritic, ActorCriticNetConfig, train_actor_critic
     from worldmodel.action_space import ActionSpace
 
@@ -116,10 +131,17 @@ def _train_actor_critic(cfg: TrainPolicyConfig, env, run: RunDir, dest: Path, so
         channels=cfg.channels,
         hidden=cfg.hidden,
     )
-    agent = ActorCritic(net).to(cfg.device)
-    summary = train_actor_critic(agent, env, cfg.total_steps, cfg.hp, cfg.seed, run)
-    agent.eval().save(dest, extra={"trained_in": source, "hp": asdict(cfg.hp)})
-    return summary
+    agent = ActorCritic(net).to(device)
+    n, rank = accelerator.num_processes, accelerator.process_index
+    summary = train_actor_critic(agent, env, cfg.total_steps // n, cfg.hp, cfg.seed + 1000 * rank, run,
+                                 progress=accelerator.is_main_process, accelerator=accelerator)
+    # data parallel keeps every process's agent identical; check it rather than trust it
+    checksum = torch.stack([p.detach().double().sum() for p in agent.parameters()]).sum().reshape(1)
+    in_sync = bool(torch.allclose(accelerator.gather(checksum.to(accelerator.device)).cpu(), checksum, rtol=1e-9))
+    if accelerator.is_main_process:
+        agent.eval().save(dest, extra={"trained_in": source, "hp": asdict(cfg.hp), "processes": n})
+    accelerator.wait_for_everyone()
+    return {**summary, "processes": n, "steps_all_processes": summary["steps"] * n, "processes_in_sync": in_sync}
 
 
 def _train_sb3_ppo(cfg: TrainPolicyConfig, env, run: RunDir, dest: Path, source: dict) -> dict:
@@ -186,3 +208,11 @@ def _train_sb3_ppo(cfg: TrainPolicyConfig, env, run: RunDir, dest: Path, source:
         "episodes": len(returns),
         "mean_return": float(np.mean(returns)) if returns else float("nan"),
     }
+
+
+if __name__ == "__main__":  # e.g. `accelerate launch -m training.train_policy ...` or torchrun
+    import sys
+
+    from training.cli import main
+
+    sys.exit(main(["train-policy", *sys.argv[1:]]))
