@@ -63,6 +63,8 @@ class RenderConfig:
     """Torch device of the world model and the policy."""
     seed: int = 0
     """Seed of the episode starts, the policy and the sampling noise."""
+    deterministic: bool = False
+    """Take the policy's most likely action instead of sampling it (as `validate`)."""
 
 
 def caption(frame: np.ndarray, text: str, scale: int = 1) -> np.ndarray:
@@ -109,7 +111,7 @@ def render_scene(cfg: RenderConfig) -> list[np.ndarray]:
         frames.append(caption(env.render(), f"episode {ep} step 0"))
         total = 0.0
         for t in range(cfg.max_steps):
-            a = act(policy, np.asarray(obs)[None])[0]
+            a = act(policy, np.asarray(obs)[None], cfg.deterministic)[0]
             obs, r, term, trunc, info = env.step(a)
             total += r
             done = " SUCCESS" if info.get("success") else ""
@@ -144,7 +146,7 @@ def render_imagined(cfg: RenderConfig) -> list[np.ndarray]:
         frames.append(caption(obs, f"imagined ep {ep} step 0", cfg.scale))
         total = 0.0
         for t in range(cfg.max_steps):
-            a = act(policy, obs[None])[0]
+            a = act(policy, obs[None], cfg.deterministic)[0]
             obs, r, term, trunc, _ = env.step(a)
             total += r
             frames.append(

@@ -75,6 +75,10 @@ class ValidateConfig:
     """torch CPU threads (None: torch's default)."""
     seed: int = 0
     """Seed of episode i is seed + i in both worlds."""
+    deterministic: bool = False
+    """Take each policy's most likely action; by default actions are sampled from the policy's
+    distribution, as in training (argmax navigation policies measured here got stuck against walls:
+    40 collisions in 50 steps, 7% success, against 15% sampling)."""
 
 
 # ---------------------------------------------------------------------- statistics
@@ -182,14 +186,14 @@ def _success(ret: float, terminated: bool, success_return: float | None) -> bool
     return ret >= success_return if success_return is not None else bool(terminated)
 
 
-def true_episode(env: Any, policy: Any, seed: int, max_steps: int) -> dict[str, Any]:
+def true_episode(env: Any, policy: Any, seed: int, max_steps: int, deterministic: bool = False) -> dict[str, Any]:
     """One episode in the ground-truth env: frames, actions, rewards, terminated."""
     from training.policies import act
 
     obs, _ = env.reset(seed=seed)
     frames, actions, rewards, term = [obs], [], [], False
     for _ in range(max_steps):
-        a = act(policy, obs[None])[0]
+        a = act(policy, obs[None], deterministic)[0]
         obs, r, term, trunc, _ = env.step(a)
         frames.append(obs)
         actions.append(a)
@@ -205,7 +209,7 @@ def true_episode(env: Any, policy: Any, seed: int, max_steps: int) -> dict[str, 
 
 
 def imagined_episodes(
-    core: Any, policy: Any, truths: list[dict[str, Any]], max_steps: int, replay: bool
+    core: Any, policy: Any, truths: list[dict[str, Any]], max_steps: int, replay: bool, deterministic: bool = False
 ) -> list[dict[str, Any]]:
     """All episodes at once in the world model, each started from its true episode's first L frames
     and L-1 actions; `replay` feeds the true actions open-loop instead of asking the policy."""
@@ -239,7 +243,7 @@ def imagined_episodes(
                 ]
             )
         else:
-            acts = act(policy, obs)
+            acts = act(policy, obs, deterministic)
         nxt, rew, term, _ = core.step(acts)
         for i in live:
             e = out[i]
@@ -380,9 +384,12 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
                 policy = _OraclePolicy(ShortestPathPolicy(truth_env.unwrapped))
             else:
                 policy = resolve_policy(spec, space, seed=cfg.seed + p_idx, device=cfg.device)
-            truths = [true_episode(truth_env, policy, cfg.seed + i, cfg.max_steps) for i in range(cfg.episodes)]
+            truths = [
+                true_episode(truth_env, policy, cfg.seed + i, cfg.max_steps, cfg.deterministic)
+                for i in range(cfg.episodes)
+            ]
             core.seed(cfg.seed)
-            dreams = imagined_episodes(core, policy, truths, cfg.max_steps, replay=spec == "oracle")
+            dreams = imagined_episodes(core, policy, truths, cfg.max_steps, spec == "oracle", cfg.deterministic)
             rt = np.array([tr["rewards"].sum() for tr in truths])
             ri = np.array([d["rewards"].sum() for d in dreams])
             st = np.array([_success(r, tr["terminated"], cfg.success_return) for r, tr in zip(rt, truths)])
