@@ -162,3 +162,8 @@ def test_fixed_goal_inside_an_obstacle_is_refused(scene_dir):
         env.reset(seed=0)
     with pytest.raises(ValueError, match="not in the scene's free floor space"):
         SceneEnv(scene_dir, goal=(40.0, 0.0)).reset(seed=0)
+
+
+def test_import_envs_registers_atari_when_ale_py_is_installed():
+    pytest.importorskip("ale_py")
+    assert "ALE/Breakout-v5" in gym.registry

@@ -175,3 +175,12 @@ def test_text_conditioning_by_cross_attention(tmp_path):
         left, m2.sample_next(frames, actions, generator=g(), texts=["push the square left"] * 3)
     )
     assert not any(k.startswith("text_encoder.") for k in m2.trainable_state_dict())
+
+
+def test_configs_saved_before_reward_pool_load_with_the_global_pooling_they_were_trained_with():
+    from worldmodel.config import WorldModelConfig
+
+    d = WorldModelConfig().to_dict()
+    del d["reward_pool"]
+    assert WorldModelConfig.from_dict(d).reward_pool == 1
+    assert WorldModelConfig.from_dict(WorldModelConfig().to_dict()).reward_pool == 4

@@ -318,7 +318,7 @@ def train_actor_critic(
         finished = []
     bar.close()
     sps = global_step / (time.time() - t0)
-    LOG.info("actor-critic: %d imagined steps in %d updates, %.1f steps/s", global_step, num_updates, sps)
+    LOG.info("actor-critic: %d environment steps in %d updates, %.1f steps/s", global_step, num_updates, sps)
     return {
         "steps": global_step,
         "updates": num_updates,

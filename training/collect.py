@@ -229,13 +229,7 @@ def collect(cfg: CollectConfig) -> Path:
             return import_minari(cfg.env_id.split(":", 1)[1], cfg.out, cfg.resolution, append=cfg.append)
     import gymnasium as gym
 
-    try:
-        import ale_py
-
-        gym.register_envs(ale_py)
-    except ImportError:
-        pass
-    import envs  # noqa: F401  (registers the worldmodel/* environments)
+    import envs  # noqa: F401  (registers the worldmodel/* environments, and ALE when installed)
     with RunDir(cfg.out, cfg) as run:
         try:
             env = gym.make(cfg.env_id, render_mode="rgb_array", max_episode_steps=cfg.max_steps, **env_kwargs)

@@ -106,6 +106,7 @@ class WorldModelConfig:
             raise UserInputError(
                 f"{source}: unknown config fields {sorted(unknown)}; written by a newer version?"
             )
+        d.setdefault("reward_pool", 1)  # models saved before the field existed pooled globally
         return WorldModelConfig(**d)
 
     def differences(self, other: WorldModelConfig) -> list[str]:
