@@ -57,12 +57,6 @@ class RenderedFrames(gym.ObservationWrapper):
         return resize_frame(self.env.render(), self.resolution)
 
 
-def register_ale() -> None:
-    import ale_py
-
-    gym.register_envs(ale_py)
-
-
 def real_vector_env(source: dict, resolution: tuple[int, int], num_envs: int, max_steps: int):
     """The dataset's env, `num_envs` copies, SAME_STEP autoreset (train_actor_critic's contract)."""
 
@@ -154,7 +148,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
-    register_ale()
+    import envs  # noqa: F401  (registers ALE with the worldmodel ids)
     args.out.mkdir(parents=True, exist_ok=True)
     dataset = TrajectoryDataset(args.dataset)
     real_steps = args.real_steps or dataset.total_steps
