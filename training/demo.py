@@ -88,6 +88,9 @@ class DemoConfig:
     """Imagined steps of policy training (summed over the batch)."""
     policy_envs: int = 32
     """Imagined rollouts stepped together while training the policy."""
+    imagined_horizon: int = 15
+    """Imagined episodes are cut after this many steps (values bootstrap the rest), as Dreamer's 15:
+    the model's errors compound with every step, and long dreams are where a policy exploits them."""
     ppo: PPOHyperparameters = field(
         default_factory=lambda: PPOHyperparameters(
             learning_rate=5e-4, rollout_steps=25, epochs=4, minibatches=4, clip=0.2, ent_coef=0.01
@@ -249,7 +252,7 @@ def demo(cfg: DemoConfig) -> Path:
                 out=pol_run,
                 total_steps=cfg.policy_steps,
                 num_envs=cfg.policy_envs,
-                max_steps=steps,
+                max_steps=cfg.imagined_horizon,
                 hp=cfg.ppo,
                 device=cfg.device,
                 seed=cfg.seed,
