@@ -3,6 +3,8 @@ and geodesic distances — for sampling start/goal states and shaping rewards.""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from scipy import ndimage
 from scipy.sparse import csr_matrix
@@ -37,8 +39,10 @@ class NavGrid:
         return self.free.shape  # type: ignore[return-value]
 
     def cell_of(self, xy: np.ndarray) -> tuple[int, int]:
-        ij = np.floor((np.asarray(xy[:2]) - self.origin) / self.cell).astype(int)
-        return int(np.clip(ij[0], 0, self.shape[0] - 1)), int(np.clip(ij[1], 0, self.shape[1] - 1))
+        """The cell holding point xy (clipped to the grid); scalar maths, as it runs every step."""
+        i = math.floor((float(xy[0]) - self.origin[0]) / self.cell)
+        j = math.floor((float(xy[1]) - self.origin[1]) / self.cell)
+        return min(max(i, 0), self.shape[0] - 1), min(max(j, 0), self.shape[1] - 1)
 
     def centre_of(self, ij: tuple[int, int]) -> np.ndarray:
         return self.origin + (np.asarray(ij, np.float64) + 0.5) * self.cell

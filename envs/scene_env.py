@@ -177,7 +177,7 @@ class SceneEnv(gym.Env):
             return None
         size = self.cfg.render_size
         w = int(round(size * self.cfg.width / self.cfg.height))
-        rgb, _ = self.scene.render(self._c2w()[None], self._intrinsics(w, size)[None], w, size)
+        rgb, _ = self.scene.render(self._c2w()[None], self._intrinsics(w, size)[None], w, size, depth=False)
         first = (rgb[0].cpu().numpy() * 255 + 0.5).astype(np.uint8)
         return np.concatenate([first, np.full((size, 4, 3), 255, np.uint8), self._top_down(size)], 1)
 
@@ -233,7 +233,7 @@ class SceneEnv(gym.Env):
 
     def _observe(self):
         cfg = self.cfg
-        rgb, depth = self.scene.render(self._c2w()[None], self._K[None], cfg.width, cfg.height)
+        rgb, depth = self.scene.render(self._c2w()[None], self._K[None], cfg.width, cfg.height, depth=cfg.depth)
         img = (rgb[0].cpu().numpy() * 255 + 0.5).astype(np.uint8)
         if not (cfg.depth or cfg.state):
             return img

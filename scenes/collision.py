@@ -174,9 +174,13 @@ class OccupancyGrid:
         (interpolated distance field; accurate to about half a voxel); 0 inside obstacles and
         outside the grid."""
         p = np.asarray(points, np.float64).reshape(-1, 3)
+        return np.where(self._blocked(p), 0.0, self._field(p))
+
+    def _field(self, p: np.ndarray) -> np.ndarray:
+        """The interpolated distance field at points p [N,3], blocked or not."""
         coords = ((p - self.origin) / self.voxel_size - 0.5).T
         d = ndimage.map_coordinates(self.distance, coords, order=1, mode="nearest") - self.voxel_size / 2
-        return np.where(self._blocked(p), 0.0, np.maximum(d, 0.0))
+        return np.maximum(d, 0.0)
 
     def is_free(self, points: np.ndarray, radius: float = 0.0) -> np.ndarray:
         """True [N] where a body sphere of `radius` metres at each point [N,3] touches no obstacle
@@ -184,7 +188,7 @@ class OccupancyGrid:
         p = np.asarray(points, np.float64).reshape(-1, 3)
         free = ~self._blocked(p)
         if radius > 0:
-            free &= self.clearance(p) > radius
+            free &= self._field(p) > radius
         return free
 
     def raycast(self, origins: np.ndarray, dirs: np.ndarray, max_dist: float) -> np.ndarray:

@@ -258,9 +258,11 @@ class NerfScene(Scene):
         width: int,
         height: int,
         background: tuple[float, float, float] = (0.0, 0.0, 0.0),
-    ) -> tuple[torch.Tensor, torch.Tensor]:
+        depth: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """RGB [B,H,W,3] in [0,1] and z-depth [B,H,W] in metres from metric OpenCV poses [B,4,4] and
-        intrinsics [B,3,3]. (`background` is unused: a NeRF has no empty pixels.)"""
+        intrinsics [B,3,3]; depth=False returns None for the depth (`Scene.render`'s contract).
+        (`background` is unused: a NeRF has no empty pixels.)"""
         c2w = np.asarray(torch.as_tensor(cam_to_world, dtype=torch.float64).cpu(), np.float64)
         Ks = np.asarray(torch.as_tensor(K, dtype=torch.float64).cpu(), np.float64)
         if c2w.ndim == 2:
@@ -270,5 +272,5 @@ class NerfScene(Scene):
         m = self.to_model
         c2w_model = np.einsum("ij,bjk->bik", m, c2w)
         c2w_model[:, :3, :3] *= self.metric_scale  # keep rotations orthonormal
-        rgb, depth = render_model(self.model, c2w_model, Ks, width, height)
-        return rgb.clamp(0, 1).to(self.device), (depth * self.metric_scale).to(self.device)
+        rgb, z = render_model(self.model, c2w_model, Ks, width, height)
+        return rgb.clamp(0, 1).to(self.device), (z * self.metric_scale).to(self.device) if depth else None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -41,15 +43,16 @@ def orbit_poses(cam_to_world: np.ndarray, n: int = 60) -> np.ndarray:
 
 
 def look_at(eye: np.ndarray, target: np.ndarray) -> np.ndarray:
-    """OpenCV camera-to-world looking from `eye` at `target`, world z up."""
-    up = np.array([0.0, 0.0, 1.0])
-    z = target - eye
-    z = z / np.linalg.norm(z)
-    x = np.cross(z, up)
-    if np.linalg.norm(x) < 1e-6:
-        x = np.cross(z, np.array([1.0, 0.0, 0.0]))
-    x = x / np.linalg.norm(x)
-    y = np.cross(z, x)
-    m = np.eye(4)
-    m[:3, 0], m[:3, 1], m[:3, 2], m[:3, 3] = x, y, z, eye
-    return m
+    """OpenCV camera-to-world looking from `eye` at `target`, world z up. Scalar maths: environments
+    call this every step, and numpy's cross/norm on 3-vectors cost more than the arithmetic."""
+    ex, ey, ez = (float(v) for v in eye)
+    zx, zy, zz = float(target[0]) - ex, float(target[1]) - ey, float(target[2]) - ez
+    n = math.sqrt(zx * zx + zy * zy + zz * zz)
+    zx, zy, zz = zx / n, zy / n, zz / n
+    xx, xy, xz = zy, -zx, 0.0  # z x up
+    if math.hypot(xx, xy) < 1e-6:  # looking straight up or down: z x (1, 0, 0)
+        xx, xy, xz = 0.0, zz, -zy
+    n = math.sqrt(xx * xx + xy * xy + xz * xz)
+    xx, xy, xz = xx / n, xy / n, xz / n
+    yx, yy, yz = zy * xz - zz * xy, zz * xx - zx * xz, zx * xy - zy * xx  # z x x
+    return np.array([[xx, yx, zx, ex], [xy, yy, zy, ey], [xz, yz, zz, ez], [0.0, 0.0, 0.0, 1.0]])

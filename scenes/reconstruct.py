@@ -108,11 +108,11 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
             images, Ks, w, h = load_images(posed, max_size)
             idx = test_idx or list(range(0, len(posed), max(1, len(posed) // 8)))
             c2w = metric_poses(posed.cam_to_world, norm.metric_scale)
-            rgb, _ = scene.render(torch.as_tensor(c2w[idx]), Ks[idx], w, h)
+            rgb, _ = scene.render(torch.as_tensor(c2w[idx]), Ks[idx], w, h, depth=False)
             pairs = [(to_uint8(rgb[j]), to_uint8(images[i])) for j, i in enumerate(idx[:16])]
             write_png(tmp / "previews" / "heldout_grid.png", side_by_side_grid(pairs))
             orbit = orbit_poses(c2w, cfg.preview_frames)
-            frames = [to_uint8(scene.render(torch.as_tensor(p[None]), Ks[:1], w, h)[0][0]) for p in orbit]
+            frames = [to_uint8(scene.render(torch.as_tensor(p[None]), Ks[:1], w, h, depth=False)[0][0]) for p in orbit]
             write_video(tmp / "previews" / "orbit.mp4", frames)
             metrics["total_seconds"] = time.perf_counter() - t_start
             write_json(tmp / "metrics.json", metrics)

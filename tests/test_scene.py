@@ -30,6 +30,25 @@ def test_directory_and_bare_ply_render_alike(scene_dir):
     assert rgb_a.shape == (1, 48, 48, 3) and depth_a.shape == (1, 48, 48)
     np.testing.assert_allclose(rgb_a.numpy(), rgb_b.numpy(), atol=1e-6)
     assert float(depth_a.max()) > 1.0  # metres to the far wall
+    rgb_only, no_depth = a.render(c2w, K, 48, 48, depth=False)  # the environments' path
+    assert no_depth is None
+    np.testing.assert_array_equal(rgb_only.numpy(), rgb_a.numpy())
+
+
+def test_look_at_is_a_rigid_camera_looking_at_the_target():
+    rng = np.random.default_rng(0)
+    for eye, target in [(rng.normal(size=3), rng.normal(size=3)) for _ in range(20)] + [
+        (np.zeros(3), np.array([0.0, 0.0, 2.0])),  # straight up: the z-up fallback
+        (np.ones(3), np.array([1.0, 1.0, -3.0])),
+    ]:
+        m = look_at(eye, target)
+        r = m[:3, :3]
+        np.testing.assert_allclose(r.T @ r, np.eye(3), atol=1e-12)
+        assert np.linalg.det(r) == pytest.approx(1.0)
+        np.testing.assert_allclose(m[:3, 3], eye)
+        np.testing.assert_allclose(r[:, 2], (target - eye) / np.linalg.norm(target - eye), atol=1e-12)
+        if abs(r[2, 2]) < 0.99:  # OpenCV y points down: the image's up is world +z
+            assert r[2, 1] < 0 and abs(r[2, 0]) < 1e-12
 
 
 def test_render_matches_the_true_room(scene_dir):
