@@ -124,10 +124,11 @@ def test_config_validation():
         WorldModelConfig(action_space={"kind": "multi"})
 
 
-def save_tiny_text_encoder(path) -> None:
-    """A randomly initialised CLIP text model and a word-level tokenizer, saved locally (no downloads)."""
+def save_tiny_text_encoder(path, kind: str = "clip") -> None:
+    """A randomly initialised CLIP text model or T5 encoder and a word-level tokenizer, saved locally
+    (no downloads)."""
     from tokenizers import Tokenizer, models, pre_tokenizers, trainers
-    from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast
+    from transformers import CLIPTextConfig, CLIPTextModel, PreTrainedTokenizerFast, T5Config, T5EncoderModel
 
     tok = Tokenizer(models.WordLevel(unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()
@@ -140,6 +141,12 @@ def save_tiny_text_encoder(path) -> None:
     )
     fast.save_pretrained(path)
     torch.manual_seed(0)
+    if kind == "t5":
+        T5EncoderModel(
+            T5Config(vocab_size=tok.get_vocab_size(), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                     pad_token_id=0, decoder_start_token_id=0)
+        ).save_pretrained(path)
+        return
     cfg = CLIPTextConfig(
         vocab_size=tok.get_vocab_size(),
         hidden_size=16,
@@ -154,13 +161,15 @@ def save_tiny_text_encoder(path) -> None:
     CLIPTextModel(cfg).save_pretrained(path)
 
 
-def test_text_conditioning_by_cross_attention(tmp_path):
+@pytest.mark.parametrize("kind", ["clip", "t5"])
+def test_text_conditioning_by_cross_attention(tmp_path, kind):
     from worldmodel.text import TextEncoder
 
-    save_tiny_text_encoder(tmp_path / "clip")
+    save_tiny_text_encoder(tmp_path / "enc", kind)
     torch.manual_seed(0)
     cfg = WorldModelConfig(action_space={"kind": "discrete", "n": 3}, text_encoder="text_encoder", **TINY)
-    m = WorldModel(cfg, text_encoder=TextEncoder(tmp_path / "clip")).eval()
+    m = WorldModel(cfg, text_encoder=TextEncoder(tmp_path / "enc")).eval()
+    assert type(m.text_encoder.encoder).__name__ == {"clip": "CLIPTextModel", "t5": "T5EncoderModel"}[kind]
     torch.nn.init.normal_(m.unet.conv_out.weight, std=0.05)
     assert type(m.unet).__name__ == "UNet2DConditionModel" and m.config.cross_attention_dim == 16
     frames, actions = inputs()
