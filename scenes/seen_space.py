@@ -1,10 +1,13 @@
-"""What the training cameras saw: the surfaces their rendered depth hits, and the top-down cells
-they looked across before hitting them.
+"""What the training cameras saw: the surfaces their rendered depth hits, and how many of them
+looked across each top-down cell before hitting a surface.
 
 Splat centres alone sample a surface sparsely where Gaussians are large, which leaves holes in a
 voxelised wall; the depth maps cover every pixel. And where a capture never looked (behind
 walls), nothing is known, so the collision geometry treats it as solid — an agent cannot leave
-the captured place through a gap in its reconstruction."""
+the captured place through a gap in its reconstruction. A wall that few views saw can be missing
+from the reconstruction, and then those views' rays run on through it to a floater behind: the
+cells behind it look seen, by those few views only. Counting the views per cell lets the caller
+ask for agreement (cells seen by fewer than a threshold stay unknown, hence solid)."""
 
 from __future__ import annotations
 
@@ -17,12 +20,12 @@ from scenes.train_splats import render_splats
 def trace_views(params: dict[str, torch.Tensor], sh_degree: int, cam_to_world: np.ndarray, Ks: np.ndarray,
                 width: int, height: int, metric_scale: float, origin: np.ndarray, cell: float,
                 shape: tuple[int, int], min_alpha: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
-    """(seen [nx, ny] over the grid (`origin`, `cell` in metres): True where a camera ray passed;
-    surface points [M, 3] in metres where the rays ended).
+    """(views [nx, ny] int32 over the grid (`origin`, `cell` in metres): how many cameras had a ray
+    pass over each cell; surface points [M, 3] in metres where the rays ended).
 
     `cam_to_world` [N,4,4] and the splats are in the normalised frame; `Ks` [N,3,3] are for
     (width, height) renders; distances are turned into metres with `metric_scale`."""
-    seen = np.zeros(shape, bool)
+    views = np.zeros(shape, np.int32)
     surface = []
     ys, xs = np.mgrid[0:height, 0:width]
     pix = np.stack([xs + 0.5, ys + 0.5, np.ones_like(xs, float)], -1).reshape(-1, 3)
@@ -47,5 +50,7 @@ def trace_views(params: dict[str, torch.Tensor], sh_degree: int, cam_to_world: n
         pts = centre[None, None, :2] + rays[:, None, :2] * t[..., None]
         ij = np.floor((pts.reshape(-1, 2) - origin[:2]) / cell).astype(np.int64)
         inside = (ij[:, 0] >= 0) & (ij[:, 1] >= 0) & (ij[:, 0] < shape[0]) & (ij[:, 1] < shape[1])
+        seen = np.zeros(shape, bool)
         seen[ij[inside, 0], ij[inside, 1]] = True
-    return seen, np.concatenate(surface) if surface else np.zeros((0, 3))
+        views += seen
+    return views, np.concatenate(surface) if surface else np.zeros((0, 3))

@@ -78,3 +78,11 @@ def test_cli_bad_input_exits_2(tmp_path):
     assert out.returncode == 2
     assert "missing.mp4" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "s").exists()
+
+
+def test_min_views_below_one_is_refused_before_any_work(tmp_path):
+    cfg = small_config(tmp_path / "missing.mp4", tmp_path / "scene")
+    cfg.min_views = 0
+    with pytest.raises(UserInputError, match="--min-views 0"):
+        reconstruct(cfg)
+    assert not (tmp_path / "scene").exists()

@@ -101,8 +101,10 @@ def test_trace_views_sees_the_room_not_behind_its_walls(scene_dir):
     K = SyntheticRoom.intrinsics(32, 24, 70.0)
     lo, hi, cell = np.array([-4.0, -3.5, -0.1]), np.array([4.0, 3.5, 3.1]), 0.1
     shape = (80, 70)
-    seen, surface = trace_views(params, sh_degree_of(read_splat_ply(scene_dir / "splats.ply")), c2w,
-                                np.repeat(K[None], 12, 0), 32, 24, 1.0, lo, cell, shape)
+    views, surface = trace_views(params, sh_degree_of(read_splat_ply(scene_dir / "splats.ply")), c2w,
+                                 np.repeat(K[None], 12, 0), 32, 24, 1.0, lo, cell, shape)
+    assert views.dtype == np.int32 and views.max() <= 12
+    seen = views >= 1
     xs = lo[0] + (np.arange(shape[0]) + 0.5) * cell
     ys = lo[1] + (np.arange(shape[1]) + 0.5) * cell
     outside = (np.abs(xs)[:, None] > 3.15) | (np.abs(ys)[None, :] > 2.65)
@@ -122,3 +124,52 @@ def test_trace_views_sees_the_room_not_behind_its_walls(scene_dir):
     seen_free = np.argwhere(seen & truly_free)
     probes = np.stack([xs[seen_free[:, 0]], ys[seen_free[:, 1]], np.full(len(seen_free), 1.4)], 1)
     assert grid.is_free(probes).mean() > 0.9  # what was seen empty stays free
+
+
+def test_min_views_keeps_space_behind_a_missing_wall_solid(scene_dir):
+    """A stretch of wall the reconstruction lost, with a floater behind it: the two views that
+    looked at it see through to the floater, so counting one view makes the space behind the true
+    wall free; asking for three keeps it unknown, hence solid, while the room stays free."""
+    import torch
+
+    from scenes.collision import OccupancyGrid
+    from scenes.ply import read_splat_ply, sh_degree_of
+    from scenes.seen_space import trace_views
+
+    splats = read_splat_ply(scene_dir / "splats.ply")
+    m = splats["means"]
+    gap = (np.abs(m[:, 0] + 3.0) < 0.15) & (np.abs(m[:, 1]) < 0.9)
+    keep = {k: v[~gap] for k, v in splats.items()}
+    rng = np.random.default_rng(0)
+    n = 40  # opaque floaters 0.6 m behind the wall
+    floaters = {
+        "means": np.stack([np.full(n, -3.6), rng.uniform(-0.7, 0.7, n), rng.uniform(0.3, 2.5, n)], 1),
+        "quats": np.tile([1.0, 0.0, 0.0, 0.0], (n, 1)),
+        "scales": np.full((n, 3), np.log(0.15)),
+        "opacities": np.full(n, 5.0),
+    }
+    params = {k: torch.as_tensor(np.concatenate([keep[k], floaters[k].astype(keep[k].dtype)]))
+              if k in floaters else torch.as_tensor(np.concatenate([keep[k], np.repeat(keep[k][:1], n, 0)]))
+              for k in keep}
+    eyes = [np.array([0.0, y, 1.4]) for y in (-0.2, 0.2)]
+    c2w = [look_at(e, np.array([-3.0, 0.0, 1.2])) for e in eyes]  # two views at the gap
+    c2w += [look_at(np.array([x, y, 1.4]), np.array([3.0, 0.5 * y, 1.2]))  # ten looking the other way
+            for x in (-1.5, -0.5, 0.5) for y in (-1.0, 0.0, 1.0)] + [look_at(np.array([0.0, 0.0, 1.4]), np.array([3.0, 0.0, 1.0]))]
+    c2w = np.stack(c2w)
+    K = SyntheticRoom.intrinsics(32, 24, 70.0)
+    lo, hi, cell = np.array([-4.0, -3.5, -0.1]), np.array([4.0, 3.5, 3.1]), 0.1
+    shape = (80, 70)
+    views, surface = trace_views(params, sh_degree_of(splats), c2w, np.repeat(K[None], len(c2w), 0), 32, 24, 1.0,
+                                 lo, cell, shape)
+    xs = lo[0] + (np.arange(shape[0]) + 0.5) * cell
+    ys = lo[1] + (np.arange(shape[1]) + 0.5) * cell
+    behind = (xs[:, None] < -3.1) & (xs[:, None] > -3.45) & (np.abs(ys)[None, :] < 0.3)
+    assert 1 <= views[behind].max() <= 2  # the failure: seen through the gap, by the two views only
+    probes = np.stack(np.broadcast_arrays(xs[:, None], ys[None, :], 1.4), -1)[behind]
+    room_probes = np.array([[x, y, 1.4] for x in (-1.0, 0.0, 1.0) for y in (-0.5, 0.5)])
+    pts = np.concatenate([keep["means"], surface])
+    one = OccupancyGrid.build(pts, None, lo, hi, cell, 0.0, seen_xy=views >= 1)
+    three = OccupancyGrid.build(pts, None, lo, hi, cell, 0.0, seen_xy=views >= 3)
+    assert one.is_free(probes).any()  # a body could walk out through the lost wall
+    assert not three.is_free(probes).any()
+    assert three.is_free(room_probes).all()
