@@ -186,6 +186,24 @@ def test_collect_records_a_real_atari_env(tmp_path):
     assert (out / "config.json").is_file() and (out / "metrics.jsonl").is_file()
 
 
+def test_carracing_driver_steers_toward_the_track():
+    import gymnasium as gym
+
+    from training.examples.carracing_driver import drive, track_centre
+
+    grass = np.zeros((96, 96, 3), np.uint8)
+    grass[...] = (102, 204, 102)
+    right = grass.copy()
+    right[:, 60:80] = 105  # grey track to the right of the car (column 48)
+    assert track_centre(grass) is None and track_centre(right) == pytest.approx(69.5)
+    space = gym.spaces.Box(np.array([-1.0, 0.0, 0.0], np.float32), np.array([1.0, 1.0, 1.0], np.float32))
+    rng = np.random.default_rng(0)
+    actions = np.array([drive(right, space, rng) for _ in range(400)])
+    assert all(space.contains(a) for a in actions)
+    assert np.median(actions[:, 0]) > 0.5  # mostly steering right, toward the track
+    assert 0.02 < (actions[:, 0] < 0).mean() < 0.4  # with random excursions
+
+
 def test_recorder_wrapper_in_a_user_loop(tmp_path):
     import ale_py
     import gymnasium as gym
