@@ -133,7 +133,6 @@ def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run)
     """Optimise splats into tmp/splats.ply and build their collision geometry; returns the
     scene.json entries, metrics, held-out indices and the evaluation image size."""
     from scenes.ply import write_splat_ply
-    from scenes.scene import visible_points
     from scenes.train_splats import train_splats
 
     def on_eval(step: int, m: dict) -> None:
@@ -145,16 +144,29 @@ def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run)
 
     # Collision geometry and bounds, in metres.
     s = norm.metric_scale
-    means, weights = visible_points(params)
-    pts = np.concatenate([means, posed.points]) * s
-    wts = np.concatenate([weights, np.ones(len(posed.points))])
+    pts, wts = obstacle_points(params, posed, s)
     lo, hi, floor_z = metric_bounds(pts, posed, norm, cfg.voxel_size)
     occ = build_occupancy(result.params, result.sh_degree, posed, s, pts, wts, lo, hi, cfg.voxel_size, floor_z,
                           cfg.floor_band, cfg.min_views)
     occ.save(tmp / "occupancy")
     meta = {"splats": "splats.ply", "sh_degree": result.sh_degree, "floor_z": floor_z,
-            "bounds": {"min": lo.tolist(), "max": hi.tolist()}, "num_gaussians": int(len(params["means"]))}
+            "bounds": {"min": lo.tolist(), "max": hi.tolist()}, "num_gaussians": int(len(params["means"])),
+            "collision": collision_settings(cfg.voxel_size, cfg.floor_band, cfg.min_views)}
     return meta, result.metrics, result.test_indices, cfg.train.max_size
+
+
+def obstacle_points(params: dict[str, np.ndarray], posed, metric_scale: float) -> tuple[np.ndarray, np.ndarray]:
+    """Candidate obstacle points in metres (opaque splat centres and SfM points) with their weights."""
+    from scenes.scene import visible_points
+
+    means, weights = visible_points(params)
+    pts = np.concatenate([means, posed.points]) * metric_scale
+    return pts, np.concatenate([weights, np.ones(len(posed.points))])
+
+
+def collision_settings(voxel_size: float, floor_band: float, min_views: int) -> dict:
+    """The settings a Scene's collision geometry was built with (recorded in scene.json)."""
+    return {"voxel_size": voxel_size, "floor_band": floor_band, "min_views": min_views}
 
 
 def build_nerfacto(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run) -> tuple[dict, dict, list, int]:
@@ -239,3 +251,62 @@ def build_occupancy(params: dict, sh_degree: int, posed, metric_scale: float, po
     # A depth hit weighs 0.1: a wall seen from many views adds up; a floater seen in a few does not.
     return OccupancyGrid.build(np.concatenate([points, surface]), np.concatenate([weights, np.full(len(surface), 0.1)]),
                                lo, hi, voxel_size, floor_z, seen_xy=views >= min_views, floor_band=floor_band)
+
+
+@dataclass
+class RebuildCollisionConfig:
+    """Rebuild a splat Scene's collision geometry with new settings, without re-optimising it."""
+
+    scene: tyro.conf.Positional[Path]
+    """Scene directory written by `worldmodel reconstruct` (splats)."""
+    floor_band: float = ReconstructConfig.floor_band
+    """Metres above the floor that count as floor, not obstacles (see `reconstruct --floor-band`)."""
+    min_views: int = ReconstructConfig.min_views
+    """Training views that must have looked across a floor cell for it to be known free (see
+    `reconstruct --min-views`)."""
+
+
+def rebuild_collision(cfg: RebuildCollisionConfig) -> Path:
+    """Replace SCENE/occupancy (atomically) and record the settings in scene.json; the splats, poses
+    and bounds are the scene's own, so the same settings give the same grid."""
+    import json
+
+    import torch
+
+    from scenes.collision import OccupancyGrid
+    from scenes.nerfstudio_io import read_transforms
+    from scenes.ply import read_splat_ply, sh_degree_of
+    from scenes.scene import SCENE_FILE
+    from wmcore.atomic import write_json
+    from wmcore.errors import UserInputError
+
+    scene = Path(cfg.scene)
+    meta_path = scene / SCENE_FILE
+    if not meta_path.is_file():
+        raise UserInputError(f"{scene}: not a Scene directory ({SCENE_FILE} is missing); give the output of "
+                             "`worldmodel reconstruct`")
+    if cfg.min_views < 1:
+        raise UserInputError(f"--min-views {cfg.min_views}: must be at least 1 (views that looked across a cell)")
+    meta = json.loads(meta_path.read_text())
+    if meta.get("method", "splats") != "splats":
+        raise UserInputError(f"{scene}: a {meta.get('method')} scene; its collision geometry comes from the "
+                             "density field, so rebuild it with `worldmodel reconstruct --method nerfacto`")
+    transforms = scene / meta.get("transforms", "transforms.json")
+    if not transforms.is_file():
+        raise UserInputError(f"{transforms}: missing; the camera poses are needed to trace what the capture saw "
+                             "(re-run `worldmodel reconstruct`)")
+    params = read_splat_ply(scene / meta.get("splats", "splats.ply"))
+    posed = read_transforms(transforms)
+    s, floor_z = float(meta["metric_scale"]), float(meta["floor_z"])
+    lo, hi = np.asarray(meta["bounds"]["min"]), np.asarray(meta["bounds"]["max"])
+    voxel = OccupancyGrid.load(scene / meta.get("occupancy", "occupancy")).voxel_size
+    pts, wts = obstacle_points(params, posed, s)
+    occ = build_occupancy({k: torch.as_tensor(v) for k, v in params.items()}, sh_degree_of(params), posed, s, pts,
+                          wts, lo, hi, voxel, floor_z, cfg.floor_band, cfg.min_views)
+    occ.save(scene / meta.get("occupancy", "occupancy"))
+    meta["collision"] = collision_settings(voxel, cfg.floor_band, cfg.min_views)
+    write_json(meta_path, meta)
+    free = float((~occ.occupied).sum()) * voxel**3
+    print(f"Collision geometry of {scene} rebuilt (floor band {cfg.floor_band} m, min views {cfg.min_views}): "
+          f"{free:.1f} m^3 free")
+    return scene

@@ -56,6 +56,21 @@ def test_reconstruct_writes_a_complete_scene(capture, tmp_path):
     rgb, depth = scene.render(c2w, K, 64, 64)
     assert rgb.shape == (1, 64, 64, 3) and depth.shape == (1, 64, 64)
     assert float(rgb.std()) > 0.01  # it shows something
+    assert meta["collision"] == {"voxel_size": 0.1, "floor_band": 0.3, "min_views": 3}
+
+    # Rebuilding the collision geometry with the same settings gives the same grid; asking for more
+    # views than the capture has leaves nothing known to be free.
+    from scenes.collision import OccupancyGrid
+    from scenes.reconstruct import RebuildCollisionConfig, rebuild_collision
+
+    before = OccupancyGrid.load(out / "occupancy").occupied
+    rebuild_collision(RebuildCollisionConfig(out))
+    np.testing.assert_array_equal(OccupancyGrid.load(out / "occupancy").occupied, before)
+    rebuild_collision(RebuildCollisionConfig(out, min_views=1000))
+    assert OccupancyGrid.load(out / "occupancy").occupied.all()
+    assert json.loads((out / "scene.json").read_text())["collision"]["min_views"] == 1000
+    with pytest.raises(UserInputError, match="not a Scene directory"):
+        rebuild_collision(RebuildCollisionConfig(tmp_path))
 
 
 def test_failed_reconstruct_leaves_no_scene(tmp_path):

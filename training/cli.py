@@ -22,11 +22,17 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "reconstruct",
         "Reconstruct a video, photo folder, transforms.json or COLMAP model into a Scene.",
     ),
+    "rebuild-collision": (
+        "scenes.reconstruct",
+        "RebuildCollisionConfig",
+        "rebuild_collision",
+        "Rebuild a splat Scene's collision geometry with new settings, without re-optimising it.",
+    ),
     "demo": (
         "training.demo",
         "DemoConfig",
         "demo",
-        "Reconstruct the bundled example room (the main job today) and print where the outputs are.",
+        "The whole pipeline on the bundled example: reconstruct, learn, train a policy, validate, report.",
     ),
     "collect": (
         "training.collect",
