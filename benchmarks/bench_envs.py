@@ -6,6 +6,8 @@
   python benchmarks/bench_envs.py scene --scene runs/demo/scene   # the same on the reconstruction of the
                                              # bundled example (aligned to the truth by Sim(3))
   python benchmarks/bench_envs.py dream      # imagined steps/s at batch 1, 8, 32 (default model)
+  python benchmarks/bench_envs.py leaks --scene runs/demo/scene   # where the reconstruction's collision
+                                             # geometry would let a body stand inside the true room's solids
 """
 
 from __future__ import annotations
@@ -95,16 +97,48 @@ def bench_dream(batches: list[int], steps: int) -> dict:
     return out
 
 
+def bench_leaks(scene_dir: str, body_radius: float = 0.2) -> dict:
+    """Every point of a 2 cm lattice, 0.3 m and 1.0 m above the true floor, that lies inside the true
+    room's walls or objects but where the reconstruction accepts a body sphere: the places a random
+    walk could pass through an obstacle. Also the navigable floor area (SceneEnv's map)."""
+    from envs.scene_env import SceneEnv
+    from scenes.pose_eval import scene_to_truth
+    from scenes.scene import Scene
+    from scenes.synthetic import EXAMPLE_DIR, SyntheticRoom
+
+    room = SyntheticRoom.load(EXAMPLE_DIR)
+    scene = Scene.load(scene_dir)
+    to_truth = scene_to_truth(scene_dir, EXAMPLE_DIR)
+    lo, hi = room.room_min - 0.3, room.room_max + 0.3
+    x, y = np.meshgrid(np.arange(lo[0], hi[0], 0.02), np.arange(lo[1], hi[1], 0.02), indexing="ij")
+    out = {"scene": scene_dir, "body_radius": body_radius}
+    for z in (0.3, 1.0):
+        pts = np.stack([x.ravel(), y.ravel(), np.full(x.size, room.room_min[2] + z)], 1)
+        solid = pts[~room.is_free(pts, 0.0)]
+        in_scene = (solid - to_truth[:3, 3]) @ np.linalg.inv(to_truth[:3, :3]).T
+        out[f"leak_points_at_{z}m"] = int(scene.is_free(in_scene, body_radius).sum())
+    env = SceneEnv(scene, width=16, height=16, body_radius=body_radius)
+    out["navigable_floor_m2"] = float(env.grid.free.sum() * env.grid.cell**2)
+    out["collision_settings"] = json.loads((Path(scene_dir) / "scene.json").read_text()).get("collision")
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["scene", "dream"])
+    p.add_argument("which", choices=["scene", "dream", "leaks"])
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--check-steps", type=int, default=10_000)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
     p.add_argument("--scene", default=None, help="a reconstruction of the bundled example (default: truth scene)")
     args = p.parse_args()
-    res = bench_scene(args.steps, args.check_steps, args.scene) if args.which == "scene" else bench_dream(
-        args.batches, max(3, args.steps // 200))
+    if args.which == "leaks":
+        if args.scene is None:
+            p.error("leaks needs --scene (a reconstruction of the bundled example)")
+        res = bench_leaks(args.scene)
+    elif args.which == "scene":
+        res = bench_scene(args.steps, args.check_steps, args.scene)
+    else:
+        res = bench_dream(args.batches, max(3, args.steps // 200))
     res.update(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
                date=time.strftime("%Y-%m-%d"))
     print(json.dumps(res, indent=2))
