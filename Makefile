@@ -15,11 +15,14 @@ install: $(STAMP)
 
 # torch first, then everything else held by constraints.txt so nothing upgrades torch or
 # pulls CUDA wheels on a CPU-only machine.
-$(STAMP): pyproject.toml constraints.txt
+# An editable install leaves out worldmodel-gym.pth (setup.py puts it in wheels), the start-up hook
+# that lets gymnasium.make("worldmodel/...") work without importing our package: copy it in.
+$(STAMP): pyproject.toml setup.py constraints.txt worldmodel-gym.pth
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
+	cp worldmodel-gym.pth "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 	touch $(STAMP)
 
 # The nerfstudio backend (NeRF scenes): its runtime needs through the extra, then nerfstudio and

@@ -14,14 +14,20 @@ ENV_IDS = ("worldmodel/SceneNav-v0", "worldmodel/SceneExplore-v0", "worldmodel/D
 def register_envs() -> None:
     """Idempotent registration of every worldmodel environment, and of the ALE (Atari) ones when
     ale-py is installed, so commands that name an env id (collect, validate) find both."""
-    if "worldmodel/SceneNav-v0" in gym.registry:
-        return
     try:
         import ale_py
 
         gym.register_envs(ale_py)
     except ImportError:
         pass
+    register_worldmodel_envs()
+
+
+def register_worldmodel_envs() -> None:
+    """Idempotent registration of the worldmodel ids only (what the installed start-up hook,
+    `worldmodel_gym_hook`, runs whenever gymnasium is imported)."""
+    if "worldmodel/SceneNav-v0" in gym.registry:
+        return
     gym.register("worldmodel/SceneNav-v0", entry_point="envs.scene_env:make_scene_env",
                  kwargs={"task": "pointnav"}, disable_env_checker=True)
     gym.register("worldmodel/SceneExplore-v0", entry_point="envs.scene_env:make_scene_env",

@@ -167,3 +167,23 @@ def test_fixed_goal_inside_an_obstacle_is_refused(scene_dir):
 def test_import_envs_registers_atari_when_ale_py_is_installed():
     pytest.importorskip("ale_py")
     assert "ALE/Breakout-v5" in gym.registry
+
+
+def test_installed_package_registers_with_gymnasium_without_an_import(tmp_path):
+    """Gymnasium 1.x has no entry-point plugins; the installed worldmodel-gym.pth hook registers our
+    ids whenever gymnasium is imported. A fresh interpreter, outside the repository, imports nothing
+    of ours and makes the env."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, gymnasium as gym\n"
+        "assert 'torch' not in sys.modules, 'the start-up hook must stay light'\n"
+        "env = gym.make('worldmodel/SceneNav-v0', scene=sys.argv[1], width=16, height=16)\n"
+        "obs, _ = env.reset(seed=0)\n"
+        "print(obs.shape, gym.spec('worldmodel/Dream-v0').vector_entry_point)\n"
+    )
+    scene = truth_scene(tmp_path / "room", num_gaussians=500, views=4)
+    out = subprocess.run([sys.executable, "-c", code, str(scene)], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["(16,", "16,", "3)", "envs.dream_env:DreamVectorEnv"]
