@@ -74,3 +74,9 @@ def test_expert_collection_needs_a_scene_env(tmp_path):
 
     with pytest.raises(UserInputError, match="--policy expert needs worldmodel/SceneNav-v0"):
         collect(CollectConfig("CartPole-v1", out=tmp_path / "d", episodes=1, policy="expert"))
+
+
+def test_stage_times_read_as_minutes_and_seconds():
+    from training.demo import _mmss
+
+    assert [_mmss(s) for s in (0.4, 59.4, 239.6, 3599.5)] == ["0 min 0 s", "0 min 59 s", "4 min 0 s", "60 min 0 s"]

@@ -376,7 +376,9 @@ def demo_report(cfg: DemoConfig, out: Path, stages: _Stages, seconds: float, env
 
 
 def _mmss(s: float) -> str:
-    return f"{int(s // 60)} min {int(round(s % 60))} s"
+    """'3 min 59 s'; rounded to whole seconds first, so 239.6 s reads '4 min 0 s', not '3 min 60 s'."""
+    m, sec = divmod(int(round(s)), 60)
+    return f"{m} min {sec} s"
 
 
 def _pct(summary: dict[str, Any]) -> str:
