@@ -100,7 +100,8 @@ def bench_dream(batches: list[int], steps: int) -> dict:
 def bench_leaks(scene_dir: str, body_radius: float = 0.2) -> dict:
     """Every point of a 2 cm lattice, 0.3 m and 1.0 m above the true floor, that lies inside the true
     room's walls or objects but where the reconstruction accepts a body sphere: the places a random
-    walk could pass through an obstacle. Also the navigable floor area (SceneEnv's map)."""
+    walk could pass through an obstacle, and how many of them lie in the navigation map's main
+    component (where episodes start; the rest are enclosed pockets). Also the navigable floor area."""
     from envs.scene_env import SceneEnv
     from scenes.pose_eval import scene_to_truth
     from scenes.scene import Scene
@@ -112,13 +113,17 @@ def bench_leaks(scene_dir: str, body_radius: float = 0.2) -> dict:
     lo, hi = room.room_min - 0.3, room.room_max + 0.3
     x, y = np.meshgrid(np.arange(lo[0], hi[0], 0.02), np.arange(lo[1], hi[1], 0.02), indexing="ij")
     out = {"scene": scene_dir, "body_radius": body_radius}
+    grid = SceneEnv(scene, width=16, height=16, body_radius=body_radius).grid
+    main = grid.largest_component()  # where episodes start
     for z in (0.3, 1.0):
         pts = np.stack([x.ravel(), y.ravel(), np.full(x.size, room.room_min[2] + z)], 1)
         solid = pts[~room.is_free(pts, 0.0)]
         in_scene = (solid - to_truth[:3, 3]) @ np.linalg.inv(to_truth[:3, :3]).T
-        out[f"leak_points_at_{z}m"] = int(scene.is_free(in_scene, body_radius).sum())
-    env = SceneEnv(scene, width=16, height=16, body_radius=body_radius)
-    out["navigable_floor_m2"] = float(env.grid.free.sum() * env.grid.cell**2)
+        leaks = in_scene[scene.is_free(in_scene, body_radius)]
+        out[f"leak_points_at_{z}m"] = len(leaks)
+        reachable = sum(grid.labels[grid.cell_of(p)] == main for p in leaks)
+        out[f"leak_points_at_{z}m_in_navigable_component"] = int(reachable)
+    out["navigable_floor_m2"] = float(grid.free.sum() * grid.cell**2)
     out["collision_settings"] = json.loads((Path(scene_dir) / "scene.json").read_text()).get("collision")
     return out
 
