@@ -76,8 +76,7 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
 
     if cfg.method not in METHODS:
         raise UserInputError(f"--method {cfg.method!r} is not available; use one of {', '.join(METHODS)}")
-    if cfg.min_views < 1:
-        raise UserInputError(f"--min-views {cfg.min_views}: must be at least 1 (views that looked across a cell)")
+    check_min_views(cfg.min_views)
     if cfg.method == "nerfacto":
         from scenes.nerfstudio_runtime import require_nerfstudio
 
@@ -153,6 +152,13 @@ def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run)
             "bounds": {"min": lo.tolist(), "max": hi.tolist()}, "num_gaussians": int(len(params["means"])),
             "collision": collision_settings(cfg.voxel_size, cfg.floor_band, cfg.min_views)}
     return meta, result.metrics, result.test_indices, cfg.train.max_size
+
+
+def check_min_views(min_views: int) -> None:
+    from wmcore.errors import UserInputError
+
+    if min_views < 1:
+        raise UserInputError(f"--min-views {min_views}: must be at least 1 (views that looked across a cell)")
 
 
 def obstacle_points(params: dict[str, np.ndarray], posed, metric_scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -285,20 +291,23 @@ def rebuild_collision(cfg: RebuildCollisionConfig) -> Path:
     if not meta_path.is_file():
         raise UserInputError(f"{scene}: not a Scene directory ({SCENE_FILE} is missing); give the output of "
                              "`worldmodel reconstruct`")
-    if cfg.min_views < 1:
-        raise UserInputError(f"--min-views {cfg.min_views}: must be at least 1 (views that looked across a cell)")
-    meta = json.loads(meta_path.read_text())
-    if meta.get("method", "splats") != "splats":
-        raise UserInputError(f"{scene}: a {meta.get('method')} scene; its collision geometry comes from the "
-                             "density field, so rebuild it with `worldmodel reconstruct --method nerfacto`")
+    check_min_views(cfg.min_views)
+    try:
+        meta = json.loads(meta_path.read_text())
+        method = meta.get("method", "splats")
+        s, floor_z = float(meta["metric_scale"]), float(meta["floor_z"])
+        lo, hi = np.asarray(meta["bounds"]["min"], float), np.asarray(meta["bounds"]["max"], float)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
+        raise UserInputError(f"{meta_path}: malformed scene description ({e!r}); re-run reconstruct") from e
+    if method != "splats":
+        raise UserInputError(f"{scene}: a {method} scene; its collision geometry comes from the density field, "
+                             "so rebuild it with `worldmodel reconstruct --method nerfacto`")
     transforms = scene / meta.get("transforms", "transforms.json")
     if not transforms.is_file():
         raise UserInputError(f"{transforms}: missing; the camera poses are needed to trace what the capture saw "
                              "(re-run `worldmodel reconstruct`)")
     params = read_splat_ply(scene / meta.get("splats", "splats.ply"))
     posed = read_transforms(transforms)
-    s, floor_z = float(meta["metric_scale"]), float(meta["floor_z"])
-    lo, hi = np.asarray(meta["bounds"]["min"]), np.asarray(meta["bounds"]["max"])
     voxel = OccupancyGrid.load(scene / meta.get("occupancy", "occupancy")).voxel_size
     pts, wts = obstacle_points(params, posed, s)
     occ = build_occupancy({k: torch.as_tensor(v) for k, v in params.items()}, sh_degree_of(params), posed, s, pts,

@@ -71,6 +71,9 @@ def test_reconstruct_writes_a_complete_scene(capture, tmp_path):
     assert json.loads((out / "scene.json").read_text())["collision"]["min_views"] == 1000
     with pytest.raises(UserInputError, match="not a Scene directory"):
         rebuild_collision(RebuildCollisionConfig(tmp_path))
+    (tmp_path / "scene.json").write_text('{"format": "worldmodel-scene"}')
+    with pytest.raises(UserInputError, match="malformed scene description"):
+        rebuild_collision(RebuildCollisionConfig(tmp_path))
 
 
 def test_failed_reconstruct_leaves_no_scene(tmp_path):
