@@ -15,8 +15,5 @@ class BuildPyWithPth(build_py):
         super().run()
         self.copy_file(str(Path(__file__).parent / PTH), str(Path(self.build_lib) / PTH), preserve_mode=0)
 
-    def get_outputs(self, include_bytecode=1):
-        return [*super().get_outputs(include_bytecode), str(Path(self.build_lib) / PTH)]
-
 
 setup(cmdclass={"build_py": BuildPyWithPth}, py_modules=["worldmodel_gym_hook"])
