@@ -230,10 +230,38 @@ def test_recorder_wrapper_in_a_user_loop(tmp_path):
     assert ds.episodes[1].frames.shape == (6, 32, 32, 3)
 
 
-def test_minari_import_needs_minari(tmp_path):
+def test_minari_dataset_imports(tmp_path, monkeypatch):
+    """A real Minari dataset (recorded here with minari's DataCollector from ALE Pong, stored in a
+    temporary MINARI_DATASETS_PATH) becomes a trajectory dataset; a missing one is a clear error."""
     minari = pytest.importorskip("minari")
-    del minari
+    import ale_py
+    import gymnasium as gym
+    from minari.data_collector import EpisodeBuffer
+
     from worldmodel.minari_import import import_minari
 
-    with pytest.raises(UserInputError):
+    gym.register_envs(ale_py)
+    monkeypatch.setenv("MINARI_DATASETS_PATH", str(tmp_path / "minari"))
+    env = gym.make("ALE/Pong-v5", repeat_action_probability=0.0, max_episode_steps=7)
+    episodes = []
+    for seed in (0, 1):  # whole episodes, as minari's own buffers hold them (its step-wise collector needs jax)
+        obs, _ = env.reset(seed=seed)
+        ep = {"observations": [obs], "actions": [], "rewards": [], "terminations": [], "truncations": []}
+        done = False
+        while not done:
+            action = env.action_space.sample()
+            obs, reward, terminated, truncated, _ = env.step(action)
+            for key, value in zip(ep, (obs, action, reward, terminated, truncated)):
+                ep[key].append(value)
+            done = terminated or truncated
+        episodes.append(EpisodeBuffer(id=seed, **{k: np.asarray(v) for k, v in ep.items()}))
+    minari.create_dataset_from_buffers("test/pong-random-v0", episodes, env=env, algorithm_name="random",
+                                       data_format="hdf5")
+    env.close()
+    out = import_minari("test/pong-random-v0", tmp_path / "wm", (16, 16))
+    ds = TrajectoryDataset(out)
+    assert len(ds) == 2 and ds.action_space == ActionSpace.discrete(6) and ds.resolution == (16, 16)
+    assert [e.steps for e in ds.episodes] == [7, 7] and all(e.truncated[-1] for e in ds.episodes)
+    assert ds.episodes[0].frames.shape == (8, 16, 16, 3) and ds.episodes[0].frames.std() > 0
+    with pytest.raises(UserInputError, match="not available locally"):
         import_minari("no-such/dataset-v0", tmp_path / "m", (16, 16))

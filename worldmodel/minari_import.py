@@ -40,7 +40,7 @@ def import_minari(
         import minari
     except ImportError as e:
         raise UserInputError(
-            "importing a Minari dataset needs `pip install -c constraints.txt minari`"
+            "importing a Minari dataset needs minari: `pip install -c constraints.txt \"minari[hdf5]\"`"
         ) from e
     import cv2
 
