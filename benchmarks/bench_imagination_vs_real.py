@@ -72,7 +72,7 @@ def policy_config(args: argparse.Namespace, out: Path, total_steps: int) -> Trai
     """One config for both arms, so the network, PPO hyperparameters and seed are the same."""
     return TrainPolicyConfig(model=args.model, dataset=args.dataset, out=out, total_steps=total_steps,
                              num_envs=args.num_envs, max_steps=args.imagined_max_steps,
-                             denoising_steps=args.denoising_steps, seed=args.seed)
+                             denoising_steps=args.denoising_steps, seed=args.seed, algorithm="actor-critic")
 
 
 def trained_summary(policy_dir: Path) -> dict:

@@ -242,7 +242,8 @@ def test_train_policy_on_two_cpu_processes(setup, tmp_path):
     repo = Path(__file__).resolve().parents[1]
     out = subprocess.run(
         [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "-m", "training.train_policy",
-         str(model), str(data), "--out", str(tmp_path / "ddp"), "--total-steps", "32", "--num-envs", "2",
+         str(model), str(data), "--out", str(tmp_path / "ddp"), "--algorithm", "actor-critic", "--total-steps", "32",
+         "--num-envs", "2",
          "--hp.rollout-steps", "4", "--channels", "8", "16", "16", "--hidden", "32"],
         cwd=repo, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(repo)},
         capture_output=True, text=True, timeout=300,

@@ -253,6 +253,7 @@ def demo(cfg: DemoConfig) -> Path:
                 total_steps=cfg.policy_steps,
                 num_envs=cfg.policy_envs,
                 max_steps=cfg.imagined_horizon,
+                algorithm="actor-critic",
                 hp=cfg.ppo,
                 device=cfg.device,
                 seed=cfg.seed,
