@@ -80,3 +80,12 @@ def test_stage_times_read_as_minutes_and_seconds():
     from training.demo import _mmss
 
     assert [_mmss(s) for s in (0.4, 59.4, 239.6, 3599.5)] == ["0 min 0 s", "0 min 59 s", "4 min 0 s", "60 min 0 s"]
+
+
+def test_quality_preset_on_cpu_warns_before_anything_runs(tmp_path, caplog):
+    from wmcore.errors import UserInputError
+
+    (tmp_path / "old").write_text("x")  # a non-empty --output is refused before any stage runs
+    with caplog.at_level("WARNING", logger="worldmodel.demo"), pytest.raises(UserInputError, match="not empty"):
+        demo(DemoConfig(output=tmp_path, quality=True))
+    assert "--device cuda" in caplog.text

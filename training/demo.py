@@ -173,6 +173,9 @@ def demo(cfg: DemoConfig) -> Path:
 
     if cfg.quality:
         apply_quality(cfg)
+        if not cfg.device.startswith("cuda"):
+            LOG.warning("--quality on %s: the full-size preset takes hours on a CPU; on a GPU machine pass "
+                        "--device cuda", cfg.device)
     out = Path(cfg.output or Path("runs/demo") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     if out.exists() and any(out.iterdir()) and not cfg.resume:
         raise UserInputError(f"{out} is not empty; pass --resume to reuse its finished stages, or another --output")
