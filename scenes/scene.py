@@ -116,8 +116,8 @@ class Scene:
                height: int, background: tuple[float, float, float] = (0.0, 0.0, 0.0), depth: bool = True,
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """RGB [B,H,W,3] in [0,1] and depth [B,H,W] in metres (0 where nothing is hit) from metric
-        camera-to-world poses [B,4,4] (OpenCV) and intrinsics [B,3,3]. depth=False skips the depth
-        channel (returns None for it): a quarter less compositing for callers that only need RGB."""
+        camera-to-world poses [B,4,4] (OpenCV) and intrinsics [B,3,3]. depth=False skips compositing
+        the depth channel (returns None for it), for callers that only need RGB."""
         c2w = torch.as_tensor(cam_to_world, dtype=torch.float32, device=self.device)
         Ks = torch.as_tensor(K, dtype=torch.float32, device=self.device)
         if c2w.dim() == 2:
