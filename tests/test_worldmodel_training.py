@@ -205,6 +205,20 @@ def test_evaluate_writes_metrics_plot_and_video(data, tmp_path):
     assert len(frames) == 2 + 3 and frames[0].shape[1] >= 2 * 16 * 4
 
 
+def test_evaluate_with_heun_and_no_video(data, tmp_path):
+    """--sampler overrides the model's sampler (recorded in the metrics); --video-examples 0 skips the
+    video instead of failing."""
+    from training.evaluate_world_model import EvaluateWorldModelConfig, evaluate_world_model
+
+    model_dir = train_world_model(tiny_cfg(data, tmp_path / "run", steps=2))
+    kw = dict(horizons=(1, 2), segments=3, batch_size=3, video_examples=0)
+    heun = evaluate_world_model(EvaluateWorldModelConfig(model_dir, data, out=tmp_path / "h", sampler="heun", **kw))
+    euler = evaluate_world_model(EvaluateWorldModelConfig(model_dir, data, out=tmp_path / "e", **kw))
+    assert heun["sampler"] == "heun" and euler["sampler"] == "euler"
+    assert heun["next_frame_psnr"] != euler["next_frame_psnr"]
+    assert not (tmp_path / "h" / "rollouts.mp4").exists() and (tmp_path / "h" / "metrics.json").is_file()
+
+
 def test_cli_bad_dataset_exits_2_with_a_clear_message(tmp_path):
     out = subprocess.run(
         [sys.executable, "-m", "training.train_world_model", str(tmp_path / "nope")],

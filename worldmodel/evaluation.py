@@ -28,16 +28,18 @@ def rollout(
     generator: torch.Generator | None = None,
     num_steps: int | None = None,
     texts: list[str] | None = None,
+    method: str | None = None,
 ) -> torch.Tensor:
     """Imagine `horizon` frames from the first L real frames, feeding back predictions.
 
-    frames uint8 [B, >=L, H, W, 3]; actions [B, L+horizon-1, ...]; returns uint8 [B, horizon, H, W, 3]."""
+    frames uint8 [B, >=L, H, W, 3]; actions [B, L+horizon-1, ...]; returns uint8 [B, horizon, H, W, 3].
+    `num_steps` and `method` (the sampler) default to the model's."""
     L = model.config.context
     ctx = frames[:, :L]
     out = []
     for h in range(horizon):
         nxt = model.sample_next(
-            ctx, actions[:, h : h + L], generator=generator, num_steps=num_steps, texts=texts
+            ctx, actions[:, h : h + L], generator=generator, num_steps=num_steps, texts=texts, method=method
         )
         out.append(nxt)
         ctx = torch.cat([ctx[:, 1:], nxt[:, None]], dim=1)
@@ -63,8 +65,10 @@ def evaluate(
     num_steps: int | None = None,
     reward_transitions: int = 1024,
     keep_examples: int = 4,
+    method: str | None = None,
 ) -> dict[str, Any]:
-    """Metrics dict (JSON-ready) plus "examples": real and predicted frames [n, L+H, H, W, 3] for videos.
+    """Metrics dict (JSON-ready) plus "examples": real and predicted frames [n, L+H, H, W, 3] for videos
+    (absent when keep_examples is 0). `num_steps` and `method` (the sampler) default to the model's.
 
     PSNR is reported two ways per horizon: `psnr` is the PSNR of the mean squared error over all
     evaluated frames (well defined when some frames do not change at all, e.g. a paused Atari game,
@@ -86,11 +90,13 @@ def evaluate(
         frames, actions = b["frames"], b["actions"]
         texts = sampler.texts(b["episode"]) if model.text_encoder is not None else None
         truth = _unit(frames[:, L:])
-        pred = rollout(model, frames, actions, H, generator, num_steps, texts)
+        pred = rollout(model, frames, actions, H, generator, num_steps, texts, method)
         # shuffled: every segment rolled out with another segment's actions (identical when B == 1)
         perm = derangement(len(frames))
         shuffled = (
-            rollout(model, frames, actions[perm], H, generator, num_steps, texts) if len(frames) > 1 else pred
+            rollout(model, frames, actions[perm], H, generator, num_steps, texts, method)
+            if len(frames) > 1
+            else pred
         )
         outputs = {
             "model": _unit(pred),
@@ -120,6 +126,7 @@ def evaluate(
         "segments": n,
         "context": L,
         "num_steps": num_steps or model.config.num_steps,
+        "sampler": method or model.config.sampler,
         "next_frame_psnr": float(agg["model"][0]),
         "copy_last_psnr": float(agg["copy"][0]),
         "next_frame_frame_mean_psnr": float(frame_mean["model"][0]),
@@ -142,7 +149,8 @@ def evaluate(
         metrics[f"copy_last_psnr_h{h}"] = float(agg["copy"][h - 1])
         metrics[f"action_sensitivity_db_h{h}"] = float(agg["model"][h - 1] - agg["shuffled"][h - 1])
     metrics.update(reward_metrics(model, episodes, reward_transitions, batch_size=64))
-    metrics["examples"] = (torch.stack(examples_real), torch.stack(examples_pred))
+    if examples_real:
+        metrics["examples"] = (torch.stack(examples_real), torch.stack(examples_pred))
     return metrics
 
 
