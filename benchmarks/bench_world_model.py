@@ -6,6 +6,7 @@ The machine's load average is recorded with the numbers: on a shared machine the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import platform
@@ -37,6 +38,10 @@ class BenchConfig:
     """UNet channels (the default WorldModelConfig)."""
     variants: tuple[str, ...] = ("fp32", "channels_last", "bf16")
     """Sampling variants: fp32, channels_last, bf16 (autocast), compile (torch.compile, slow to warm up)."""
+    train_variants: tuple[str, ...] = ("fp32",)
+    """Training-step variants: fp32, channels_last, compile (the UNet through torch.compile)."""
+    train_context_noise: float = 0.0
+    """Context-noise augmentation of the timed training model (WorldModelConfig.context_noise)."""
     repeats: int = 3
     """Timed repetitions (after one warm-up)."""
     threads: int | None = None
@@ -91,26 +96,32 @@ def main(cfg: BenchConfig) -> dict:
             print(
                 f"sampling {variant} batch {b}: {b / sec:.1f} frames/s ({sec * 1000:.0f} ms/call)", flush=True
             )
-    model = WorldModel(mcfg).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     b = cfg.train_batch
     frames = torch.randint(0, 256, (b, L + 1, r, r, 3), dtype=torch.uint8)
     actions = torch.randint(0, 4, (b, L))
+    results["training"] = {}
+    for variant in cfg.train_variants:
+        torch.manual_seed(0)
+        model = WorldModel(dataclasses.replace(mcfg, context_noise=cfg.train_context_noise)).train()
+        if variant == "channels_last":
+            model.unet.to(memory_format=torch.channels_last)
+        model.compile_network(variant == "compile")
+        opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
 
-    def train_step() -> None:
-        loss, _, _ = model(frames, actions, torch.zeros(b), torch.zeros(b, dtype=torch.bool))
-        loss.backward()
-        opt.step()
-        opt.zero_grad()
+        def train_step() -> None:
+            loss, _, _ = model(frames, actions, torch.zeros(b), torch.zeros(b, dtype=torch.bool))  # noqa: B023
+            loss.backward()
+            opt.step()  # noqa: B023
+            opt.zero_grad()  # noqa: B023
 
-    sec = timed(train_step, cfg.repeats)
-    results["training"] = {
-        "batch": b,
-        "seconds_per_step": sec,
-        "steps_per_second": 1 / sec,
-        "samples_per_second": b / sec,
-    }
-    print(f"training batch {b}: {1 / sec:.2f} steps/s ({b / sec:.1f} samples/s)", flush=True)
+        sec = timed(train_step, cfg.repeats)
+        results["training"][variant] = {
+            "batch": b,
+            "seconds_per_step": sec,
+            "steps_per_second": 1 / sec,
+            "samples_per_second": b / sec,
+        }
+        print(f"training {variant} batch {b}: {1 / sec:.2f} steps/s ({b / sec:.1f} samples/s)", flush=True)
     results["machine"]["load_avg_after"] = os.getloadavg()
     if cfg.out:
         write_json(cfg.out, results)

@@ -122,6 +122,33 @@ def test_config_validation():
         WorldModelConfig(resolution=(18, 18), block_out_channels=(16, 32, 32))
     with pytest.raises(UserInputError, match="kind"):
         WorldModelConfig(action_space={"kind": "multi"})
+    with pytest.raises(UserInputError, match="context_noise"):
+        WorldModelConfig(context_noise=-0.1)
+
+
+def test_context_noise_augments_training_only_and_is_learnt(tmp_path):
+    """With context_noise the training loss sees noisy context frames and their level; the level's
+    embedding gets gradients; sampling (level 0) is deterministic and survives save/load."""
+    frames = torch.randint(0, 256, (4, 3, 16, 16, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(2))
+    actions = torch.randint(0, 3, (4, 2))
+    plain, noisy = tiny(), tiny(context_noise=0.5)
+    assert plain.context_noise_embed is None
+    noisy.load_state_dict(plain.state_dict(), strict=False)  # same UNet and action weights
+    g = lambda: torch.Generator().manual_seed(5)  # noqa: E731
+    loss_plain = plain.diffusion_loss(frames, actions, generator=g())
+    loss_noisy = noisy.diffusion_loss(frames, actions, generator=g())
+    assert loss_plain.item() != loss_noisy.item()
+    loss_noisy.backward()
+    assert noisy.context_noise_embed.weight.grad.abs().sum() > 0
+    with torch.no_grad():
+        noisy.context_noise_embed.weight.normal_()
+    # sampling uses level 0, where the level's weight contributes nothing
+    ctx = frames[:, :2]
+    assert torch.equal(noisy.sample_next(ctx, actions, generator=g()), plain.sample_next(ctx, actions, generator=g()))
+    noisy.save_pretrained(tmp_path / "m")
+    loaded = WorldModel.from_pretrained(tmp_path / "m")
+    assert loaded.config.context_noise == 0.5
+    assert torch.equal(loaded.context_noise_embed.weight, noisy.context_noise_embed.weight)
 
 
 def save_tiny_text_encoder(path, kind: str = "clip") -> None:

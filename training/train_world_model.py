@@ -66,6 +66,9 @@ class TrainWorldModelConfig:
     """"no", "bf16" or "fp16" (passed to accelerate; fp16 needs a GPU)."""
     context: int = 4
     """L: context frames and actions."""
+    context_noise: float = 0.0
+    """Noise augmentation of the context frames: levels drawn from [0, context_noise] (pixels in [-1, 1]),
+    given to the network; 0: off. Against errors compounding along rollouts (WorldModelConfig)."""
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     """UNet channels per level."""
     layers_per_block: int = 1
@@ -101,6 +104,9 @@ class TrainWorldModelConfig:
     """Stop (with a checkpoint and a saved model) after this wall-clock time; None: run all steps."""
     threads: int | None = None
     """torch CPU threads per process (None: torch's default)."""
+    compile: bool = False
+    """Run the denoiser UNet through torch.compile: the first steps wait for compilation (about a
+    minute on CPU), later ones are faster (BENCHMARKS.md)."""
     seed: int = 0
     """Seed of the initial weights, batches and noise."""
 
@@ -112,6 +118,7 @@ def _model_config(cfg: TrainWorldModelConfig, dataset: Any):
         resolution=dataset.resolution,
         action_space=dataset.action_space.to_dict(),
         context=cfg.context,
+        context_noise=cfg.context_noise,
         block_out_channels=cfg.block_out_channels,
         layers_per_block=cfg.layers_per_block,
         action_embed_dim=cfg.action_embed_dim,
@@ -258,6 +265,7 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     if resumed is not None:
         start, ema = resumed
         LOG.info("resumed from %s at step %d", ckpt_root, start)
+    model.compile_network(cfg.compile)
     ddp_model, optimizer = accelerator.prepare(model, optimizer)
     if main:
         counts = model.num_parameters()

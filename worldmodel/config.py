@@ -47,6 +47,11 @@ class WorldModelConfig:
     """EDM training: mean of log(sigma) (log-normal noise-level distribution)."""
     train_sigma_std: float = 1.2
     """EDM training: standard deviation of log(sigma)."""
+    context_noise: float = 0.0
+    """Training only: Gaussian noise of a level drawn uniformly from [0, context_noise] (pixels in
+    [-1, 1]) is added to the context frames, and the level conditions the network (as in GameNGen);
+    sampling uses level 0. The model learns to correct a slightly wrong context, so errors compound
+    less along imagined rollouts. 0: off (and no extra weights)."""
     predict_delta: bool = True
     """Denoise the change from the last context frame instead of the frame itself (output layer
     zero-initialised): static pixels need no learning, so training spends its steps on what moves;
@@ -73,6 +78,8 @@ class WorldModelConfig:
                 f"resolution {h}x{w} must be divisible by {down} for {len(self.block_out_channels)} "
                 "UNet levels; change the resolution or block_out_channels"
             )
+        if self.context_noise < 0:
+            raise UserInputError(f"context_noise must be >= 0, got {self.context_noise}")
         if self.context < 1:
             raise UserInputError(f"context must be >= 1, got {self.context}")
         if self.sampler not in ("euler", "heun"):

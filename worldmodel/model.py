@@ -56,6 +56,11 @@ class WorldModel(nn.Module):
         n_levels = len(c.block_out_channels)
         temb = c.block_out_channels[0] * 4
         self.action_encoder = ActionEncoder(space, c.context, c.action_embed_dim, temb)
+        # the context-noise level joins the action vector; zero-initialised, so level 0 starts neutral
+        self.context_noise_embed = nn.Linear(1, temb) if c.context_noise > 0 else None
+        if self.context_noise_embed is not None:
+            nn.init.zeros_(self.context_noise_embed.weight)
+            nn.init.zeros_(self.context_noise_embed.bias)
         common = dict(
             sample_size=c.resolution[0],
             in_channels=3 * (c.context + 1),
@@ -108,6 +113,11 @@ class WorldModel(nn.Module):
         if channels_last:
             self.unet.to(memory_format=torch.channels_last)
         self.autocast_bf16 = bf16
+        self.compile_network(compile)
+
+    def compile_network(self, compile: bool = True) -> None:
+        """Run the UNet through torch.compile (for sampling and training alike); the weights and their
+        names stay those of `self.unet`, so checkpoints do not change."""
         self.__dict__["_network"] = torch.compile(self.unet) if compile else self.unet
 
     def trainable_state_dict(self) -> dict[str, torch.Tensor]:
@@ -117,7 +127,9 @@ class WorldModel(nn.Module):
     def num_parameters(self) -> dict[str, int]:
         count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
         return {
-            "denoiser": count(self.unet) + count(self.action_encoder),
+            "denoiser": count(self.unet)
+            + count(self.action_encoder)
+            + (count(self.context_noise_embed) if self.context_noise_embed is not None else 0),
             "reward_termination": count(self.reward_model),
         }
 
@@ -152,9 +164,20 @@ class WorldModel(nn.Module):
             raise UserInputError(f"got {len(texts)} texts for a batch of {batch}")
         return self.text_encoder(texts).to(self.device)
 
-    def _denoiser(self, context: torch.Tensor, actions: torch.Tensor, text_states: torch.Tensor | None):
-        """Returns F(x_scaled, sigma): the UNet on [noisy next frame, L context frames]."""
+    def _denoiser(
+        self,
+        context: torch.Tensor,
+        actions: torch.Tensor,
+        text_states: torch.Tensor | None,
+        context_level: torch.Tensor | None = None,
+    ):
+        """Returns F(x_scaled, sigma): the UNet on [noisy next frame, L context frames].
+
+        `context_level` [B]: the noise level added to the context (training with context_noise; None: 0)."""
         emb = self.action_encoder(actions)
+        if self.context_noise_embed is not None:
+            level = context_level if context_level is not None else emb.new_zeros(emb.shape[0])
+            emb = emb + self.context_noise_embed(level[:, None].to(emb.dtype) / self.config.context_noise)
 
         def network(x_scaled: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             t = 0.25 * torch.log(sigma.float()) * NOISE_EMBED_SCALE
@@ -197,7 +220,12 @@ class WorldModel(nn.Module):
         c_in = 1 / (s**2 + sd**2).sqrt()
         c_skip = sd**2 / (s**2 + sd**2)
         c_out = s * sd / (s**2 + sd**2).sqrt()
-        out = self._denoiser(context, actions, self._text_states(texts, b))(noisy * c_in, sigma)
+        level = None
+        if c.context_noise > 0:
+            level = (torch.rand(b, generator=generator, device=gen_dev) * c.context_noise).to(x.device)
+            eps = torch.randn(context.shape, generator=generator, device=gen_dev).to(x.device)
+            context = context + eps * level.view(b, 1, 1, 1)
+        out = self._denoiser(context, actions, self._text_states(texts, b), level)(noisy * c_in, sigma)
         err = (out.float() - (target - c_skip * noisy) / c_out) ** 2
         if motion_weight <= 0:
             return err.mean()
