@@ -6,7 +6,6 @@ The machine's load average is recorded with the numbers: on a shared machine the
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import platform
@@ -40,8 +39,6 @@ class BenchConfig:
     """Sampling variants: fp32, channels_last, bf16 (autocast), compile (torch.compile, slow to warm up)."""
     train_variants: tuple[str, ...] = ("fp32",)
     """Training-step variants: fp32, channels_last, compile (the UNet through torch.compile)."""
-    train_context_noise: float = 0.0
-    """Context-noise augmentation of the timed training model (WorldModelConfig.context_noise)."""
     repeats: int = 3
     """Timed repetitions (after one warm-up)."""
     threads: int | None = None
@@ -102,7 +99,7 @@ def main(cfg: BenchConfig) -> dict:
     results["training"] = {}
     for variant in cfg.train_variants:
         torch.manual_seed(0)
-        model = WorldModel(dataclasses.replace(mcfg, context_noise=cfg.train_context_noise)).train()
+        model = WorldModel(mcfg).train()
         if variant == "channels_last":
             model.unet.to(memory_format=torch.channels_last)
         model.compile_network(variant == "compile")

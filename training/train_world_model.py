@@ -105,8 +105,9 @@ class TrainWorldModelConfig:
     threads: int | None = None
     """torch CPU threads per process (None: torch's default)."""
     compile: bool = False
-    """Run the denoiser UNet through torch.compile: the first steps wait for compilation (about a
-    minute on CPU), later ones are faster (BENCHMARKS.md)."""
+    """Run the denoiser UNet through torch.compile: the first step waits for compilation (about a
+    minute on CPU); on the 2-core CPU later steps are only 4% faster (BENCHMARKS.md), as the
+    convolutions' backward dominates there."""
     seed: int = 0
     """Seed of the initial weights, batches and noise."""
 
