@@ -36,6 +36,7 @@ import numpy as np
 import torch
 from accelerate import Accelerator
 
+from envs.action_repeat import make_rgb_env
 from training.collect import resize_frame
 from training.policies import load_policy, resolve_policy
 from training.train_policy import TrainPolicyConfig, _train_actor_critic, train_policy
@@ -61,8 +62,8 @@ def real_vector_env(source: dict, resolution: tuple[int, int], num_envs: int, ma
     """The dataset's env, `num_envs` copies, SAME_STEP autoreset (train_actor_critic's contract)."""
 
     def make() -> gym.Env:
-        env = gym.make(source["env_id"], render_mode="rgb_array", max_episode_steps=max_steps,
-                       **(source.get("env_kwargs") or {}))
+        env = make_rgb_env(source["env_id"], max_steps, int(source.get("action_repeat", 1)),
+                           **(source.get("env_kwargs") or {}))
         return RenderedFrames(env, resolution)
 
     return gym.vector.SyncVectorEnv([make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)

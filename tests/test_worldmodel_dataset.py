@@ -265,3 +265,45 @@ def test_minari_dataset_imports(tmp_path, monkeypatch):
     assert ds.episodes[0].frames.shape == (8, 16, 16, 3) and ds.episodes[0].frames.std() > 0
     with pytest.raises(UserInputError, match="not available locally"):
         import_minari("no-such/dataset-v0", tmp_path / "m", (16, 16))
+
+
+def test_action_repeat_applies_each_action_several_env_steps():
+    import gymnasium as gym
+
+    from envs.action_repeat import ActionRepeat, make_rgb_env
+
+    plain, wrapped = gym.make("CartPole-v1"), ActionRepeat(gym.make("CartPole-v1"), 3)
+    plain.reset(seed=0)
+    wrapped.reset(seed=0)
+    for _ in range(3):
+        inner = plain.step(1)
+    obs, reward, term, trunc, info = wrapped.step(1)
+    np.testing.assert_array_equal(obs, inner[0])  # the state after three steps of the same action
+    assert reward == 3.0 and info["action_repeat_steps"] == 3
+    while not term:  # pushing right topples the pole: the last step stops where the episode ends
+        obs, reward, term, trunc, info = wrapped.step(1)
+    assert 1 <= info["action_repeat_steps"] <= 3 and reward == info["action_repeat_steps"]
+    with pytest.raises(ValueError, match="repeat"):
+        ActionRepeat(gym.make("CartPole-v1"), 0)
+    env = make_rgb_env("CartPole-v1", max_steps=4, action_repeat=2)
+    env.reset(seed=1)
+    steps = [env.step(i % 2) for i in range(4)]  # alternating pushes keep the pole up for 8 env steps
+    assert [s[3] for s in steps] == [False, False, False, True]  # the limit counts agent steps
+
+
+def test_collect_with_action_repeat_records_agent_steps(tmp_path):
+    from training.collect import CollectConfig, collect
+    from training.validate import ValidateConfig, make_truth_env
+
+    out = collect(CollectConfig("CartPole-v1", out=tmp_path / "cp", episodes=1, max_steps=5, resolution=(16, 16),
+                                policy="random", action_repeat=3, seed=3))
+    ds = TrajectoryDataset(out)
+    ep = ds.episodes[0]
+    assert ds.index["source"]["action_repeat"] == 3
+    assert ep.steps <= 5 and all(r == 3.0 for r in ep.rewards[:-1])  # 3 env steps' rewards per step
+    truth = make_truth_env(ValidateConfig(tmp_path / "m", out, max_steps=5), (16, 16), ds.index["source"])
+    truth.reset(seed=0)
+    assert truth.step(0)[1] == 3.0  # validation steps the real env as the data was recorded
+    with pytest.raises(UserInputError, match="action-repeat"):
+        collect(CollectConfig("CartPole-v1", out=tmp_path / "bad", episodes=1, action_repeat=0))
+    assert not (tmp_path / "bad").exists()

@@ -61,6 +61,10 @@ class CollectConfig:
     """"render": store env.render() resized to `resolution` (any env); "observation": store the RGB
     observations themselves (pixel envs such as worldmodel/SceneNav-v0, whose observation space a
     world model trained on the data must reproduce)."""
+    action_repeat: int = 1
+    """Apply each action for this many environment steps (rewards summed, the last frame stored), as
+    Atari's frameskip does: a world model trained on the data predicts that many steps at once, so the
+    actions' effect per step is larger. Stored with the dataset; `validate` wraps the real env alike."""
 
 
 def resize_frame(frame: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
@@ -222,6 +226,8 @@ def collect(cfg: CollectConfig) -> Path:
         env_kwargs = json.loads(cfg.env_kwargs)
     except json.JSONDecodeError as e:
         raise UserInputError(f"--env-kwargs {cfg.env_kwargs!r} is not valid JSON ({e})") from e
+    if cfg.action_repeat < 1:
+        raise UserInputError(f"--action-repeat {cfg.action_repeat}: use 1 (no repeat) or more")
     if cfg.env_id.startswith("minari:"):
         from worldmodel.minari_import import import_minari
 
@@ -230,13 +236,15 @@ def collect(cfg: CollectConfig) -> Path:
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers the worldmodel/* environments, and ALE when installed)
+    from envs.action_repeat import make_rgb_env
+
     with RunDir(cfg.out, cfg) as run:
         try:
-            env = gym.make(cfg.env_id, render_mode="rgb_array", max_episode_steps=cfg.max_steps, **env_kwargs)
+            env = make_rgb_env(cfg.env_id, cfg.max_steps, cfg.action_repeat, **env_kwargs)
         except gym.error.Error as e:
             raise UserInputError(f"cannot make environment {cfg.env_id!r}: {e}") from e
         source = {"env_id": cfg.env_id, "env_kwargs": env_kwargs, "policy": cfg.policy, "seed": cfg.seed,
-                  "frames": cfg.frames}
+                  "frames": cfg.frames, "action_repeat": cfg.action_repeat}
         env = RecordEpisodes(env, cfg.out, cfg.resolution, text=cfg.text, source=source, append=cfg.append,
                              frames=cfg.frames)
         rng = np.random.default_rng(cfg.seed)

@@ -172,8 +172,10 @@ def make_truth_env(cfg: ValidateConfig, resolution: tuple[int, int], dataset_sou
     if not env_id:
         raise UserInputError(f"{cfg.dataset}: the dataset does not name its source env; pass --scene or --env-id")
     kwargs = {**(dataset_source.get("env_kwargs") or {}), **kwargs} if not cfg.env_id else kwargs
-    try:
-        env = gym.make(env_id, render_mode="rgb_array", max_episode_steps=cfg.max_steps, **kwargs)
+    from envs.action_repeat import make_rgb_env
+
+    try:  # a model trained on action-repeated data predicts that many env steps per step
+        env = make_rgb_env(env_id, cfg.max_steps, int(dataset_source.get("action_repeat", 1)), **kwargs)
     except gym.error.Error as e:
         raise UserInputError(f"cannot make environment {env_id!r}: {e}") from e
     if dataset_source.get("frames") == "observation" and not cfg.env_id:
