@@ -27,13 +27,13 @@ class ActionRepeat(gym.Wrapper):
         self.repeat = int(repeat)
 
     def step(self, action: Any):
-        total = 0.0
-        for i in range(self.repeat):
+        total, steps = 0.0, 0
+        while steps < self.repeat:
             obs, reward, terminated, truncated, info = self.env.step(action)
-            total += float(reward)
+            total, steps = total + float(reward), steps + 1
             if terminated or truncated:
                 break
-        info = dict(info, action_repeat_steps=i + 1)
+        info = dict(info, action_repeat_steps=steps)
         return obs, total, terminated, truncated, info
 
 
