@@ -69,9 +69,6 @@ class TrainWorldModelConfig:
     context_noise: float = 0.0
     """Noise augmentation of the context frames: levels drawn from [0, context_noise] (pixels in [-1, 1]),
     given to the network; 0: off. Against errors compounding along rollouts (WorldModelConfig)."""
-    delta_scale: float | None = 1.0
-    """Scale of the frame-to-frame change the model denoises (WorldModelConfig.delta_scale); None:
-    measured from the training data, sigma_data / std of the change over up to 4,096 transitions."""
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     """UNet channels per level."""
     layers_per_block: int = 1
@@ -115,13 +112,10 @@ class TrainWorldModelConfig:
     """Seed of the initial weights, batches and noise."""
 
 
-def _model_config(cfg: TrainWorldModelConfig, dataset: Any, episodes: list[Any]):
+def _model_config(cfg: TrainWorldModelConfig, dataset: Any):
     from worldmodel.config import WorldModelConfig
 
-    sigma_data = WorldModelConfig.sigma_data
-    delta_scale = cfg.delta_scale if cfg.delta_scale is not None else measured_delta_scale(episodes, sigma_data)
     return WorldModelConfig(
-        delta_scale=delta_scale,
         resolution=dataset.resolution,
         action_space=dataset.action_space.to_dict(),
         context=cfg.context,
@@ -134,27 +128,6 @@ def _model_config(cfg: TrainWorldModelConfig, dataset: Any, episodes: list[Any])
         num_steps=cfg.num_sampling_steps,
         text_encoder="text_encoder" if cfg.text_encoder else None,
     )
-
-
-def measured_delta_scale(episodes: list[Any], sigma_data: float, max_transitions: int = 4096) -> float:
-    """sigma_data / std of the frame-to-frame change (pixels in [-1, 1]) over a fixed sample of
-    transitions: the same data gives the same scale, so a resumed run rebuilds the same config."""
-    pairs = [(i, t) for i, ep in enumerate(episodes) for t in range(int(ep.steps))]
-    if not pairs:
-        raise UserInputError("no transitions to measure the frame change on; is the dataset empty?")
-    rng = np.random.default_rng(0)
-    pick = rng.choice(len(pairs), size=min(max_transitions, len(pairs)), replace=False)
-    sq, n = 0.0, 0
-    for j in np.sort(pick):
-        i, t = pairs[j]
-        frames = episodes[i].frames
-        d = (frames[t + 1].astype(np.float64) - frames[t]) / 127.5
-        sq, n = sq + float((d * d).sum()), n + d.size
-    std = math.sqrt(sq / n)
-    if std == 0.0:
-        raise UserInputError("the frames never change between steps; the delta scale cannot be measured — "
-                             "pass --delta-scale 1.0")
-    return round(sigma_data / std, 4)
 
 
 def termination_weight(episodes: list[Any]) -> float:
@@ -280,7 +253,7 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     train_eps, held_eps = dataset.split(cfg.holdout_episodes)
     sampler = SegmentSampler(train_eps, cfg.context, 1)
     term_weight = cfg.termination_weight or termination_weight(train_eps)
-    model_config = _model_config(cfg, dataset, train_eps)
+    model_config = _model_config(cfg, dataset)
     torch.manual_seed(cfg.seed)
     text = TextEncoder(cfg.text_encoder) if cfg.text_encoder else None
     model = WorldModel(model_config, text_encoder=text)
@@ -298,12 +271,11 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     if main:
         counts = model.num_parameters()
         LOG.info(
-            "parameters: %s; %d train segments in %d episodes, %d held out; delta scale %g",
+            "parameters: %s; %d train segments in %d episodes, %d held out",
             counts,
             len(sampler),
             len(train_eps),
             len(held_eps),
-            model_config.delta_scale,
         )
         run.log_metrics(
             step=start,

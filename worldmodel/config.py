@@ -56,11 +56,6 @@ class WorldModelConfig:
     """Denoise the change from the last context frame instead of the frame itself (output layer
     zero-initialised): static pixels need no learning, so training spends its steps on what moves;
     False denoises the frame itself, as DIAMOND does."""
-    delta_scale: float = 1.0
-    """With predict_delta: the change is multiplied by this before diffusion and the sample divided by
-    it, so that the change has about the spread (sigma_data) the EDM settings assume, as latent diffusion
-    scales its latents. Frame-to-frame changes are small (std ~0.1 in [-1, 1] units), so at 1.0 every
-    noise level of training and sampling sits far above them. train-world-model can set it from the data."""
     num_steps: int = 3
     """Default number of denoising steps when sampling."""
     sampler: str = "euler"
@@ -85,8 +80,6 @@ class WorldModelConfig:
             )
         if self.context_noise < 0:
             raise UserInputError(f"context_noise must be >= 0, got {self.context_noise}")
-        if not self.delta_scale > 0:
-            raise UserInputError(f"delta_scale must be > 0, got {self.delta_scale}")
         if self.context < 1:
             raise UserInputError(f"context must be >= 1, got {self.context}")
         if self.sampler not in ("euler", "heun"):

@@ -207,7 +207,7 @@ class WorldModel(nn.Module):
         b = x.shape[0]
         context, target = x[:, :-1].flatten(1, 2), x[:, -1]
         if c.predict_delta:
-            target = (target - x[:, -2]) * c.delta_scale
+            target = target - x[:, -2]
         gen_dev = generator.device if generator is not None else x.device
         log_sigma = (
             torch.randn(b, generator=generator, device=gen_dev) * c.train_sigma_std + c.train_sigma_mean
@@ -298,7 +298,7 @@ class WorldModel(nn.Module):
                 device=device,
             )
         if c.predict_delta:
-            out = out.float() / c.delta_scale + x[:, -3:].float()
+            out = out + x[:, -3:].float()
         return to_uint8(out)
 
     @torch.inference_mode()
