@@ -152,18 +152,22 @@ def make_truth_env(cfg: ValidateConfig, resolution: tuple[int, int], dataset_sou
     except json.JSONDecodeError as e:
         raise UserInputError(f"--env-kwargs {cfg.env_kwargs!r} is not valid JSON ({e})") from e
     h, w = resolution
+    # a model trained on action-repeated data predicts that many env steps per step
+    repeat = int(dataset_source.get("action_repeat", 1))
+    from envs.action_repeat import ActionRepeat, make_rgb_env
+
     if cfg.scene is not None:
         from envs.scene_env import SceneEnv
 
         if not Path(cfg.scene).exists():
             raise UserInputError(f"{cfg.scene}: no such scene; pass a Scene directory from `worldmodel reconstruct`")
-        env = SceneEnv(cfg.scene, **{"max_steps": cfg.max_steps, **kwargs, "width": w, "height": h})
+        env = SceneEnv(cfg.scene, **{"max_steps": cfg.max_steps * repeat, **kwargs, "width": w, "height": h})
         if env.observation_space.shape != (h, w, 3):
             raise UserInputError(
                 f"--env-kwargs {cfg.env_kwargs}: the SceneEnv must observe RGB only "
                 "(no depth/state) to match the world model"
             )
-        return env
+        return ActionRepeat(env, repeat) if repeat > 1 else env
     import gymnasium as gym
 
     import envs  # noqa: F401  (registers worldmodel/* ids)
@@ -172,10 +176,8 @@ def make_truth_env(cfg: ValidateConfig, resolution: tuple[int, int], dataset_sou
     if not env_id:
         raise UserInputError(f"{cfg.dataset}: the dataset does not name its source env; pass --scene or --env-id")
     kwargs = {**(dataset_source.get("env_kwargs") or {}), **kwargs} if not cfg.env_id else kwargs
-    from envs.action_repeat import make_rgb_env
-
-    try:  # a model trained on action-repeated data predicts that many env steps per step
-        env = make_rgb_env(env_id, cfg.max_steps, int(dataset_source.get("action_repeat", 1)), **kwargs)
+    try:
+        env = make_rgb_env(env_id, cfg.max_steps, repeat, **kwargs)
     except gym.error.Error as e:
         raise UserInputError(f"cannot make environment {env_id!r}: {e}") from e
     if dataset_source.get("frames") == "observation" and not cfg.env_id:
