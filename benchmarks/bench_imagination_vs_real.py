@@ -63,7 +63,7 @@ def real_vector_env(source: dict, resolution: tuple[int, int], num_envs: int, ma
 
     def make() -> gym.Env:
         env = make_rgb_env(source["env_id"], max_steps, int(source.get("action_repeat", 1)),
-                           **(source.get("env_kwargs") or {}))
+                           source.get("env_kwargs"))
         return RenderedFrames(env, resolution)
 
     return gym.vector.SyncVectorEnv([make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)

@@ -37,8 +37,12 @@ class ActionRepeat(gym.Wrapper):
         return obs, total, terminated, truncated, info
 
 
-def make_rgb_env(env_id: str, max_steps: int, action_repeat: int = 1, **kwargs: Any) -> gym.Env:
-    """gym.make with render_mode="rgb_array", `max_steps` agent steps per episode (each of
-    `action_repeat` environment steps), wrapped in ActionRepeat when it is above 1."""
-    env = gym.make(env_id, render_mode="rgb_array", max_episode_steps=max_steps * action_repeat, **kwargs)
+def make_rgb_env(
+    env_id: str, max_steps: int, action_repeat: int = 1, env_kwargs: dict[str, Any] | None = None
+) -> gym.Env:
+    """gym.make(env_id, **env_kwargs) with render_mode="rgb_array", `max_steps` agent steps per episode
+    (each of `action_repeat` environment steps), wrapped in ActionRepeat when it is above 1. The env's
+    own keyword arguments stay in a dict, so they may use any name (SceneNav's max_steps)."""
+    env = gym.make(env_id, render_mode="rgb_array", max_episode_steps=max_steps * action_repeat,
+                   **(env_kwargs or {}))
     return ActionRepeat(env, action_repeat) if action_repeat > 1 else env

@@ -295,15 +295,17 @@ def test_collect_with_action_repeat_records_agent_steps(tmp_path):
     from training.collect import CollectConfig, collect
     from training.validate import ValidateConfig, make_truth_env
 
-    out = collect(CollectConfig("CartPole-v1", out=tmp_path / "cp", episodes=1, max_steps=5, resolution=(16, 16),
-                                policy="random", action_repeat=3, seed=3))
+    kwargs = '{"repeat_action_probability": 0.0}'
+    out = collect(CollectConfig("ALE/Breakout-v5", out=tmp_path / "bo", episodes=1, max_steps=5, resolution=(16, 16),
+                                env_kwargs=kwargs, action_repeat=3))
     ds = TrajectoryDataset(out)
-    ep = ds.episodes[0]
     assert ds.index["source"]["action_repeat"] == 3
-    assert ep.steps <= 5 and all(r == 3.0 for r in ep.rewards[:-1])  # 3 env steps' rewards per step
+    assert ds.episodes[0].steps == 5 and ds.episodes[0].truncated[-1]  # the limit counts agent steps
     truth = make_truth_env(ValidateConfig(tmp_path / "m", out, max_steps=5), (16, 16), ds.index["source"])
     truth.reset(seed=0)
-    assert truth.step(0)[1] == 3.0  # validation steps the real env as the data was recorded
+    info = truth.step(0)[-1]
+    # validation steps the real env as the data was recorded: 3 env steps of ALE's frameskip 4
+    assert info["action_repeat_steps"] == 3 and info["frame_number"] == 12
     with pytest.raises(UserInputError, match="action-repeat"):
         collect(CollectConfig("CartPole-v1", out=tmp_path / "bad", episodes=1, action_repeat=0))
     assert not (tmp_path / "bad").exists()

@@ -240,7 +240,7 @@ def collect(cfg: CollectConfig) -> Path:
 
     with RunDir(cfg.out, cfg) as run:
         try:
-            env = make_rgb_env(cfg.env_id, cfg.max_steps, cfg.action_repeat, **env_kwargs)
+            env = make_rgb_env(cfg.env_id, cfg.max_steps, cfg.action_repeat, env_kwargs)
         except gym.error.Error as e:
             raise UserInputError(f"cannot make environment {cfg.env_id!r}: {e}") from e
         source = {"env_id": cfg.env_id, "env_kwargs": env_kwargs, "policy": cfg.policy, "seed": cfg.seed,

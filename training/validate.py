@@ -177,7 +177,7 @@ def make_truth_env(cfg: ValidateConfig, resolution: tuple[int, int], dataset_sou
         raise UserInputError(f"{cfg.dataset}: the dataset does not name its source env; pass --scene or --env-id")
     kwargs = {**(dataset_source.get("env_kwargs") or {}), **kwargs} if not cfg.env_id else kwargs
     try:
-        env = make_rgb_env(env_id, cfg.max_steps, repeat, **kwargs)
+        env = make_rgb_env(env_id, cfg.max_steps, repeat, kwargs)
     except gym.error.Error as e:
         raise UserInputError(f"cannot make environment {env_id!r}: {e}") from e
     if dataset_source.get("frames") == "observation" and not cfg.env_id:
