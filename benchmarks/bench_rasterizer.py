@@ -7,6 +7,10 @@ several resolutions, the pure-torch reference at a size it can handle, and the n
 time when the kernel cache is empty.
 
     .venv/bin/python benchmarks/bench_rasterizer.py [--gaussians 20000] [--json out.json]
+    python benchmarks/bench_rasterizer.py --device cuda --cameras 1 32   # gsplat on a GPU
+
+With --device cuda the same `rasterization` call dispatches to gsplat, and the reference runs in
+torch on the GPU; every call is synchronised, as an environment reading back its frame would be.
 """
 
 from __future__ import annotations
@@ -87,14 +91,25 @@ def camera(width: int, height: int, fov_deg: float = 70.0, yaw_deg: float = 20.0
     return torch.tensor(np.linalg.inv(c2w), dtype=torch.float32)[None], torch.tensor(K, dtype=torch.float32)[None]
 
 
+def cameras(width: int, height: int, n: int, device: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """n cameras [n,4,4], [n,3,3] at the same spot, turned 10 degrees apart (a batch of environments)."""
+    cams = [camera(width, height, yaw_deg=20.0 + 10.0 * i) for i in range(n)]
+    return torch.cat([c[0] for c in cams]).to(device), torch.cat([c[1] for c in cams]).to(device)
+
+
 def _best_rate(fn, min_time: float, repeats: int) -> tuple[float, float]:
     """Best of `repeats` timing rounds, each at least `min_time` seconds: (calls per wall-clock
-    second, process CPU milliseconds per call in that round; all threads summed)."""
+    second, process CPU milliseconds per call in that round; all threads summed). CUDA work is
+    synchronised after every call."""
+    sync = torch.cuda.synchronize if torch.cuda.is_initialized() else (lambda: None)
+    fn()
+    sync()
     best, cpu_ms = 0.0, float("nan")
     for _ in range(repeats):
         n, t0, c0 = 0, time.perf_counter(), time.process_time()
         while True:
             fn()
+            sync()
             n += 1
             dt = time.perf_counter() - t0
             if dt >= min_time:
@@ -104,11 +119,13 @@ def _best_rate(fn, min_time: float, repeats: int) -> tuple[float, float]:
     return best, cpu_ms
 
 
-def bench(n: int, sizes: list[int], ref_n: int, ref_size: int, min_time: float, repeats: int) -> dict:
-    scene = room_scene(n)
+def bench(n: int, sizes: list[int], ref_n: int, ref_size: int, min_time: float, repeats: int,
+          device: str = "cpu", num_cameras: tuple[int, ...] = (1,)) -> dict:
+    scene = {k: v.to(device) for k, v in room_scene(n).items()}
+    fast = "gsplat" if device.startswith("cuda") else "fast"
     rows = []
     t0 = time.perf_counter()
-    vm, K = camera(64, 64)
+    vm, K = cameras(64, 64, 1, device)
     with torch.no_grad():
         rasterization(**scene, viewmats=vm, Ks=K, width=64, height=64, sh_degree=3)
     first_fwd = time.perf_counter() - t0
@@ -123,29 +140,29 @@ def bench(n: int, sizes: list[int], ref_n: int, ref_size: int, min_time: float, 
             p.grad = None
 
     t0 = time.perf_counter()
-    vm, K = camera(64, 64)
-    train_step(64, 64, vm, K, torch.zeros(1, 64, 64, 3))
+    train_step(64, 64, vm, K, torch.zeros(1, 64, 64, 3, device=device))
     first_bwd = time.perf_counter() - t0
-    for s in sizes:
-        vm, K = camera(s, s)
+    for s, c in ((s, c) for s in sizes for c in num_cameras):
+        vm, K = cameras(s, s, c, device)
         with torch.no_grad():
             img, alpha, meta = rasterization(**scene, viewmats=vm, Ks=K, width=s, height=s, sh_degree=3)
-        visible = int((meta["radii"] > 0).sum())
+        visible = int((meta["radii"][0] > 0).sum())
         with torch.no_grad():
             fwd = _best_rate(
                 functools.partial(rasterization, **scene, viewmats=vm, Ks=K, width=s, height=s, sh_degree=3),
                 min_time,
                 repeats,
             )
-        target = torch.rand(1, s, s, 3)
+        target = torch.rand(c, s, s, 3, device=device)
         fb = _best_rate(functools.partial(train_step, s, s, vm, K, target), min_time, repeats)
         rows.append(
             {
-                "path": "fast",
+                "path": fast,
                 "gaussians": n,
                 "visible": visible,
                 "size": s,
-                "forward_fps": fwd[0],
+                "cameras": c,
+                "forward_fps": c * fwd[0],
                 "forward_cpu_ms": fwd[1],
                 "fwd_bwd_its": fb[0],
                 "fwd_bwd_cpu_ms": fb[1],
@@ -153,7 +170,7 @@ def bench(n: int, sizes: list[int], ref_n: int, ref_size: int, min_time: float, 
             }
         )
     sub = {k: v[:ref_n] for k, v in scene.items()}
-    vm, K = camera(ref_size, ref_size)
+    vm, K = cameras(ref_size, ref_size, 1, device)
     ref_params = {k: v.clone().requires_grad_(True) for k, v in sub.items()}
 
     def ref_step():
@@ -175,6 +192,7 @@ def bench(n: int, sizes: list[int], ref_n: int, ref_size: int, min_time: float, 
             "gaussians": ref_n,
             "visible": None,
             "size": ref_size,
+            "cameras": 1,
             "forward_fps": ref_fwd[0],
             "forward_cpu_ms": ref_fwd[1],
             "fwd_bwd_its": ref_fb[0],
@@ -190,10 +208,11 @@ def bench(n: int, sizes: list[int], ref_n: int, ref_size: int, min_time: float, 
         )
     rows.append(
         {
-            "path": "fast (reference's case)",
+            "path": f"{fast} (reference's case)",
             "gaussians": ref_n,
             "visible": None,
             "size": ref_size,
+            "cameras": 1,
             "forward_fps": fast_small[0],
             "forward_cpu_ms": fast_small[1],
             "fwd_bwd_its": None,
@@ -218,6 +237,7 @@ def machine() -> dict:
         "load_avg_1min": load,
         "python": platform.python_version(),
         "torch": torch.__version__,
+        "gpu": torch.cuda.get_device_name() if torch.cuda.is_initialized() else None,
         "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count())),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
     }
@@ -231,9 +251,12 @@ def main() -> None:
     ap.add_argument("--ref-size", type=int, default=64, help="image size for the dense reference")
     ap.add_argument("--min-time", type=float, default=1.0, help="seconds per timing round")
     ap.add_argument("--repeats", type=int, default=3, help="timing rounds; the best is reported")
+    ap.add_argument("--device", default="cpu", help="cpu (our rasterizer) or cuda (gsplat)")
+    ap.add_argument("--cameras", type=int, nargs="+", default=[1], help="cameras per call (batched views)")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = ap.parse_args()
-    res = bench(args.gaussians, args.sizes, args.ref_gaussians, args.ref_size, args.min_time, args.repeats)
+    res = bench(args.gaussians, args.sizes, args.ref_gaussians, args.ref_size, args.min_time, args.repeats,
+                args.device, tuple(args.cameras))
     res["machine"] = machine()
     print(f"machine: {res['machine']}")
     print(
@@ -242,7 +265,7 @@ def main() -> None:
     )
     print("wall-clock rates (best round); cpu ms = process CPU time per call, all threads summed")
     print(
-        f"{'path':26s} {'gaussians':>9s} {'visible':>8s} {'size':>5s} {'fwd frames/s':>13s} "
+        f"{'path':26s} {'gaussians':>9s} {'visible':>8s} {'size':>5s} {'cams':>4s} {'fwd frames/s':>13s} "
         f"{'fwd cpu ms':>11s} {'fwd+bwd it/s':>13s} {'f+b cpu ms':>11s}"
     )
     for r in res["rows"]:
@@ -253,7 +276,7 @@ def main() -> None:
         )
         vis = str(r["visible"]) if r["visible"] is not None else "-"
         print(
-            f"{r['path']:26s} {r['gaussians']:9d} {vis:>8s} {r['size']:5d} {r['forward_fps']:13.1f} "
+            f"{r['path']:26s} {r['gaussians']:9d} {vis:>8s} {r['size']:5d} {r['cameras']:4d} {r['forward_fps']:13.1f} "
             f"{r['forward_cpu_ms']:11.2f} {fb}"
         )
     if args.json:

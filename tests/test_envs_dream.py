@@ -82,6 +82,29 @@ def test_seeded_rollouts_repeat(setup):
     assert not np.array_equal(run(1)[1], a[1])
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_dream_vector_env_with_the_model_on_cuda(setup):
+    """The model on the GPU, the environment's state on the host: observations, rewards and flags come
+    back as numpy, with CPU runs' shapes and dtypes, and seeded rollouts repeat."""
+    _, model, data = setup
+
+    def run(device):
+        env = DreamVectorEnv(model, data, num_envs=3, max_steps=50, device=device)
+        assert env.core.model.device.type == device
+        obs, _ = env.reset(seed=0)
+        out = [obs]
+        for t in range(4):
+            obs, r, te, tr, _ = env.step(np.array([t % 3, 1, 2]))
+            out += [obs, r, te, tr]
+        return out
+
+    gpu, cpu = run("cuda"), run("cpu")
+    for x, y, z in zip(gpu, run("cuda"), cpu):
+        np.testing.assert_array_equal(x, y)
+        assert isinstance(x, np.ndarray) and x.dtype == z.dtype and x.shape == z.shape
+
+
 @pytest.mark.parametrize("mode", [AutoresetMode.NEXT_STEP, AutoresetMode.SAME_STEP])
 def test_autoreset_modes(setup, mode):
     _, model, data = setup

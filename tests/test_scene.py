@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from scenes.preview import look_at
 from scenes.scene import Scene
@@ -33,6 +34,23 @@ def test_directory_and_bare_ply_render_alike(scene_dir):
     rgb_only, no_depth = a.render(c2w, K, 48, 48, depth=False)  # the environments' path
     assert no_depth is None
     np.testing.assert_array_equal(rgb_only.numpy(), rgb_a.numpy())
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA and gsplat")
+def test_scene_renders_alike_on_cuda(scene_dir):
+    """Scene.load(dir, device="cuda") renders through gsplat what the CPU rasterizer renders."""
+    pytest.importorskip("gsplat")
+    cpu, gpu = Scene.load(scene_dir), Scene.load(scene_dir, device="cuda")
+    c2w = np.stack([look_at(np.array([-1.0, -1.0, 1.4]), np.array([2.0, 1.0, 1.2])),
+                    look_at(np.array([1.0, 0.5, 1.2]), np.array([-2.0, -1.0, 1.0]))])
+    K = np.repeat(SyntheticRoom.intrinsics(64, 48, 70.0)[None], 2, 0)
+    rgb_c, depth_c = cpu.render(c2w, K, 64, 48)
+    rgb_g, depth_g = gpu.render(c2w, K, 64, 48)
+    assert rgb_g.device.type == "cuda" and rgb_g.shape == (2, 48, 64, 3) and depth_g.shape == (2, 48, 64)
+    assert float(rgb_c.std()) > 0.05  # a real view, not an empty one
+    torch.testing.assert_close(rgb_g.cpu(), rgb_c, atol=3e-3, rtol=0)
+    torch.testing.assert_close(depth_g.cpu(), depth_c, atol=1e-2, rtol=1e-3)
 
 
 def test_look_at_is_a_rigid_camera_looking_at_the_target():

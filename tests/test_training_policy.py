@@ -252,3 +252,28 @@ def test_train_policy_on_two_cpu_processes(setup, tmp_path):
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
     assert summary["processes"] == 2 and summary["steps_all_processes"] == 32 and summary["processes_in_sync"]
     assert load_policy(tmp_path / "ddp" / "policy").predict(np.zeros((RES, RES, 3), np.uint8))[0].shape == ()
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_actor_critic_trains_with_the_world_model_and_policy_on_cuda(setup, tmp_path):
+    env, model, data = setup
+    cfg = TrainPolicyConfig(
+        model,
+        data,
+        out=tmp_path / "run",
+        algorithm="actor-critic",
+        total_steps=32,
+        num_envs=4,
+        max_steps=5,
+        hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2),
+        channels=(8, 16, 16),
+        hidden=32,
+        device="cuda",
+    )
+    path = train_policy(cfg)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] >= 32
+    policy = load_policy(path)  # saved from the GPU, loaded on the CPU
+    obs, _ = env.reset(seed=0)
+    action, _ = policy.predict(obs, deterministic=True)
+    assert env.action_space.contains(int(action))

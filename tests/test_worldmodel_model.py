@@ -220,3 +220,35 @@ def test_configs_saved_before_reward_pool_load_with_the_global_pooling_they_were
     del d["reward_pool"]
     assert WorldModelConfig.from_dict(d).reward_pool == 1
     assert WorldModelConfig.from_dict(WorldModelConfig().to_dict()).reward_pool == 4
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_sampling_on_cuda_matches_the_cpu_and_the_speed_options_keep_the_prediction():
+    """A model moved to a GPU predicts what it predicts on the CPU (same CPU generator, so the same
+    initial noise); bf16 autocast stays close; torch.compile with CUDA graph replays (reduce-overhead)
+    matches eager and stays deterministic across replays."""
+    m = tiny()
+    frames, actions = inputs(b=4)
+    ref = m.sample_next(frames, actions, generator=torch.Generator().manual_seed(7)).int()
+    assert (ref - frames[:, -1].int()).abs().float().mean() > 1.0  # the network changes the frame
+    m.to("cuda")
+
+    def run(seed: int = 7, device: str = "cpu") -> torch.Tensor:
+        out = m.sample_next(frames.cuda(), actions.cuda(), generator=torch.Generator(device).manual_seed(seed))
+        assert out.device.type == "cuda" and out.dtype == torch.uint8
+        return out.cpu().int()
+
+    fp32 = run()
+    assert (fp32 - ref).abs().max() <= 2
+    on_gpu = run(device="cuda")
+    assert torch.equal(on_gpu, run(device="cuda")) and not torch.equal(on_gpu, run(8, device="cuda"))
+    m.configure_inference(bf16=True)
+    bf16 = run()
+    diff = (bf16 - ref).abs()
+    print(f"bf16 against fp32 on the CPU: mean |diff| {diff.float().mean():.3f}, max {diff.max()}")
+    assert diff.float().mean() < 1.0
+    m.configure_inference(compile=True, compile_mode="reduce-overhead")
+    graphs = [run() for _ in range(4)]  # warm-up, graph recording, then replays
+    assert all(torch.equal(graphs[0], g) for g in graphs[1:])
+    assert (graphs[-1] - ref).abs().max() <= 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -243,3 +244,29 @@ def test_termination_weight_balances_rare_episode_ends_halfway():
 
     assert termination_weight([ep(50, True), ep(50, False)]) == pytest.approx(np.sqrt(99))
     assert termination_weight([ep(10, False)]) == 1.0  # nothing ever ends: no weighting
+
+
+def train_cli(data: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
+    """`python -m training.train_world_model` in its own process (accelerate's state is per process)."""
+    cmd = [sys.executable, "-m", "training.train_world_model", str(data), "--out", str(out), *TINY, *args]
+    return subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_training_on_cuda_with_bf16_and_compile(data, tmp_path):
+    """The same training loop on a GPU: accelerate places model and batches there, bf16 mixed
+    precision and the compiled UNet learn, and the saved model samples on the GPU."""
+    from worldmodel.model import WorldModel
+
+    args = ("--steps", "60", "--lr", "2e-3", "--mixed-precision", "bf16", "--compile", "--eval-every", "60",
+            "--eval-segments", "4")
+    out = train_cli(data, tmp_path / "run", *args)
+    assert out.returncode == 0, out.stderr[-3000:]
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["diffusion_loss"] for r in rows if "diffusion_loss" in r]
+    assert all(math.isfinite(v) for v in losses) and sum(losses[-5:]) < 0.8 * sum(losses[:5])
+    assert any(r.get("event") == "eval" and "next_frame_psnr" in r for r in rows)
+    m = WorldModel.from_pretrained(tmp_path / "run" / "model", device="cuda")
+    nxt, reward, term = m.step(torch.zeros(1, 2, 16, 16, 3, dtype=torch.uint8), torch.zeros(1, 2, dtype=torch.long))
+    assert nxt.device.type == "cuda" and nxt.shape == (1, 16, 16, 3) and reward.shape == term.shape == (1,)

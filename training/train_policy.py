@@ -137,7 +137,7 @@ def _train_actor_critic(
     summary = train_actor_critic(agent, env, cfg.total_steps // n, cfg.hp, cfg.seed + 1000 * rank, run,
                                  progress=accelerator.is_main_process, accelerator=accelerator)
     # data parallel keeps every process's agent identical; check it rather than trust it
-    checksum = torch.stack([p.detach().double().sum() for p in agent.parameters()]).sum().reshape(1)
+    checksum = torch.stack([p.detach().double().sum() for p in agent.parameters()]).sum().reshape(1).cpu()
     in_sync = bool(torch.allclose(accelerator.gather(checksum.to(accelerator.device)).cpu(), checksum, rtol=1e-9))
     if accelerator.is_main_process:
         agent.eval().save(dest, extra={"trained_in": source, "hp": asdict(cfg.hp), "processes": n})

@@ -268,6 +268,7 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
         LOG.info("resumed from %s at step %d", ckpt_root, start)
     model.compile_network(cfg.compile)
     ddp_model, optimizer = accelerator.prepare(model, optimizer)
+    ema = {k: v.to(accelerator.device) for k, v in ema.items()}  # beside the weights it follows
     if main:
         counts = model.num_parameters()
         LOG.info(
@@ -298,7 +299,7 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
 
     def periodic_eval(step: int) -> None:
         if main:
-            ema_model = WorldModel(model.config, text_encoder=text)
+            ema_model = WorldModel(model.config, text_encoder=text).to(accelerator.device)
             ema_model.load_weights(ema, "EMA")
             ema_model.eval()
             m = evaluate(

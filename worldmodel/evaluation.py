@@ -33,9 +33,10 @@ def rollout(
     """Imagine `horizon` frames from the first L real frames, feeding back predictions.
 
     frames uint8 [B, >=L, H, W, 3]; actions [B, L+horizon-1, ...]; returns uint8 [B, horizon, H, W, 3].
-    `num_steps` and `method` (the sampler) default to the model's."""
+    `num_steps` and `method` (the sampler) default to the model's. The frames come back on the device
+    `frames` came from; the context stays on the model's while it rolls."""
     L = model.config.context
-    ctx = frames[:, :L]
+    ctx = frames[:, :L].to(model.device)
     out = []
     for h in range(horizon):
         nxt = model.sample_next(
@@ -43,7 +44,7 @@ def rollout(
         )
         out.append(nxt)
         ctx = torch.cat([ctx[:, 1:], nxt[:, None]], dim=1)
-    return torch.stack(out, dim=1)
+    return torch.stack(out, dim=1).to(frames.device)
 
 
 def derangement(n: int) -> torch.Tensor:
