@@ -19,10 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pycolmap
 
 from scenes.capture import list_images
 from scenes.colmap_io import PINHOLE_MODELS, quiet_colmap, reconstruction_to_posed, undistort_model
+from scenes.normalize import umeyama_sim3
 from scenes.posed import PosedImages
 from wmcore.errors import UserInputError
 
@@ -41,6 +43,10 @@ class SfMOptions:
     only if it registers more than `global_margin` times as many images."""
     global_margin: float = 1.1
     """auto mapper: how many times more images global must register to be preferred."""
+    max_disagreement: float = 0.1
+    """auto mapper: global's model replaces incremental's only if, after the best similarity
+    transform, it puts the cameras both registered within this fraction of their spread (RMS) of
+    where incremental has them; otherwise it is taken for a degenerate solution."""
     single_camera: bool = False
     """One shared camera for all images (video frames); otherwise COLMAP groups by EXIF/size."""
     camera_model: str = "SIMPLE_RADIAL"
@@ -99,6 +105,28 @@ def sequential_pairs(names: list[str], overlap: int, keyframes: int) -> list[tup
 
 def _largest(recs: dict[int, pycolmap.Reconstruction]) -> pycolmap.Reconstruction | None:
     return max(recs.values(), key=lambda r: r.num_reg_images(), default=None)
+
+
+def camera_centres(rec: pycolmap.Reconstruction) -> dict[str, np.ndarray]:
+    """Camera centre [3] of every registered image, by image name."""
+    return {rec.image(i).name: np.asarray(rec.image(i).projection_center(), np.float64) for i in rec.reg_image_ids()}
+
+
+def centre_disagreement(reference: dict[str, np.ndarray], other: dict[str, np.ndarray]) -> float | None:
+    """RMS distance between the two models' centres of the images both have, after the similarity
+    transform that best maps `other`'s onto `reference`'s, as a fraction of the RMS spread of
+    `reference`'s about their mean; None when fewer than 4 images are shared or they do not spread."""
+    shared = sorted(reference.keys() & other.keys())
+    if len(shared) < 4:
+        return None
+    ref = np.stack([reference[k] for k in shared])
+    oth = np.stack([other[k] for k in shared])
+    spread = float(np.sqrt(((ref - ref.mean(0)) ** 2).sum(1).mean()))
+    if spread == 0.0 or not np.isfinite(spread):
+        return None
+    T = umeyama_sim3(oth, ref)
+    moved = oth @ T[:3, :3].T + T[:3, 3]
+    return float(np.sqrt(((moved - ref) ** 2).sum(1).mean())) / spread
 
 
 def _map(db: Path, image_dir: Path, out: Path, mapper: str, seed: int) -> pycolmap.Reconstruction | None:
@@ -175,6 +203,12 @@ def _run_sfm(image_dir: str | Path, work_dir: str | Path, image_names: list[str]
                  seconds[mapper])
         margin = opts.global_margin if best_mapper == "incremental" else 1.0
         if rec is not None and (best is None or n > margin * best.num_reg_images()):
+            gap = None if best is None else centre_disagreement(camera_centres(best), camera_centres(rec))
+            if gap is not None and gap > opts.max_disagreement:
+                LOG.warning("SfM: %s mapping registered more images, but puts the cameras it shares with %s "
+                            "mapping's model %.0f%% of their spread away from them (degenerate); keeping %s",
+                            mapper, best_mapper, 100 * gap, best_mapper)
+                continue
             best, best_mapper = rec, mapper
         if best is not None and best.num_reg_images() == len(names):
             break

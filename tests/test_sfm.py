@@ -16,7 +16,7 @@ from scenes.colmap_io import read_colmap_model
 from scenes.ingest import IngestConfig, ingest
 from scenes.nerfstudio_io import read_transforms
 from scenes.normalize import umeyama_sim3
-from scenes.sfm import sequential_pairs
+from scenes.sfm import camera_centres, centre_disagreement, sequential_pairs
 from scenes.synthetic import SyntheticRoom
 
 LUND = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "lund" / "images"
@@ -134,6 +134,26 @@ def test_sequential_pairs_cover_neighbours_and_key_frames():
 
 @pytest.mark.slow
 @pytest.mark.skipif(not LUND.is_dir(), reason="shared Lund photos not present (../shared/data/lund)")
+def test_centre_disagreement_tells_a_similar_model_from_a_degenerate_one(video_ingest):
+    """The auto mapper's guard: a model that differs by a similarity transform (SfM's gauge) agrees;
+    one whose cameras are bunched up, or placed anyhow, does not."""
+    rec = pycolmap.Reconstruction(str(video_ingest[0] / "sfm" / "sparse" / "0"))
+    ref = camera_centres(rec)
+    assert len(ref) >= 10
+    rng = np.random.default_rng(0)
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    gauge = {k: 3.7 * q @ c + [5.0, -2.0, 1.0] for k, c in ref.items()}
+    assert centre_disagreement(ref, gauge) < 1e-6
+    noisy = {k: c + rng.normal(0, 0.01, 3) * np.ptp(list(ref.values())) for k, c in gauge.items()}
+    assert centre_disagreement(ref, noisy) < 0.1
+    names = sorted(ref)
+    bunched = {k: ref[names[0]] + 1e-3 * rng.normal(size=3) for k in names}  # collapsed onto one spot
+    assert centre_disagreement(ref, bunched) > 0.5
+    anyhow = {k: rng.normal(size=3) for k in names}
+    assert centre_disagreement(ref, anyhow) > 0.5
+    assert centre_disagreement(ref, {k: ref[k] for k in names[:3]}) is None  # too few shared
+
+
 def test_lund_photos(tmp_path):
     """29 real photos walking around a building; SIFT at 640 px and 2048 features keeps it at
     about a minute on a lightly loaded 2-core machine (registration: incremental finds no initial
