@@ -66,22 +66,17 @@ def setup(tmp_path_factory):
     return build_setup(tmp_path_factory.mktemp("policy"))
 
 
+def small_run(model: Path, data: Path, out: Path, algorithm: str, **kw) -> TrainPolicyConfig:
+    """32 imagined steps in 4 environments with a small network: the whole loop, quickly."""
+    return TrainPolicyConfig(model, data, out=out, algorithm=algorithm, total_steps=32, num_envs=4, max_steps=5,
+                             hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2), channels=(8, 16, 16),
+                             hidden=32, **kw)
+
+
 @pytest.mark.parametrize("algorithm", ["actor-critic", "ppo"])
 def test_train_policy_saves_a_policy_that_acts_in_scene_env(setup, tmp_path, algorithm):
     env, model, data = setup
-    cfg = TrainPolicyConfig(
-        model,
-        data,
-        out=tmp_path / "run",
-        algorithm=algorithm,
-        total_steps=32,
-        num_envs=4,
-        max_steps=5,
-        hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2),
-        channels=(8, 16, 16),
-        hidden=32,
-    )
-    path = train_policy(cfg)
+    path = train_policy(small_run(model, data, tmp_path / "run", algorithm))
     for name in ("config.json", "log.txt", "metrics.jsonl", "summary.json"):
         assert (tmp_path / "run" / name).is_file()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
@@ -258,20 +253,7 @@ def test_train_policy_on_two_cpu_processes(setup, tmp_path):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_actor_critic_trains_with_the_world_model_and_policy_on_cuda(setup, tmp_path):
     env, model, data = setup
-    cfg = TrainPolicyConfig(
-        model,
-        data,
-        out=tmp_path / "run",
-        algorithm="actor-critic",
-        total_steps=32,
-        num_envs=4,
-        max_steps=5,
-        hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2),
-        channels=(8, 16, 16),
-        hidden=32,
-        device="cuda",
-    )
-    path = train_policy(cfg)
+    path = train_policy(small_run(model, data, tmp_path / "run", "actor-critic", device="cuda"))
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["steps"] >= 32
     policy = load_policy(path)  # saved from the GPU, loaded on the CPU
     obs, _ = env.reset(seed=0)
