@@ -89,6 +89,36 @@ def test_training_reduces_the_loss_and_writes_a_loadable_model(data, tmp_path):
         train_world_model(tiny_cfg(data, tmp_path / "run", steps=45, block_out_channels=(8, 16)))
 
 
+def test_own_context_puts_the_models_prediction_in_the_last_context_frame(data):
+    from training.train_world_model import own_context
+    from worldmodel.config import WorldModelConfig
+    from worldmodel.dataset import TrajectoryDataset
+    from worldmodel.model import WorldModel
+    from worldmodel.segments import SegmentSampler
+
+    ds = TrajectoryDataset(data)
+    torch.manual_seed(0)
+    model = WorldModel(WorldModelConfig(resolution=ds.resolution, action_space=ds.action_space.to_dict(), context=2,
+                                        block_out_channels=(16, 32), action_embed_dim=8, reward_channels=(8,)))
+    torch.nn.init.normal_(model.unet.conv_out.weight, std=0.05)  # as if trained: not a copy of the last frame
+    b = SegmentSampler(ds.episodes, 2, 2).batch([0, 5, 9, 20])
+    frames, actions = own_context(model, b["frames"], b["actions"], 2, torch.Generator().manual_seed(3))
+    assert frames.shape == b["frames"][:, 1:].shape and torch.equal(actions, b["actions"][:, 1:])
+    assert torch.equal(frames[2:], b["frames"][2:, 1:])  # rows past `count` are the real segment
+    assert torch.equal(frames[:2, 0], b["frames"][:2, 1]) and torch.equal(frames[:2, 2], b["frames"][:2, 3])
+    own = model.sample_next(b["frames"][:2, :2], b["actions"][:2, :2], generator=torch.Generator().manual_seed(3))
+    assert torch.equal(frames[:2, 1], own) and not torch.equal(own, b["frames"][:2, 2])
+
+
+def test_training_with_self_context(data, tmp_path):
+    model_dir = train_world_model(tiny_cfg(data, tmp_path / "run", steps=6, self_context=0.5, self_context_start=3))
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert all(math.isfinite(r["diffusion_loss"]) for r in rows if "diffusion_loss" in r)
+    assert (model_dir / "model.safetensors").is_file()
+    with pytest.raises(UserInputError, match="self-context"):
+        train_world_model(tiny_cfg(data, tmp_path / "bad", steps=2, self_context=1.5))
+
+
 def test_resume_after_sigkill_matches_an_uninterrupted_run(data, tmp_path):
     args = [
         sys.executable,

@@ -69,6 +69,13 @@ class TrainWorldModelConfig:
     context_noise: float = 0.0
     """Noise augmentation of the context frames: levels drawn from [0, context_noise] (pixels in [-1, 1]),
     given to the network; 0: off. Against errors compounding along rollouts (WorldModelConfig)."""
+    self_context: float = 0.0
+    """Fraction of each batch whose last context frame is the model's own prediction of it (sampled
+    without gradient from the real frames before it), so that it learns to continue from frames like
+    the ones its rollouts feed it (scheduled sampling, against errors compounding); 0: off. Costs one
+    sampling call on that fraction of the batch per step."""
+    self_context_start: int = 1000
+    """First step at which `self_context` applies (before it, the predictions are mostly noise)."""
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     """UNet channels per level."""
     layers_per_block: int = 1
@@ -110,6 +117,26 @@ class TrainWorldModelConfig:
     convolutions' backward dominates there."""
     seed: int = 0
     """Seed of the initial weights, batches and noise."""
+
+
+def own_context(
+    model: Any,
+    frames: torch.Tensor,
+    actions: torch.Tensor,
+    count: int,
+    generator: torch.Generator | None = None,
+    texts: list[str] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Training segments from segments one frame longer: frames [B,L+2,...] and actions [B,L+1,...]
+    give their last L+1 frames and L actions, where in the first `count` rows the last context frame
+    is the model's own prediction of it, sampled from the L real frames before it."""
+    L = model.config.context
+    out = frames[:, 1:].clone()
+    if count > 0:
+        pred = model.sample_next(frames[:count, :L], actions[:count, :L], generator=generator,
+                                 texts=None if texts is None else texts[:count])
+        out[:count, L - 1] = pred.to(out.device)
+    return out, actions[:, 1:]
 
 
 def _model_config(cfg: TrainWorldModelConfig, dataset: Any):
@@ -251,7 +278,10 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     run = RunDir(cfg.out, cfg, console=main) if main else None
     dataset = TrajectoryDataset(cfg.dataset)
     train_eps, held_eps = dataset.split(cfg.holdout_episodes)
-    sampler = SegmentSampler(train_eps, cfg.context, 1)
+    if not 0.0 <= cfg.self_context <= 1.0:
+        raise UserInputError(f"--self-context {cfg.self_context}: a fraction of the batch, in [0, 1]")
+    # self_context needs the frame before each segment, to predict its last context frame from
+    sampler = SegmentSampler(train_eps, cfg.context, 2 if cfg.self_context > 0 else 1)
     term_weight = cfg.termination_weight or termination_weight(train_eps)
     model_config = _model_config(cfg, dataset)
     torch.manual_seed(cfg.seed)
@@ -337,11 +367,15 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
             gen = torch.Generator().manual_seed(_seed(cfg.seed, step, micro, rank, 1))
             b = sampler.batch(sampler.sample_indices(cfg.batch_size, rng))
             texts = sampler.texts(b["episode"]) if text is not None else None
+            frames, actions = b["frames"], b["actions"]
+            if cfg.self_context > 0:
+                own = round(cfg.self_context * cfg.batch_size) if step >= cfg.self_context_start else 0
+                frames, actions = own_context(model, frames, actions, own, gen, texts)
             dev = accelerator.device
             with accelerator.accumulate(ddp_model):
                 loss, diff_loss, rew_loss = ddp_model(
-                    b["frames"].to(dev),
-                    b["actions"].to(dev),
+                    frames.to(dev),
+                    actions.to(dev),
                     b["rewards"][:, -1].to(dev),
                     b["terminated"][:, -1].to(dev),
                     texts=texts,
