@@ -117,6 +117,7 @@ def test_training_with_self_context(data, tmp_path):
     assert (model_dir / "model.safetensors").is_file()
     with pytest.raises(UserInputError, match="self-context"):
         train_world_model(tiny_cfg(data, tmp_path / "bad", steps=2, self_context=1.5))
+    assert not (tmp_path / "bad").exists()  # refused before anything is written
 
 
 def test_resume_after_sigkill_matches_an_uninterrupted_run(data, tmp_path):

@@ -265,6 +265,8 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
         torch.set_num_threads(cfg.threads)
     if cfg.mixed_precision not in ("no", "bf16", "fp16"):
         raise UserInputError(f"--mixed-precision {cfg.mixed_precision!r}: use no, bf16 or fp16")
+    if not 0.0 <= cfg.self_context <= 1.0:
+        raise UserInputError(f"--self-context {cfg.self_context}: a fraction of the batch, in [0, 1]")
     # cpu=True without a GPU: accelerate then runs torchrun/mpirun processes as MULTI_CPU (gloo)
     # data parallel.
     accelerator = Accelerator(
@@ -278,8 +280,6 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     run = RunDir(cfg.out, cfg, console=main) if main else None
     dataset = TrajectoryDataset(cfg.dataset)
     train_eps, held_eps = dataset.split(cfg.holdout_episodes)
-    if not 0.0 <= cfg.self_context <= 1.0:
-        raise UserInputError(f"--self-context {cfg.self_context}: a fraction of the batch, in [0, 1]")
     # self_context needs the frame before each segment, to predict its last context frame from
     sampler = SegmentSampler(train_eps, cfg.context, 2 if cfg.self_context > 0 else 1)
     term_weight = cfg.termination_weight or termination_weight(train_eps)
