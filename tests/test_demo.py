@@ -28,7 +28,7 @@ def tiny(out) -> DemoConfig:
                                                             refine_stop_iter=300, max_gaussians=6000)),
         ),
         resolution=36,
-        episode_steps=30,
+        episode_steps=60,  # the expert needs up to ~45 steps from the far corners of the room
         random_episodes=4,
         expert_episodes=4,
         world_model_steps=6,
