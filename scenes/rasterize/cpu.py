@@ -1,10 +1,11 @@
 """The fast CPU rasterizer: numba kernels behind torch.autograd.Functions.
 
-Graph: projection (means, quats, scales → means2d, conics, depths) → optional SH colours
-(means, coefficients → colours) → tile binning (no gradient) → pixel compositing (means2d,
-conics, colours, opacities → image). When nothing requires a gradient, `render_lean` runs the same
-kernels on numpy arrays with no autograd bookkeeping. Float32 throughout (float64 inputs are
-cast, and the outputs cast back).
+Graph: projection (means, quats, scales → means2d, conics, depths, and each visible Gaussian's
+compositing record) with the tile binning riding on it (no gradient) → optional SH colours
+(means, coefficients → colours) → pixel compositing (means2d, conics, colours, opacities →
+image). When nothing requires a gradient, `render_lean` runs the same kernels on numpy arrays
+with no autograd bookkeeping, the SH colours inside the projection's parallel region. Float32
+throughout (float64 inputs are cast, and the outputs cast back).
 """
 
 from __future__ import annotations
@@ -24,36 +25,44 @@ def _np(t: torch.Tensor) -> np.ndarray:
     return t.detach().to(torch.float32).contiguous().numpy()
 
 
+NO_SH = (np.empty((0, 1, 3), np.float32), np.empty((0, 0, 3), np.float32))
+"""What `project_fwd` takes for SH coefficients and colours when it evaluates no SH."""
+
+
+def _project(means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near, far, radius_clip, tile_size,
+             coeffs=None, sh_degree=None):
+    """Projection and tile binning on float32 numpy arrays: (means2d, conics, depths, radii,
+    records, offsets, ids, colours); with SH coefficients it evaluates the colours [C,N,3] too
+    (else colours is None)."""
+    n_cam, n = viewmats.shape[0], means.shape[0]
+    means2d, conics, depths, radii, records, *binning = empty_projection(n_cam, n, width, height, tile_size)
+    coeffs, colors = NO_SH if sh_degree is None else (coeffs, np.empty((n_cam, n, 3), np.float32))
+    project_fwd(means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near, far, radius_clip,
+                tile_size, coeffs, -1 if sh_degree is None else sh_degree, means2d, conics, depths, radii, records,
+                colors, *binning)
+    offsets, ids = intersect_tiles(*binning, -(-width // tile_size))
+    return means2d, conics, depths, radii, records, offsets, ids, None if sh_degree is None else colors
+
+
 class _Projection(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near, far, radius_clip):
-        n_cam, n = viewmats.shape[0], means.shape[0]
-        means2d, conics, depths, radii, footprints = empty_projection(n_cam, n)
-        args = (_np(means), _np(quats), _np(scales))
-        cams = (_np(viewmats), _np(Ks))
-        project_fwd(
-            *args,
-            _np(opacities),
-            *cams,
-            int(width),
-            int(height),
-            float(eps2d),
-            float(near),
-            float(far),
-            float(radius_clip),
-            means2d,
-            conics,
-            depths,
-            radii,
-            footprints,
-        )
-        ctx.arrays = (*args, *cams, int(width), int(height), float(eps2d), radii)
-        radii_t, footprints_t = torch.from_numpy(radii), torch.from_numpy(footprints)
-        ctx.mark_non_differentiable(radii_t, footprints_t)
-        return torch.from_numpy(means2d), torch.from_numpy(conics), torch.from_numpy(depths), radii_t, footprints_t
+    """Projection (differentiable in means, quats, scales) and the tile binning that rides on it."""
 
     @staticmethod
-    def backward(ctx, v_means2d, v_conics, v_depths, _v_radii, _v_footprints):
+    def forward(ctx, means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near, far, radius_clip,
+                tile_size):
+        args = (_np(means), _np(quats), _np(scales))
+        cams = (_np(viewmats), _np(Ks))
+        means2d, conics, depths, radii, records, offsets, ids, _ = _project(
+            *args, _np(opacities), *cams, int(width), int(height), float(eps2d), float(near), float(far),
+            float(radius_clip), int(tile_size)
+        )
+        ctx.arrays = (*args, *cams, int(width), int(height), float(eps2d), radii)
+        aux = tuple(torch.from_numpy(x) for x in (radii, records, offsets, ids))
+        ctx.mark_non_differentiable(*aux)
+        return (torch.from_numpy(means2d), torch.from_numpy(conics), torch.from_numpy(depths), *aux)
+
+    @staticmethod
+    def backward(ctx, v_means2d, v_conics, v_depths, *_v_aux):
         means, quats, scales, viewmats, ks, width, height, eps2d, radii = ctx.arrays
         v_means, v_quats, v_scales = np.empty_like(means), np.empty_like(quats), np.empty_like(scales)
         project_bwd(
@@ -73,20 +82,7 @@ class _Projection(torch.autograd.Function):
             v_quats,
             v_scales,
         )
-        return (
-            torch.from_numpy(v_means),
-            torch.from_numpy(v_quats),
-            torch.from_numpy(v_scales),
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-            None,
-        )
+        return (torch.from_numpy(v_means), torch.from_numpy(v_quats), torch.from_numpy(v_scales)) + (None,) * 10
 
 
 class _SHColors(torch.autograd.Function):
@@ -107,6 +103,10 @@ class _SHColors(torch.autograd.Function):
 
 
 class _Composite(torch.autograd.Function):
+    """Compositing of the visible Gaussians' records. means2d, conics and opacities come in as
+    tensors only so autograd routes their gradients: the kernels read the same values from the
+    records."""
+
     @staticmethod
     def forward(
         ctx,
@@ -114,7 +114,7 @@ class _Composite(torch.autograd.Function):
         conics,
         colors,
         opacities,
-        footprints,
+        records,
         backgrounds,
         offsets,
         ids,
@@ -125,19 +125,7 @@ class _Composite(torch.autograd.Function):
     ):
         n_cam, n_ch = colors.shape[0], colors.shape[2]
         bg = _np(backgrounds) if backgrounds is not None else np.zeros((0, n_ch), np.float32)
-        arrays = (
-            _np(means2d),
-            _np(conics),
-            _np(colors),
-            _np(opacities),
-            footprints,
-            bg,
-            offsets,
-            ids,
-            width,
-            height,
-            tile_size,
-        )
+        arrays = (records, _np(colors), bg, offsets, ids, width, height, tile_size)
         out = np.empty((n_cam, height, width, n_ch), np.float32)
         trans = np.empty((n_cam, height, width), np.float32)
         last = np.empty((n_cam, height, width), np.int32)
@@ -152,7 +140,7 @@ class _Composite(torch.autograd.Function):
     @staticmethod
     def backward(ctx, v_out, v_alphas):
         arrays = ctx.arrays
-        m2, con, col, opa, fps, bg, offsets, ids, width, height, tile_size, trans, last = arrays
+        records, col, bg, offsets, ids, width, height, tile_size, trans, last = arrays
         m = ids.shape[0]
         n_ch = col.shape[2]
         slots = (
@@ -163,30 +151,14 @@ class _Composite(torch.autograd.Function):
             np.empty((m, 2), np.float32),
         )
         v_out_np = _np(v_out)
-        rasterize_bwd(
-            m2,
-            con,
-            col,
-            opa,
-            fps,
-            bg,
-            offsets,
-            ids,
-            width,
-            height,
-            tile_size,
-            trans,
-            last,
-            v_out_np,
-            _np(v_alphas[..., 0]),
-            *slots,
-        )
+        rasterize_bwd(*arrays, v_out_np, _np(v_alphas[..., 0]), *slots)
+        n_cam, n = records.shape[0], records.shape[1]
         grads = (
-            np.empty_like(m2),
-            np.empty_like(con),
+            np.empty((n_cam, n, 2), np.float32),
+            np.empty((n_cam, n, 3), np.float32),
             np.empty_like(col),
-            np.empty_like(opa),
-            np.empty_like(m2),
+            np.empty((n_cam, n), np.float32),
+            np.empty((n_cam, n, 2), np.float32),
         )
         n_tiles = math.ceil(width / tile_size) * math.ceil(height / tile_size)
         reduce_intersections(offsets, ids, n_tiles, *slots, *grads)
@@ -238,7 +210,7 @@ def render_autograd(
     if backgrounds is not None:
         backgrounds = backgrounds.to(torch.float32)
     n_cam, n = viewmats.shape[0], means.shape[0]
-    means2d, conics, depths, radii, footprints = _Projection.apply(
+    means2d, conics, depths, radii, records, offsets, ids = _Projection.apply(
         means,
         quats,
         scales,
@@ -251,6 +223,7 @@ def render_autograd(
         near_plane,
         far_plane,
         radius_clip,
+        tile_size,
     )
     radii_np = radii.numpy()
     if sh_degree is None:
@@ -266,20 +239,16 @@ def render_autograd(
         lambda a, b: torch.cat([a, b], -1),
         lambda c: torch.zeros(c, 1),
     )
-    tiles_x, tiles_y = math.ceil(width / tile_size), math.ceil(height / tile_size)
-    offsets, ids = intersect_tiles(
-        means2d.detach().numpy(), radii_np, depths.detach().numpy(), int(tile_size), tiles_x, tiles_y
-    )
     ops = opacities[None].expand(n_cam, n)
     out, alphas = _Composite.apply(
         means2d,
         conics,
         feats,
         ops,
-        footprints.numpy(),
+        records.numpy(),
         backgrounds,
-        offsets,
-        ids,
+        offsets.numpy(),
+        ids.numpy(),
         int(width),
         int(height),
         int(tile_size),
@@ -312,34 +281,16 @@ def render_lean(
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Forward only, no autograd: the environment/render path. Same outputs as `render_autograd`."""
     dtype = means.dtype
-    n_cam, n = viewmats.shape[0], means.shape[0]
-    means_np, opac_np, vm_np = _np(means), _np(opacities), _np(viewmats)
-    means2d, conics, depths, radii, footprints = empty_projection(n_cam, n)
-    project_fwd(
-        means_np,
-        _np(quats),
-        _np(scales),
-        opac_np,
-        vm_np,
-        _np(Ks),
-        int(width),
-        int(height),
-        float(eps2d),
-        float(near_plane),
-        float(far_plane),
-        float(radius_clip),
-        means2d,
-        conics,
-        depths,
-        radii,
-        footprints,
+    n_cam = viewmats.shape[0]
+    means_np, opac_np = _np(means), _np(opacities)
+    means2d, conics, depths, radii, records, offsets, ids, feats = _project(
+        means_np, _np(quats), _np(scales), opac_np, _np(viewmats), _np(Ks), int(width), int(height), float(eps2d),
+        float(near_plane), float(far_plane), float(radius_clip), int(tile_size),
+        None if sh_degree is None else _np(colors), sh_degree,
     )
     if sh_degree is None:
         col = _np(colors)
         feats = col if col.ndim == 3 else np.repeat(col[None], n_cam, axis=0)
-    else:
-        feats = np.empty((n_cam, n, 3), np.float32)
-        sh_fwd(means_np, _np(colors), camera_centres(vm_np), radii, int(sh_degree), feats)
     bg = _np(backgrounds) if backgrounds is not None else None
     feats, bg = _with_depth(
         feats,
@@ -353,28 +304,10 @@ def render_lean(
     feats = np.ascontiguousarray(feats, dtype=np.float32)
     n_ch = feats.shape[2]
     bg = np.zeros((0, n_ch), np.float32) if bg is None else np.ascontiguousarray(bg, dtype=np.float32)
-    tiles_x, tiles_y = math.ceil(width / tile_size), math.ceil(height / tile_size)
-    offsets, ids = intersect_tiles(means2d, radii, depths, int(tile_size), tiles_x, tiles_y)
-    ops = np.repeat(opac_np[None], n_cam, axis=0)
     out = np.empty((n_cam, height, width, n_ch), np.float32)
     trans = np.empty((n_cam, height, width), np.float32)
     last = np.empty((n_cam, height, width), np.int32)
-    rasterize_fwd(
-        means2d,
-        conics,
-        feats,
-        ops,
-        footprints,
-        bg,
-        offsets,
-        ids,
-        int(width),
-        int(height),
-        int(tile_size),
-        out,
-        trans,
-        last,
-    )
+    rasterize_fwd(records, feats, bg, offsets, ids, int(width), int(height), int(tile_size), out, trans, last)
     alphas = 1.0 - trans[..., None]
     if render_mode in ("ED", "RGB+ED"):
         out[..., -1:] /= np.maximum(alphas, 1e-10)
@@ -383,12 +316,12 @@ def render_lean(
         torch.from_numpy(radii),
         torch.from_numpy(depths),
         torch.from_numpy(conics),
-        torch.from_numpy(ops),
+        torch.from_numpy(opac_np).expand(n_cam, -1),
         width,
         height,
         tile_size,
-        offsets,
-        ids,
+        torch.from_numpy(offsets),
+        torch.from_numpy(ids),
     )
     return torch.from_numpy(out).to(dtype), torch.from_numpy(alphas).to(dtype), meta
 
@@ -406,6 +339,6 @@ def _meta(means2d, radii_xy, depths, conics, opacities, width, height, tile_size
         "height": height,
         "n_cameras": means2d.shape[0],
         "tile_size": tile_size,
-        "isect_offsets": torch.from_numpy(offsets),
-        "flatten_ids": torch.from_numpy(ids),
+        "isect_offsets": offsets,
+        "flatten_ids": ids,
     }

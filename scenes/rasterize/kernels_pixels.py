@@ -6,8 +6,8 @@ outside it alpha < 1/255 is skipped anyway, so the result is that of evaluating 
 the tile (as gsplat does), at a fraction of the cost. Sigma and alpha are float32 and computed
 by the same helpers in the forward and the backward, so both skip exactly the same pixels
 (the forward composites in float32; the backward accumulates gradients in float64); the
-per-Gaussian constants they share (sigma cut, ellipse box, chord terms) come from the footprint
-table the projection writes once per visible Gaussian. The forward saves, per pixel, the final
+per-Gaussian values they share (mean, conic, opacity, sigma cut, ellipse box, chord terms) come
+from the record table the projection writes once per visible Gaussian. The forward saves, per pixel, the final
 transmittance and the number of bin entries up to the last contributor; the backward walks each
 bin back to front from there (gsplat's scheme) and writes one gradient slot per intersection,
 so no two threads ever write the same memory. `reduce_intersections` then sums the slots.
@@ -31,46 +31,60 @@ ALPHA_MAX_F32 = np.float32(ALPHA_MAX)
 TRANSMITTANCE_MIN_F32 = np.float32(TRANSMITTANCE_MIN)
 
 
-N_FOOTPRINT = 6
-"""Columns of the footprint table [C,N,N_FOOTPRINT] (float64): sigma cut, the ellipse box's
-half-widths ex, ey, and the chord terms of `_row_span`."""
+# The record table [C,N,N_RECORD] float32: what the compositing reads of a visible (camera,
+# Gaussian), written once by the projection into one 64-byte row (one cache line when the table
+# is aligned, see `empty_records`), so a tile's visit of a Gaussian touches one line instead of
+# five scattered arrays. Columns: mean (2), conic (3), opacity, sigma cut, the ellipse box's
+# half-widths (2), the chord terms of `_row_span` (3); 4 spare.
+R_MX, R_MY, R_CA, R_CB, R_CC, R_OP, R_CUT, R_EX, R_EY, R_SHIFT, R_DET, R_CHORD = range(12)
+N_RECORD = 16
+
+
+def empty_records(n_cam: int, n: int) -> np.ndarray:
+    """An uninitialised record table [n_cam, n, N_RECORD] whose rows start on 64-byte boundaries."""
+    size = n_cam * n * N_RECORD
+    raw = np.empty(size + 16, np.float32)
+    skip = (-raw.ctypes.data % 64) // 4
+    return raw[skip : skip + size].reshape(n_cam, n, N_RECORD)
 
 
 @njit(cache=True)
-def write_footprint(footprints, c, g, ca, cb, cc, log_ratio):
-    """Constants of (camera c, Gaussian g)'s compositing, written once by the projection instead of
-    once per tile it touches. log_ratio = log(opacity * 255); ca, cb, cc the float32 conic.
+def write_record(records, c, g, mx, my, ca, cb, cc, op, log_ratio):
+    """Record of (camera c, Gaussian g): mean (mx, my) and float32 conic (ca, cb, cc) as the
+    projection outputs them, opacity op and log_ratio = log(op * 255).
 
     Sigma cut: beyond it, op * exp(-sigma) < 1/255 for sure, so the exp is skipped (a small margin
     keeps boundary cases on the exact test); stored as the float32 value every test uses.
     Box: the ellipse sigma <= cut has half-widths sqrt(2 cut cov_xx), sqrt(2 cut cov_yy) with
     cov = conic^-1 (-1: empty). Chord terms: cb/ca, det/ca^2, 2 cut/ca (0, 0, -1 when ca <= 0,
-    which gives empty spans)."""
+    which gives empty spans). Box and chord are computed in float64 and stored in float32: they
+    only bound the pixels the exact test visits, with margins far above the rounding."""
     cut = float(np.float32(log_ratio * (1.0 + 1e-6) + 1e-6))
+    r = records[c, g]
+    r[R_MX], r[R_MY], r[R_CA], r[R_CB], r[R_CC], r[R_OP], r[R_CUT] = mx, my, ca, cb, cc, op, cut
     ca, cb, cc = float(ca), float(cb), float(cc)
     det = ca * cc - cb * cb
-    footprints[c, g, 0] = cut
-    footprints[c, g, 1] = math.sqrt(2.0 * cut * cc / det) if det > 0.0 else -1.0
-    footprints[c, g, 2] = math.sqrt(2.0 * cut * ca / det) if det > 0.0 else -1.0
+    r[R_EX] = math.sqrt(2.0 * cut * cc / det) if det > 0.0 else -1.0
+    r[R_EY] = math.sqrt(2.0 * cut * ca / det) if det > 0.0 else -1.0
     inv = 1.0 / ca if ca > 0.0 else 0.0
-    footprints[c, g, 3] = cb * inv
-    footprints[c, g, 4] = det * inv * inv
-    footprints[c, g, 5] = 2.0 * cut * inv if ca > 0.0 else -1.0
+    r[R_SHIFT] = cb * inv
+    r[R_DET] = det * inv * inv
+    r[R_CHORD] = 2.0 * cut * inv if ca > 0.0 else -1.0
 
 
 @njit(cache=True)
 def _ellipse_box(mx, my, ex, ey, x0, y0, x1, y1):
-    """Pixels [px0, px1) x [py0, py1) of the tile that the ellipse sigma <= cut can reach: its
-    bounding box (half-widths ex, ey from the footprint), widened by half a pixel so that
-    rounding never drops a pixel the exact test would keep."""
+    """Pixels [px0, px1) x [py0, py1) of the tile that the ellipse sigma <= cut can reach: those
+    whose centre lies within its bounding box (half-widths ex, ey from the record), widened by
+    SPAN_MARGIN against rounding (the exact per-pixel test still decides, as for the chords)."""
     if ex < 0.0:
         return x0, y0, x0, y0
     mx, my = float(mx), float(my)
-    # pixel centre px + 0.5 within [mx - ex, mx + ex], widened by 0.5
-    px0 = max(x0, int(math.floor(mx - ex - 1.0)))
-    px1 = min(x1, int(math.floor(mx + ex)) + 1)
-    py0 = max(y0, int(math.floor(my - ey - 1.0)))
-    py1 = min(y1, int(math.floor(my + ey)) + 1)
+    # pixel centre px + 0.5 within [mx - ex, mx + ex]
+    px0 = max(x0, int(math.ceil(mx - ex - 0.5 - SPAN_MARGIN)))
+    px1 = min(x1, int(math.floor(mx + ex - 0.5 + SPAN_MARGIN)) + 1)
+    py0 = max(y0, int(math.ceil(my - ey - 0.5 - SPAN_MARGIN)))
+    py1 = min(y1, int(math.floor(my + ey - 0.5 + SPAN_MARGIN)) + 1)
     return px0, py0, max(px0, px1), max(py0, py1)
 
 
@@ -84,12 +98,12 @@ def _row_terms(cb, cc, my, py):
 @njit(cache=True)
 def _row_span(mx, span, dy, px0, px1):
     """Pixels [qx0, qx1) of row offset dy (within the box [px0, px1)) that can hold sigma <= cut
-    (span: footprint columns 3-5):
+    (span: the record's chord terms):
     the chord of the ellipse, dx = -dy cb/ca +- sqrt(2 cut/ca - dy^2 det/ca^2), widened by
     0.05 px on each side against float32 rounding of sigma in the exact per-pixel test, which
     still decides. Bounding boxes of thin tilted ellipses are mostly empty: this skips ~2/3 of
     their pixels."""
-    k_shift, k_det, k_cut = span
+    k_shift, k_det, k_cut = float(span[0]), float(span[1]), float(span[2])
     dy = float(dy)
     half2 = k_cut - k_det * dy * dy
     if half2 < 0.0:
@@ -117,23 +131,20 @@ def _pixel_alpha(op, half_ca, b_dy, c_dy2, mx, px, sigma_cut):
 
 
 @njit(cache=True)
-def _gaussian_2d(means2d, conics, opacities, footprints, c, g, x0, y0, x1, y1):
+def _gaussian_2d(records, c, g, x0, y0, x1, y1):
     """float32 mean, conic, opacity and sigma cut of one (camera, Gaussian), its box in the tile
-    [x0, x1) x [y0, y1) and its chord terms."""
-    mx, my = means2d[c, g, 0], means2d[c, g, 1]
-    fp = footprints[c, g]
-    box = _ellipse_box(mx, my, fp[1], fp[2], x0, y0, x1, y1)
-    gauss = (mx, my, conics[c, g, 0], conics[c, g, 1], conics[c, g, 2], opacities[c, g], np.float32(fp[0]))
-    return gauss, box, (fp[3], fp[4], fp[5])
+    [x0, x1) x [y0, y1) and its chord terms, from its record."""
+    r = records[c, g]
+    mx, my = r[R_MX], r[R_MY]
+    box = _ellipse_box(mx, my, float(r[R_EX]), float(r[R_EY]), x0, y0, x1, y1)
+    gauss = (mx, my, r[R_CA], r[R_CB], r[R_CC], r[R_OP], r[R_CUT])
+    return gauss, box, (r[R_SHIFT], r[R_DET], r[R_CHORD])
 
 
 @njit(parallel=True, cache=True)
 def rasterize_fwd(
-    means2d,
-    conics,
+    records,
     colors,
-    opacities,
-    footprints,
     backgrounds,
     offsets,
     ids,
@@ -147,7 +158,7 @@ def rasterize_fwd(
     """Fill out_colors [C,H,W,D], out_trans [C,H,W] (final transmittance) and out_last [C,H,W]
     (number of bin entries up to and including the pixel's last contributor). `backgrounds`
     is [C,D] or [0,D] for none. All arithmetic is float32 (the inputs are float32)."""
-    n_cam, n_ch = means2d.shape[0], colors.shape[2]
+    n_cam, n_ch = records.shape[0], colors.shape[2]
     tiles_x = (width + tile_size - 1) // tile_size
     tiles_y = (height + tile_size - 1) // tile_size
     n_tiles = tiles_x * tiles_y
@@ -166,7 +177,7 @@ def rasterize_fwd(
         start, end = offsets[job], offsets[job + 1]
         for k in range(start, end):
             g = ids[k]
-            gauss, box, span = _gaussian_2d(means2d, conics, opacities, footprints, c, g, x0, y0, x1, y1)
+            gauss, box, span = _gaussian_2d(records, c, g, x0, y0, x1, y1)
             mx, my, ca, cb, cc, op, sigma_cut = gauss
             px0, py0, px1, py1 = box
             half_ca = HALF * ca
@@ -190,8 +201,13 @@ def rasterize_fwd(
                         n_done += 1
                         continue
                     vis = alpha * t
-                    for d in range(n_ch):
-                        acc[p, d] += color[d] * vis
+                    if n_ch == 3:  # unrolled: a loop over a run-time channel count costs ~10% here
+                        acc[p, 0] += color[0] * vis
+                        acc[p, 1] += color[1] * vis
+                        acc[p, 2] += color[2] * vis
+                    else:
+                        for d in range(n_ch):
+                            acc[p, d] += color[d] * vis
                     trans[p] = next_t
                     last[p] = k - start + 1
             if n_done == n_pix:
@@ -209,11 +225,8 @@ def rasterize_fwd(
 
 @njit(parallel=True, cache=True)
 def rasterize_bwd(
-    means2d,
-    conics,
+    records,
     colors,
-    opacities,
-    footprints,
     backgrounds,
     offsets,
     ids,
@@ -231,7 +244,7 @@ def rasterize_bwd(
     abs_means2d_k,
 ):
     """Per-intersection gradient slots [M,...] from d(loss)/d(out colours [C,H,W,D], alphas [C,H,W])."""
-    n_cam, n_ch = means2d.shape[0], colors.shape[2]
+    n_cam, n_ch = records.shape[0], colors.shape[2]
     tiles_x = (width + tile_size - 1) // tile_size
     tiles_y = (height + tile_size - 1) // tile_size
     n_tiles = tiles_x * tiles_y
@@ -270,7 +283,7 @@ def rasterize_bwd(
         for j in range(max_last - 1, -1, -1):
             k = start + j
             g = ids[k]
-            gauss, box, span = _gaussian_2d(means2d, conics, opacities, footprints, c, g, x0, y0, x1, y1)
+            gauss, box, span = _gaussian_2d(records, c, g, x0, y0, x1, y1)
             mx, my, ca, cb, cc, op, sigma_cut = gauss
             px0, py0, px1, py1 = box
             half_ca = HALF * ca

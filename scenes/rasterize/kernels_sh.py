@@ -104,6 +104,16 @@ def camera_centres(viewmats):
     return out
 
 
+@njit(cache=True)
+def sh_colour(means, coeffs, campos, deg, nb, c, g, colors):
+    """colors[c, g] (3 channels) of Gaussian g seen from camera c; nb = (deg + 1)^2."""
+    x, y, z, _ = _unit_dir(means, campos, c, g)
+    r, gr, bl = _sh_sum(_basis(deg, x, y, z), coeffs, g, nb)
+    colors[c, g, 0] = max(r + 0.5, 0.0)
+    colors[c, g, 1] = max(gr + 0.5, 0.0)
+    colors[c, g, 2] = max(bl + 0.5, 0.0)
+
+
 @njit(parallel=True, cache=True)
 def sh_fwd(means, coeffs, campos, radii, deg, colors):
     """colors [C,N,3] from coeffs [N,K,3]; culled pairs get 0."""
@@ -114,11 +124,7 @@ def sh_fwd(means, coeffs, campos, radii, deg, colors):
             if radii[c, g, 0] <= 0 or radii[c, g, 1] <= 0:
                 colors[c, g, 0] = colors[c, g, 1] = colors[c, g, 2] = 0.0
                 continue
-            x, y, z, _ = _unit_dir(means, campos, c, g)
-            r, gr, bl = _sh_sum(_basis(deg, x, y, z), coeffs, g, nb)
-            colors[c, g, 0] = max(r + 0.5, 0.0)
-            colors[c, g, 1] = max(gr + 0.5, 0.0)
-            colors[c, g, 2] = max(bl + 0.5, 0.0)
+            sh_colour(means, coeffs, campos, deg, nb, c, g, colors)
 
 
 @njit(parallel=True, cache=True)

@@ -1,10 +1,11 @@
 """Numba kernel: which Gaussians touch which tile, front to back (gsplat `isect_tiles` + sort).
 
-Each Gaussian covers the tile rectangle of its per-axis radii. Per camera, the visible Gaussians
-are sorted once by depth (a stable LSD radix sort on the float bits, so ties keep Gaussian
-order), then counted into their tiles in that order: the counting sort is stable, so every bin
-comes out front to back with ties by index, which is gsplat's order (its radix sort on
-tile|depth is stable over Gaussian index). This replaces one comparison sort per tile.
+Each Gaussian covers the tile rectangle of its per-axis radii. The parallel projection lists the
+visible Gaussians with their rectangles, tile counts and depth keys; here, per camera, they are
+sorted once by depth (a stable LSD radix sort on the float bits, so ties keep Gaussian order),
+then written into their tiles in that order: the counting sort is stable, so every bin comes out
+front to back with ties by index, which is gsplat's order (its radix sort on tile|depth is
+stable over Gaussian index). This replaces one comparison sort per tile.
 """
 
 from __future__ import annotations
@@ -16,87 +17,91 @@ from numba import njit
 
 
 @njit(cache=True)
-def _tile_rect(mx, my, rx, ry, tile_size, tiles_x, tiles_y):
-    tx0 = min(max(0, int(math.floor((mx - rx) / tile_size))), tiles_x)
-    ty0 = min(max(0, int(math.floor((my - ry) / tile_size))), tiles_y)
-    tx1 = min(max(0, int(math.ceil((mx + rx) / tile_size))), tiles_x)
-    ty1 = min(max(0, int(math.ceil((my + ry) / tile_size))), tiles_y)
+def tile_rect(mx, my, rx, ry, tile_size, tiles_x, tiles_y):
+    """Tiles [tx0, tx1) x [ty0, ty1) that the box of half-widths (rx, ry) around (mx, my) touches:
+    floor((m - r) / tile_size) to ceil((m + r) / tile_size), clamped to the grid."""
+    mx, my, rx, ry, ts = float(mx), float(my), float(rx), float(ry), float(tile_size)
+    tx0 = min(max(0, int(math.floor((mx - rx) / ts))), tiles_x)
+    ty0 = min(max(0, int(math.floor((my - ry) / ts))), tiles_y)
+    tx1 = min(max(0, int(math.ceil((mx + rx) / ts))), tiles_x)
+    ty1 = min(max(0, int(math.ceil((my + ry) / ts))), tiles_y)
     return tx0, ty0, tx1, ty1
 
 
 @njit(cache=True)
-def _sortable_bits(depths):
-    """uint32 keys that order like the float32 depths: flip all bits of negatives, set the sign
-    bit of the rest (the usual radix-sort mapping of IEEE floats)."""
-    bits = depths.view(np.uint32)
-    keys = np.empty(bits.shape[0], np.uint32)
-    for i in range(bits.shape[0]):
-        b = bits[i]
-        keys[i] = ~b if b >> np.uint32(31) else b | np.uint32(0x80000000)
-    return keys
+def sortable_key(bits):
+    """A uint32 key that orders like the float32 whose bits these are: flip all bits of negatives,
+    set the sign bit of the rest (the usual radix-sort mapping of IEEE floats)."""
+    return ~bits if bits >> np.uint32(31) else bits | np.uint32(0x80000000)
 
 
 @njit(cache=True)
-def _radix_argsort(keys, items):
-    """`items` stably reordered by `keys` (uint32): four 8-bit counting passes, O(n)."""
-    n = items.shape[0]
-    src, dst = items.copy(), np.empty_like(items)
-    count = np.empty(257, np.int64)
-    for shift in range(0, 32, 8):
-        count[:] = 0
-        for i in range(n):
-            count[((keys[src[i]] >> np.uint32(shift)) & np.uint32(255)) + 1] += 1
+def _radix_sort_high(values, tmp):
+    """`values` (uint64) stably sorted by their high 32 bits: LSD radix with 8-bit digits, the four
+    histograms counted in one pass, and a pass skipped where every value has the same digit (the
+    top byte of depths within a room). Returns whichever of `values` and `tmp` holds the result."""
+    n = values.shape[0]
+    hist = np.zeros((4, 256), np.int64)
+    for i in range(n):
+        v = values[i] >> np.uint64(32)
+        for d in range(4):
+            hist[d, (v >> np.uint64(8 * d)) & np.uint64(255)] += 1
+    src, dst = values, tmp
+    for d in range(4):
+        h = hist[d]
+        if h.max() == n:
+            continue
+        total = 0
         for b in range(256):
-            count[b + 1] += count[b]
+            cnt = h[b]
+            h[b] = total
+            total += cnt
+        shift = np.uint64(32 + 8 * d)
         for i in range(n):
-            b = (keys[src[i]] >> np.uint32(shift)) & np.uint32(255)
-            dst[count[b]] = src[i]
-            count[b] += 1
+            v = src[i]
+            b = (v >> shift) & np.uint64(255)
+            dst[h[b]] = v
+            h[b] += 1
         src, dst = dst, src
     return src
 
 
-@njit(cache=True)  # sequential: a few linear passes over the visible Gaussians
-def intersect_tiles(means2d, radii, depths, tile_size, tiles_x, tiles_y):
+@njit(cache=True)  # sequential: a sort and a scatter of the visible Gaussians
+def intersect_tiles(keys, visible_ids, visible_rects, chunk_visible, chunk_tiles, tiles_x):
     """Return (offsets [C*T+1] int64, gaussian ids [M] int32) with bin (c, tile) at
-    offsets[c*T + tile] : offsets[c*T + tile + 1], each bin sorted front to back."""
-    n_cam, n = means2d.shape[0], means2d.shape[1]
-    n_tiles = tiles_x * tiles_y
+    offsets[c*T + tile] : offsets[c*T + tile + 1], each bin sorted front to back.
+
+    Takes what `project_fwd` listed per chunk of Gaussians: the visible ones' sort keys (depth key
+    << 32 | position), indices, tile rectangles (tile index ty * tiles_x + tx), and tile counts.
+    One radix sort of plain integers per camera orders them by depth, ties by position, which is
+    index order."""
+    n_cam, n_chunks, n_tiles = chunk_tiles.shape
+    n = keys.shape[1]
     offsets = np.zeros(n_cam * n_tiles + 1, np.int64)
-    orders = []  # per camera: visible Gaussians front to back
-    rects = []  # per camera: their tile rectangles, indexed by Gaussian
     for c in range(n_cam):
-        n_vis = 0
-        visible = np.empty(n, np.int32)
-        rect = np.empty((n, 4), np.int32)
-        for g in range(n):
-            if radii[c, g, 0] > 0 and radii[c, g, 1] > 0:
-                visible[n_vis] = g
-                n_vis += 1
-                tx0, ty0, tx1, ty1 = _tile_rect(
-                    float(means2d[c, g, 0]),
-                    float(means2d[c, g, 1]),
-                    float(radii[c, g, 0]),
-                    float(radii[c, g, 1]),
-                    float(tile_size),
-                    tiles_x,
-                    tiles_y,
-                )
-                rect[g, 0], rect[g, 1], rect[g, 2], rect[g, 3] = tx0, ty0, tx1, ty1
-                for ty in range(ty0, ty1):
-                    for tx in range(tx0, tx1):
-                        offsets[c * n_tiles + ty * tiles_x + tx + 1] += 1
-        orders.append(_radix_argsort(_sortable_bits(depths[c]), visible[:n_vis]))
-        rects.append(rect)
+        for k in range(n_chunks):
+            for tile in range(n_tiles):
+                offsets[c * n_tiles + tile + 1] += chunk_tiles[c, k, tile]
     for i in range(1, offsets.shape[0]):
         offsets[i] += offsets[i - 1]
     ids = np.empty(offsets[-1], np.int32)
     cursor = offsets[:-1].copy()
+    buf, tmp = np.empty(n, np.uint64), np.empty(n, np.uint64)
+    low = np.uint64(0xFFFFFFFF)
     for c in range(n_cam):
-        rect = rects[c]
-        for g in orders[c]:
-            for ty in range(rect[g, 1], rect[g, 3]):
-                for tx in range(rect[g, 0], rect[g, 2]):
+        m = 0
+        for k in range(n_chunks):
+            g0 = k * n // n_chunks
+            for i in range(chunk_visible[c, k]):
+                buf[m] = keys[c, g0 + i]
+                m += 1
+        order = _radix_sort_high(buf[:m], tmp[:m])
+        for j in range(m):
+            i = np.int64(order[j] & low)
+            g = visible_ids[c, i]
+            rect = visible_rects[c, i]
+            for ty in range(rect[1], rect[3]):
+                for tx in range(rect[0], rect[2]):
                     b = c * n_tiles + ty * tiles_x + tx
                     ids[cursor[b]] = g
                     cursor[b] += 1
