@@ -104,7 +104,7 @@ def camera_centres(viewmats):
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def sh_colour(means, coeffs, campos, deg, nb, c, g, colors):
     """colors[c, g] (3 channels) of Gaussian g seen from camera c; nb = (deg + 1)^2."""
     x, y, z, _ = _unit_dir(means, campos, c, g)
