@@ -22,6 +22,8 @@ from scenes.rasterize.kernels_tiles import intersect_tiles
 
 
 def _np(t: torch.Tensor) -> np.ndarray:
+    if t.dtype == torch.float32 and t.is_contiguous():  # the usual case: skip two no-op tensor calls
+        return t.detach().numpy()
     return t.detach().to(torch.float32).contiguous().numpy()
 
 
