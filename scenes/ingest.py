@@ -59,7 +59,8 @@ class IngestConfig:
     image_dir: Path | None = None
     """COLMAP input: folder of its images (default: images/ beside or above the model)."""
     seed: int = 0
-    """Seed of the SfM mappers, for repeatable runs."""
+    """Seed of SfM (RANSAC and mappers); with a seed (>= 0) matching runs on one thread so the
+    matches repeat; -1 matches on every core with a time-based seed."""
 
 
 def detect_input(path: Path) -> tuple[InputKind, Path]:
