@@ -255,6 +255,38 @@ def test_empty_scene_renders_background():
         assert float(out[..., 3].abs().max()) == 0.0 and float(alpha.abs().max()) == 0.0
 
 
+def test_many_gaussians_bin_front_to_back_like_a_direct_sort():
+    """Enough Gaussians that the projection splits them into several chunks per camera: every
+    tile's bin is the Gaussians whose tile rectangle covers it, by depth and then index, and the
+    image is the reference's."""
+    from scenes.rasterize.kernels_projection import num_chunks
+
+    n, n_cam = 2000, 3
+    assert num_chunks(n) > 4
+    scene = random_scene(5, n=n, n_cam=n_cam)
+    scene["scales"] = scene["scales"] * 0.3  # mostly small: many tiles, few Gaussians each
+    width, height, ts = SIZE["width"], SIZE["height"], SIZE["tile_size"]
+    with torch.no_grad():
+        out, alpha, meta = rasterization(**scene, **SIZE, sh_degree=3)
+    tiles_x, tiles_y = math.ceil(width / ts), math.ceil(height / ts)
+    m2, rxy, depth = meta["means2d"].double(), meta["radii_xy"].double(), meta["depths"]
+    lo = torch.floor((m2 - rxy) / ts).long()
+    hi = torch.ceil((m2 + rxy) / ts).long()
+    offsets, ids = meta["isect_offsets"].tolist(), meta["flatten_ids"].tolist()
+    for c in range(n_cam):
+        visible = ((rxy[c] > 0).all(-1)).nonzero()[:, 0].tolist()
+        front_to_back = sorted(visible, key=lambda g: (float(depth[c, g]), g))
+        for tile in range(tiles_x * tiles_y):
+            tx, ty = tile % tiles_x, tile // tiles_x
+            want = [g for g in front_to_back if lo[c, g, 0] <= tx < hi[c, g, 0] and lo[c, g, 1] <= ty < hi[c, g, 1]]
+            b = c * tiles_x * tiles_y + tile
+            assert ids[offsets[b]:offsets[b + 1]] == want, (c, tile)
+    assert offsets[-1] == len(ids) > 2 * n
+    r_out, r_alpha, _ = rasterization_reference(**_f64(scene), **SIZE, sh_degree=3)
+    torch.testing.assert_close(alpha.double(), r_alpha, atol=2e-5, rtol=0)
+    torch.testing.assert_close(out.double(), r_out, atol=1e-4, rtol=1e-4)
+
+
 def test_no_grad_path_equals_autograd_path_and_float64_round_trips():
     scene = random_scene(5, sh_degree=3)
     with torch.no_grad():
