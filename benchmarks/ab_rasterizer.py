@@ -4,12 +4,15 @@ On a shared 2-core VM the speed of the host drifts by +-20 % between runs minute
 separate `bench_rasterizer.py` runs cannot tell a 5 % change from noise. This copies each
 revision's `scenes/rasterize` into a temporary package of its own (imports rewritten), renders
 the benchmark's room scene with each in turn, round after round, and reports the median and the
-best per-round forward frames/s: every revision sees the same host conditions.
+best per-round forward frames/s, and the process CPU time per frame (steadier than wall time when
+the host steals cycles): every revision sees the same host conditions.
 
     OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/ab_rasterizer.py 73fe1ca HEAD WORKTREE
 
 WORKTREE means the files as they are now, uncommitted changes included. Kernels compile on first
-use into a numba cache under the temporary directory (about a minute per revision).
+use into a numba cache under the temporary directory (about a minute per revision). First it
+prints how far each revision's outputs are from the first one's (images, alphas, depths and the
+gradients of every input, 3 cameras, RGB+ED): 0 everywhere means a pure speed change.
 """
 
 from __future__ import annotations
@@ -49,6 +52,24 @@ def export(rev: str, dest: Path, name: str) -> None:
         (pkg / fname).write_text(text)
 
 
+def compare_outputs(fns: dict, scene: dict, size: int) -> None:
+    """Print the largest difference from the first revision's outputs, forward and backward."""
+    vm, K = cameras(size, size, 3, "cpu")
+    results = {}
+    for rev, f in fns.items():
+        params = {k: v.clone().requires_grad_(True) for k, v in scene.items()}
+        img, alpha, _ = f(**params, viewmats=vm, Ks=K, width=size, height=size, sh_degree=3, render_mode="RGB+ED")
+        weights = torch.linspace(-1, 1, img.numel()).reshape(img.shape)
+        ((img * weights).sum() + alpha.sum()).backward()
+        results[rev] = [img.detach(), alpha.detach()] + [params[k].grad for k in sorted(params)]
+    names = ["image", "alpha"] + [f"grad {k}" for k in sorted(scene)]
+    first, *others = results
+    for rev in others:
+        pairs = zip(names, results[first], results[rev])
+        diffs = ", ".join(f"{n} {float((a - b).abs().max()):.2g}" for n, a, b in pairs)
+        print(f"{rev} vs {first}: max |difference| {diffs}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("revs", nargs="+", help="git revisions to compare, or WORKTREE")
@@ -65,7 +86,9 @@ def main() -> None:
         for i, rev in enumerate(args.revs):
             export(rev, Path(tmp), f"rasterize_ab{i}")
             fns[rev] = importlib.import_module(f"rasterize_ab{i}").rasterization
+        compare_outputs(fns, scene, args.size)
         rates: dict[str, list[float]] = {rev: [] for rev in fns}
+        cpu_ms: dict[str, list[float]] = {rev: [] for rev in fns}
         kwargs = dict(viewmats=vm, Ks=K, width=args.size, height=args.size, sh_degree=3)
         with torch.no_grad():
             for f in fns.values():  # compile and warm up
@@ -73,13 +96,15 @@ def main() -> None:
                     f(**scene, **kwargs)
             for _ in range(args.rounds):
                 for rev, f in fns.items():
-                    t0 = time.perf_counter()
+                    t0, c0 = time.perf_counter(), time.process_time()
                     for _ in range(args.calls):
                         f(**scene, **kwargs)
                     rates[rev].append(args.calls / (time.perf_counter() - t0))
+                    cpu_ms[rev].append((time.process_time() - c0) / args.calls * 1e3)
     print(f"forward frames/s, {args.gaussians} Gaussians at {args.size}x{args.size}, {args.rounds} interleaved rounds")
     for rev, r in rates.items():
-        print(f"{rev:>12s}  median {statistics.median(r):7.1f}  best {max(r):7.1f}  worst {min(r):7.1f}")
+        print(f"{rev:>12s}  median {statistics.median(r):7.1f}  best {max(r):7.1f}  worst {min(r):7.1f}"
+              f"   CPU ms/frame (both threads) median {statistics.median(cpu_ms[rev]):.3f}")
 
 
 if __name__ == "__main__":

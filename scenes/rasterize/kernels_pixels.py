@@ -24,6 +24,7 @@ ALPHA_THRESHOLD = 1.0 / 255.0
 ALPHA_MAX = 0.999
 TRANSMITTANCE_MIN = 1e-4
 SPAN_MARGIN = 0.05  # pixels
+CHORD_MIN_WIDTH = 5  # pixels; narrower boxes skip the chord test of `_row_span`
 # float32 copies: numba promotes float32 op python-float to float64, which the compositing avoids
 ZERO, HALF, ONE = np.float32(0.0), np.float32(0.5), np.float32(1.0)
 ALPHA_THRESHOLD_F32 = np.float32(ALPHA_THRESHOLD)
@@ -102,7 +103,10 @@ def _row_span(mx, span, dy, px0, px1):
     the chord of the ellipse, dx = -dy cb/ca +- sqrt(2 cut/ca - dy^2 det/ca^2), widened by
     0.05 px on each side against float32 rounding of sigma in the exact per-pixel test, which
     still decides. Bounding boxes of thin tilted ellipses are mostly empty: this skips ~2/3 of
-    their pixels."""
+    their pixels. Boxes at most CHORD_MIN_WIDTH wide are visited whole: there the square root
+    costs more than the few pixels it skips (-5 % compositing at 64x64 and 128x128)."""
+    if px1 - px0 <= CHORD_MIN_WIDTH:
+        return px0, px1
     k_shift, k_det, k_cut = float(span[0]), float(span[1]), float(span[2])
     dy = float(dy)
     half2 = k_cut - k_det * dy * dy

@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit, prange
 
 from scenes.rasterize.kernels_pixels import empty_records, write_record
-from scenes.rasterize.kernels_sh import camera_centres, sh_colour
+from scenes.rasterize.kernels_sh import camera_centre, camera_centres, sh_colour
 from scenes.rasterize.kernels_tiles import sortable_key, tile_rect
 
 ALPHA_THRESHOLD = 1.0 / 255.0
@@ -305,8 +305,9 @@ def project_fwd(
             n_vis += 1
         chunk_visible[c, k] = n_vis
         if sh_degree >= 0:  # a loop of its own: inside the one above it ran at half the speed
+            centre = camera_centre(campos, c)
             for i in range(g0, g0 + n_vis):
-                sh_colour(means, coeffs, campos, sh_degree, n_basis, c, visible_ids[c, i], colors)
+                sh_colour(means, coeffs, centre, sh_degree, n_basis, c, visible_ids[c, i], colors)
 
 
 @njit(parallel=True, cache=True)
