@@ -294,9 +294,6 @@ def project_fwd(
                 continue
             tx0, ty0, tx1, ty1 = tile_rect(means2d[c, g, 0], means2d[c, g, 1], radii[c, g, 0], radii[c, g, 1],
                                            tile_size, tiles_x, tiles_y)
-            for ty in range(ty0, ty1):
-                for tx in range(tx0, tx1):
-                    counts[ty * tiles_x + tx] += 1
             i = g0 + n_vis
             rect = visible_rects[c, i]
             rect[0], rect[1], rect[2], rect[3] = tx0, ty0, tx1, ty1
@@ -304,7 +301,12 @@ def project_fwd(
             keys[c, i] = (np.uint64(sortable_key(depth_bits[c, g])) << np.uint64(32)) | np.uint64(i)
             n_vis += 1
         chunk_visible[c, k] = n_vis
-        if sh_degree >= 0:  # a loop of its own: inside the one above it ran at half the speed
+        for i in range(g0, g0 + n_vis):  # loops of their own run faster than inside the one above
+            rect = visible_rects[c, i]
+            for ty in range(rect[1], rect[3]):
+                for tx in range(rect[0], rect[2]):
+                    counts[ty * tiles_x + tx] += 1
+        if sh_degree >= 0:  # inside the projection loop this ran at half the speed
             centre = camera_centre(campos, c)
             for i in range(g0, g0 + n_vis):
                 sh_colour(means, coeffs, centre, sh_degree, n_basis, c, visible_ids[c, i], colors)
