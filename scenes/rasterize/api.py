@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from scenes.rasterize.checks import check_inputs
-from scenes.rasterize.cpu import render_autograd, render_lean
+from scenes.rasterize.cpu import cpu_tile_size, render_autograd, render_lean
 from scenes.rasterize.cuda import render_gsplat
 
 
@@ -24,7 +24,7 @@ def rasterization(
     radius_clip: float = 0.0,
     eps2d: float = 0.3,
     sh_degree: int | None = None,
-    tile_size: int = 16,
+    tile_size: int | None = None,
     backgrounds: torch.Tensor | None = None,
     render_mode: str = "RGB",
     absgrad: bool = False,
@@ -38,9 +38,13 @@ def rasterization(
     [C,H,W,1] and meta with means2d [C,N,2] (call `.retain_grad()` for screen-space gradients;
     `.absgrad` is set when absgrad=True), radii [C,N] int32 (0 = culled; max of the per-axis
     radii_xy [C,N,2]), depths, conics, opacities [C,N], width, height, n_cameras, tile_size.
+    tile_size=None lets the backend choose (the image is the same for any tile size): 16 for
+    gsplat; on the CPU see `cpu_tile_size`. meta["tile_size"] says which was used.
     CUDA tensors are rendered by gsplat; CPU tensors by our numba rasterizer, which is
     differentiable w.r.t. means, quats, scales, opacities, colors and backgrounds.
     """
+    if tile_size is None:
+        tile_size = 16 if means.is_cuda else cpu_tile_size(viewmats.shape[0], width, height)
     check_inputs(
         means,
         quats,
