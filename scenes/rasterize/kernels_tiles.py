@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 
 @njit(cache=True)
@@ -66,17 +66,10 @@ def _radix_sort_high(values, tmp):
     return src
 
 
-@njit(cache=True)  # sequential: a sort and a scatter of the visible Gaussians
-def intersect_tiles(keys, visible_ids, visible_rects, chunk_visible, chunk_tiles, tiles_x):
-    """Return (offsets [C*T+1] int64, gaussian ids [M] int32) with bin (c, tile) at
-    offsets[c*T + tile] : offsets[c*T + tile + 1], each bin sorted front to back.
-
-    Takes what `project_fwd` listed per chunk of Gaussians: the visible ones' sort keys (depth key
-    << 32 | position), indices, tile rectangles (tile index ty * tiles_x + tx), and tile counts.
-    One radix sort of plain integers per camera orders them by depth, ties by position, which is
-    index order."""
+@njit(cache=True)
+def _bin_offsets(chunk_tiles):
+    """Bin boundaries [C*T+1] from the per-chunk tile counts [C,chunks,T]."""
     n_cam, n_chunks, n_tiles = chunk_tiles.shape
-    n = keys.shape[1]
     offsets = np.zeros(n_cam * n_tiles + 1, np.int64)
     for c in range(n_cam):
         for k in range(n_chunks):
@@ -84,25 +77,70 @@ def intersect_tiles(keys, visible_ids, visible_rects, chunk_visible, chunk_tiles
                 offsets[c * n_tiles + tile + 1] += chunk_tiles[c, k, tile]
     for i in range(1, offsets.shape[0]):
         offsets[i] += offsets[i - 1]
-    ids = np.empty(offsets[-1], np.int32)
-    cursor = offsets[:-1].copy()
-    buf, tmp = np.empty(n, np.uint64), np.empty(n, np.uint64)
+    return offsets
+
+
+@njit(cache=True)
+def _bin_camera(c, keys, visible_ids, visible_rects, chunk_visible, n_tiles, tiles_x, offsets, ids):
+    """Sort camera c's visible Gaussians by depth and write them into its tile bins."""
+    n_chunks, n = chunk_visible.shape[1], keys.shape[1]
+    m = 0
+    for k in range(n_chunks):
+        m += chunk_visible[c, k]
+    buf, tmp = np.empty(m, np.uint64), np.empty(m, np.uint64)
+    m = 0
+    for k in range(n_chunks):
+        g0 = k * n // n_chunks
+        for i in range(chunk_visible[c, k]):
+            buf[m] = keys[c, g0 + i]
+            m += 1
+    order = _radix_sort_high(buf, tmp)
+    cursor = offsets[c * n_tiles : (c + 1) * n_tiles].copy()
     low = np.uint64(0xFFFFFFFF)
-    for c in range(n_cam):
-        m = 0
-        for k in range(n_chunks):
-            g0 = k * n // n_chunks
-            for i in range(chunk_visible[c, k]):
-                buf[m] = keys[c, g0 + i]
-                m += 1
-        order = _radix_sort_high(buf[:m], tmp[:m])
-        for j in range(m):
-            i = np.int64(order[j] & low)
-            g = visible_ids[c, i]
-            rect = visible_rects[c, i]
-            for ty in range(rect[1], rect[3]):
-                for tx in range(rect[0], rect[2]):
-                    b = c * n_tiles + ty * tiles_x + tx
-                    ids[cursor[b]] = g
-                    cursor[b] += 1
+    for j in range(m):
+        i = np.int64(order[j] & low)
+        g = visible_ids[c, i]
+        rect = visible_rects[c, i]
+        for ty in range(rect[1], rect[3]):
+            for tx in range(rect[0], rect[2]):
+                b = ty * tiles_x + tx
+                ids[cursor[b]] = g
+                cursor[b] += 1
+
+
+@njit(cache=True)
+def _intersect_serial(keys, visible_ids, visible_rects, chunk_visible, chunk_tiles, tiles_x):
+    offsets = _bin_offsets(chunk_tiles)
+    ids = np.empty(offsets[-1], np.int32)
+    for c in range(chunk_tiles.shape[0]):
+        _bin_camera(c, keys, visible_ids, visible_rects, chunk_visible, chunk_tiles.shape[2], tiles_x, offsets, ids)
     return offsets, ids
+
+
+@njit(cache=True, parallel=True)
+def _intersect_parallel(keys, visible_ids, visible_rects, chunk_visible, chunk_tiles, tiles_x):
+    offsets = _bin_offsets(chunk_tiles)
+    ids = np.empty(offsets[-1], np.int32)
+    for c in prange(chunk_tiles.shape[0]):
+        _bin_camera(c, keys, visible_ids, visible_rects, chunk_visible, chunk_tiles.shape[2], tiles_x, offsets, ids)
+    return offsets, ids
+
+
+def intersect_tiles(
+    keys: np.ndarray,
+    visible_ids: np.ndarray,
+    visible_rects: np.ndarray,
+    chunk_visible: np.ndarray,
+    chunk_tiles: np.ndarray,
+    tiles_x: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Return (offsets [C*T+1] int64, gaussian ids [M] int32) with bin (c, tile) at
+    offsets[c*T + tile] : offsets[c*T + tile + 1], each bin sorted front to back.
+
+    Takes what `project_fwd` listed per chunk of Gaussians: the visible ones' sort keys (depth key
+    << 32 | position), indices, tile rectangles (tile index ty * tiles_x + tx), and tile counts.
+    One radix sort of plain integers per camera orders them by depth, ties by position, which is
+    index order. Cameras are binned in parallel when there are several (one camera stays on the
+    calling thread: a parallel region costs ~40 us of thread wake-up, a third of the work)."""
+    args = (keys, visible_ids, visible_rects, chunk_visible, chunk_tiles, tiles_x)
+    return _intersect_parallel(*args) if chunk_tiles.shape[0] > 1 else _intersect_serial(*args)
