@@ -108,39 +108,21 @@ def _bin_camera(c, keys, visible_ids, visible_rects, chunk_visible, n_tiles, til
                 cursor[b] += 1
 
 
-@njit(cache=True)
-def _intersect_serial(keys, visible_ids, visible_rects, chunk_visible, chunk_tiles, tiles_x):
-    offsets = _bin_offsets(chunk_tiles)
-    ids = np.empty(offsets[-1], np.int32)
-    for c in range(chunk_tiles.shape[0]):
-        _bin_camera(c, keys, visible_ids, visible_rects, chunk_visible, chunk_tiles.shape[2], tiles_x, offsets, ids)
-    return offsets, ids
-
-
 @njit(cache=True, parallel=True)
-def _intersect_parallel(keys, visible_ids, visible_rects, chunk_visible, chunk_tiles, tiles_x):
-    offsets = _bin_offsets(chunk_tiles)
-    ids = np.empty(offsets[-1], np.int32)
-    for c in prange(chunk_tiles.shape[0]):
-        _bin_camera(c, keys, visible_ids, visible_rects, chunk_visible, chunk_tiles.shape[2], tiles_x, offsets, ids)
-    return offsets, ids
-
-
-def intersect_tiles(
-    keys: np.ndarray,
-    visible_ids: np.ndarray,
-    visible_rects: np.ndarray,
-    chunk_visible: np.ndarray,
-    chunk_tiles: np.ndarray,
-    tiles_x: int,
-) -> tuple[np.ndarray, np.ndarray]:
+def intersect_tiles(keys, visible_ids, visible_rects, chunk_visible, chunk_tiles, tiles_x):
     """Return (offsets [C*T+1] int64, gaussian ids [M] int32) with bin (c, tile) at
     offsets[c*T + tile] : offsets[c*T + tile + 1], each bin sorted front to back.
 
     Takes what `project_fwd` listed per chunk of Gaussians: the visible ones' sort keys (depth key
     << 32 | position), indices, tile rectangles (tile index ty * tiles_x + tx), and tile counts.
     One radix sort of plain integers per camera orders them by depth, ties by position, which is
-    index order. Cameras are binned in parallel when there are several (one camera stays on the
-    calling thread: a parallel region costs ~40 us of thread wake-up, a third of the work)."""
-    args = (keys, visible_ids, visible_rects, chunk_visible, chunk_tiles, tiles_x)
-    return _intersect_parallel(*args) if chunk_tiles.shape[0] > 1 else _intersect_serial(*args)
+    index order. Cameras are binned in parallel when there are several."""
+    offsets = _bin_offsets(chunk_tiles)
+    ids = np.empty(offsets[-1], np.int32)
+    n_cam, n_tiles = chunk_tiles.shape[0], chunk_tiles.shape[2]
+    if n_cam == 1:  # on the calling thread: a parallel region would cost a thread wake-up
+        _bin_camera(0, keys, visible_ids, visible_rects, chunk_visible, n_tiles, tiles_x, offsets, ids)
+    else:
+        for c in prange(n_cam):
+            _bin_camera(c, keys, visible_ids, visible_rects, chunk_visible, n_tiles, tiles_x, offsets, ids)
+    return offsets, ids
