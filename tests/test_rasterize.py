@@ -346,6 +346,11 @@ def test_bad_inputs_raise_user_input_error():
         rasterization(**scene, **SIZE, sh_degree=3, render_mode="RGB+D", backgrounds=torch.zeros(2, 4))
     with pytest.raises(UserInputError, match="quats"):
         rasterization(**{**scene, "quats": scene["quats"][:, :3]}, **SIZE, sh_degree=3)
+    size = dict(width=SIZE["width"], height=SIZE["height"])  # the default tile size
+    with pytest.raises(UserInputError, match="means"):
+        rasterization(**{**scene, "means": scene["means"].numpy()}, **size, sh_degree=3)
+    with pytest.raises(UserInputError, match="tile_size"):
+        rasterization(**scene, **size, tile_size=0, sh_degree=3)
 
 
 @pytest.mark.cuda

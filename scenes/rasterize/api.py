@@ -43,8 +43,6 @@ def rasterization(
     CUDA tensors are rendered by gsplat; CPU tensors by our numba rasterizer, which is
     differentiable w.r.t. means, quats, scales, opacities, colors and backgrounds.
     """
-    if tile_size is None:
-        tile_size = 16 if means.is_cuda else cpu_tile_size(viewmats.shape[0], width, height)
     check_inputs(
         means,
         quats,
@@ -60,6 +58,8 @@ def rasterization(
         backgrounds,
         render_mode,
     )
+    if tile_size is None:
+        tile_size = 16 if means.is_cuda else cpu_tile_size(viewmats.shape[0], width, height)
     options = dict(
         near_plane=near_plane,
         far_plane=far_plane,

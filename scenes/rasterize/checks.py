@@ -43,7 +43,7 @@ def check_inputs(
     width: int,
     height: int,
     sh_degree: int | None,
-    tile_size: int,
+    tile_size: int | None,
     backgrounds: torch.Tensor | None,
     render_mode: str,
 ) -> Problem:
@@ -81,8 +81,8 @@ def check_inputs(
         raise UserInputError(f"rasterization: render_mode={render_mode!r} is not one of {RENDER_MODES}")
     if not (isinstance(width, int) and isinstance(height, int) and width > 0 and height > 0):
         raise UserInputError(f"rasterization: width and height must be positive ints, got {width!r}, {height!r}")
-    if not (isinstance(tile_size, int) and tile_size > 0):
-        raise UserInputError(f"rasterization: tile_size must be a positive int, got {tile_size!r}")
+    if not (tile_size is None or (isinstance(tile_size, int) and tile_size > 0)):
+        raise UserInputError(f"rasterization: tile_size must be a positive int or None, got {tile_size!r}")
     if sh_degree is None:
         _shape(
             "colors",
