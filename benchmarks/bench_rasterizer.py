@@ -223,6 +223,34 @@ def bench(n: int, sizes: list[int], ref_n: int, ref_size: int, min_time: float, 
     return {"rows": rows, "first_forward_s": first_fwd, "first_fwd_bwd_s": first_bwd}
 
 
+def _copy(dst: np.ndarray, src: np.ndarray, reps: int) -> None:
+    for _ in range(reps):
+        np.copyto(dst, src)
+
+
+def host_check() -> dict:
+    """How fast the host is right now, independent of our code: a pure-Python arithmetic loop (core
+    speed) and array copies of 4 MB (about one frame's data, cache-resident when the host is quiet)
+    and 64 MB (main memory). The shared VM's speed varies by tens of percent between hours; these
+    tell a slow host from a slow rasterizer."""
+    def best(fn, n: int) -> float:
+        t = []
+        for _ in range(n):
+            t0 = time.perf_counter()
+            fn()
+            t.append(time.perf_counter() - t0)
+        return min(t)
+
+    out = {"python_loop_ms": 1e3 * best(lambda: sum(math.sqrt(i) for i in range(300_000)), 5)}
+    for mb in (4, 64):
+        src = np.ones(mb * 2**20 // 8)
+        dst = np.empty_like(src)
+        reps = max(1, 256 // mb)
+        sec = best(functools.partial(_copy, dst, src, reps), 5)
+        out[f"copy_{mb}mb_gbps"] = 2 * src.nbytes * reps / sec / 1e9  # read + write
+    return out
+
+
 def machine() -> dict:
     cpu = "unknown"
     try:
@@ -240,6 +268,7 @@ def machine() -> dict:
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_initialized() else None,
         "numba_threads": int(os.environ.get("NUMBA_NUM_THREADS", os.cpu_count())),
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "host_check": {k: round(v, 1) for k, v in host_check().items()},
     }
 
 
