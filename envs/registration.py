@@ -1,7 +1,9 @@
 """Registers the environments with Gymnasium.
 
 `gymnasium.make("worldmodel/SceneNav-v0", scene=DIR)`, `gymnasium.make("worldmodel/Dream-v0",
-model=DIR, dataset=DIR)` and `gymnasium.make_vec("worldmodel/Dream-v0", num_envs=N, ...)`.
+model=DIR, dataset=DIR)`, and their native vector forms with `gymnasium.make_vec(ID, num_envs=N,
+vectorization_mode="vector_entry_point", ...)`: SceneVectorEnv (one render call for N bodies) for
+worldmodel/SceneNav-v0 and worldmodel/SceneExplore-v0, DreamVectorEnv for worldmodel/Dream-v0.
 """
 
 from __future__ import annotations
@@ -28,9 +30,9 @@ def register_worldmodel_envs() -> None:
     `worldmodel_gym_hook`, runs whenever gymnasium is imported)."""
     if "worldmodel/SceneNav-v0" in gym.registry:
         return
-    gym.register("worldmodel/SceneNav-v0", entry_point="envs.scene_env:make_scene_env",
-                 kwargs={"task": "pointnav"}, disable_env_checker=True)
-    gym.register("worldmodel/SceneExplore-v0", entry_point="envs.scene_env:make_scene_env",
-                 kwargs={"task": "explore"}, disable_env_checker=True)
+    for name, task in (("SceneNav", "pointnav"), ("SceneExplore", "explore")):
+        gym.register(f"worldmodel/{name}-v0", entry_point="envs.scene_env:make_scene_env",
+                     vector_entry_point="envs.scene_vector_env:make_scene_vector_env", kwargs={"task": task},
+                     disable_env_checker=True)
     gym.register("worldmodel/Dream-v0", entry_point="envs.dream_env:DreamEnv",
                  vector_entry_point="envs.dream_env:DreamVectorEnv", disable_env_checker=True)

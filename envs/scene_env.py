@@ -4,11 +4,18 @@ A ground robot by default (position on the floor plane, heading, camera at a fix
 free-flying body. Moves are checked against the scene's occupancy with the body radius, in
 sub-steps no longer than half a voxel, so the body never passes through an obstacle. Distances
 are metres and durations seconds of the capture's metric scale.
+
+The motion, collision, action decoding, rendering and task logic live in one class, `SceneBodies`:
+N bodies in one Scene, advanced together with array maths, one `is_free` call for every body's
+sub-steps and one `render` call for every camera. `SceneEnv` is that with one body;
+`envs.scene_vector_env.SceneVectorEnv` is that with N, so the two cannot drift apart and the same
+seeds give the same episodes in both.
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
@@ -16,12 +23,11 @@ from typing import Any, Literal
 import cv2
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium import spaces
 
 from envs.navgrid import NavGrid
 from envs.tasks import Explore, PointNav, Task
-from scenes.preview import look_at
-from scenes.scene import Scene
 from wmcore.errors import UserInputError
 
 # Discrete actions: (forward m, left m, up m, turn-left rad) in units of step_length / turn_angle.
@@ -31,10 +37,20 @@ _DISCRETE = {
     "up": (0, 0, 1, 0), "down": (0, 0, -1, 0),
 }
 
+SCENE_INTERFACE = ("render", "is_free", "raycast", "floor_z", "bounds_min", "bounds_max")
+"""What a scene object must have: `scenes.scene.Scene`, a NeRF scene, or any stand-in (a ray-cast
+room, a test double) with the same methods and attributes. `occupancy.voxel_size` is optional."""
+
 
 @dataclass
 class SceneEnvConfig:
-    """The body, its camera, its actions and the task."""
+    """The body, its camera, its actions and the task (SceneEnv and SceneVectorEnv take the same).
+
+    Reset options (both envs): `reset(seed=..., options={"start": (x, y, heading)})` places the body
+    at (x, y) metres in the scene frame facing `heading` radians instead of sampling a start, for
+    starts matched across worlds (SceneVectorEnv: an array [N, 3], or one (x, y, heading) for every
+    body). The task still draws its episode (a sampled goal) from the seed; a start where the body
+    does not fit raises ValueError naming it. Later autoresets sample starts again."""
 
     width: int = 64
     """Observation width in pixels."""
@@ -76,208 +92,411 @@ class SceneEnvConfig:
     render_size: int = 256
     """Height of the frame `render()` returns (first person beside the top-down map)."""
     device: str = "cpu"
-    """Torch device the scene renders on."""
+    """Torch device the scene renders on (when the env loads it from a path)."""
+    observation_device: Literal["numpy", "scene"] = "numpy"
+    """numpy: observations are numpy arrays (uint8 RGB), what Gymnasium and SB3 expect. scene: torch
+    tensors left on the device the scene renders on (uint8 RGB; float depth and state), so a GPU
+    training loop reads the frames where gsplat drew them instead of copying them to the host and back."""
 
 
-class SceneEnv(gym.Env):
-    """Gymnasium environment over a Scene directory or a 3DGS .ply."""
+def resolve_config(config: SceneEnvConfig | None, overrides: dict[str, Any], who: str) -> SceneEnvConfig:
+    """`config` (or the defaults) with keyword overrides; unknown names are a TypeError listing the valid ones."""
+    cfg = config or SceneEnvConfig()
+    names = {f.name for f in fields(SceneEnvConfig)}
+    unknown = sorted(set(overrides) - names)
+    if unknown:
+        raise TypeError(f"{who} got unknown options {unknown}; valid: {sorted(names)}")
+    return SceneEnvConfig(**{**{f: getattr(cfg, f) for f in names}, **overrides})
 
-    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, scene: str | Path | Scene, render_mode: str | None = None,
-                 config: SceneEnvConfig | None = None, **overrides: Any):
-        cfg = config or SceneEnvConfig()
-        names = {f.name for f in fields(SceneEnvConfig)}
-        unknown = sorted(set(overrides) - names)
-        if unknown:
-            raise TypeError(f"SceneEnv got unknown options {unknown}; valid: {sorted(names)}")
-        self.cfg = cfg = SceneEnvConfig(**{**{f: getattr(cfg, f) for f in names}, **overrides})
-        if render_mode not in (None, "rgb_array"):
-            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
-        self.render_mode = render_mode
-        self.scene = scene if isinstance(scene, Scene) else Scene.load(scene, device=cfg.device)
+def load_scene(scene: Any, device: str) -> Any:
+    """A scene object from a path (Scene directory, nerfstudio run, 3DGS .ply), or `scene` itself
+    when it already has the Scene interface."""
+    if isinstance(scene, (str, os.PathLike)):
+        from scenes.scene import Scene
+
+        return Scene.load(scene, device=device)
+    missing = [a for a in SCENE_INTERFACE if not hasattr(scene, a)]
+    if missing:
+        raise TypeError(f"scene {type(scene).__name__} lacks {missing} of the Scene interface {list(SCENE_INTERFACE)}; "
+                        "pass a Scene directory, a .ply, or an object with those")
+    return scene
+
+
+def check_scene_path(scene: Any) -> None:
+    """The registered entry points' check: a path that does not exist is a UserInputError."""
+    if isinstance(scene, (str, os.PathLike)) and not Path(scene).exists():
+        raise UserInputError(f"{scene}: no such scene; pass a Scene directory from `worldmodel reconstruct` "
+                             "or a 3DGS .ply")
+
+
+def intrinsics(hfov_deg: float, w: int, h: int) -> np.ndarray:
+    """Pinhole K [3,3] of a `w`×`h` image with horizontal field of view `hfov_deg`."""
+    f = (w / 2) / math.tan(math.radians(hfov_deg) / 2)
+    return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], np.float32)
+
+
+class SceneBodies:
+    """N bodies in one Scene and everything a step does to them, as arrays over the bodies.
+
+    Shared by SceneEnv (N = 1) and SceneVectorEnv (N bodies): action decoding, sub-stepped moves
+    with one vectorised collision query for all bodies, one batched render for all cameras,
+    PointNav rewards from vectorised geodesic-field lookups (Explore's ray-cast bookkeeping runs
+    per body), starts, observations and infos. Each body has its own task object (its goal, what it
+    has seen); the random generators belong to the environments, which pass them to `reset`.
+    """
+
+    def __init__(self, scene: Any, cfg: SceneEnvConfig, num_bodies: int, track: bool = False):
+        if num_bodies < 1:
+            raise ValueError(f"num_envs must be at least 1, got {num_bodies}")
+        self.cfg, self.n = cfg, int(num_bodies)
+        self.scene = s = load_scene(scene, cfg.device)
         goal = None if cfg.goal is None else (float(cfg.goal[0]), float(cfg.goal[1]))
-        self.task: Task = PointNav(fixed_goal=goal) if cfg.task == "pointnav" else Explore()
-        self._build_spaces()
-        self._K = self._intrinsics(cfg.width, cfg.height)
-        s = self.scene
-        voxel = float(getattr(s.occupancy, "voxel_size", 0.05))
-        self._substep = 0.5 * voxel
+        self.tasks: list[Task] = [PointNav(fixed_goal=goal) if cfg.task == "pointnav" else Explore()
+                                  for _ in range(self.n)]
+        self.pointnav = cfg.task == "pointnav"
+        self.action_names, self.action_space, self.observation_space = build_spaces(cfg)
+        self.Ks = np.repeat(intrinsics(cfg.hfov_deg, cfg.width, cfg.height)[None], self.n, 0)
+        self._table = _action_table(cfg, self.action_names)
+        voxel = float(getattr(getattr(s, "occupancy", None), "voxel_size", 0.05))
+        self.substep = 0.5 * voxel
+        eye = s.floor_z + cfg.camera_height
         # The lowest body sphere clears the (dilated, voxelised) floor by a few voxels.
         lo_z = s.floor_z + cfg.body_radius + 3 * voxel
-        self._levels = np.unique(np.linspace(min(lo_z, s.floor_z + cfg.camera_height),
-                                             s.floor_z + cfg.camera_height, 3)) - (s.floor_z + cfg.camera_height)
+        self.levels = np.unique(np.linspace(min(lo_z, eye), eye, 3)) - eye
+        # A ground body is checked as spheres at these heights under its camera; a flying one at the camera.
+        self._offsets = np.stack([0 * self.levels, 0 * self.levels, self.levels], 1) if cfg.body == "ground" \
+            else np.zeros((1, 3))
         # Plan (and sample starts and goals) with one cell of margin over the collision radius, so
         # paths between free cells never graze an obstacle.
-        cell = max(voxel, 0.05)
-        self.grid = NavGrid(s.is_free, s.bounds_min, s.bounds_max,
-                            s.floor_z + cfg.camera_height + self._levels, cfg.body_radius, cell, margin_cells=1)
-        if isinstance(self.task, Explore):
-            self.task.bind(s.raycast, math.radians(cfg.hfov_deg), s.floor_z + cfg.camera_height)
-        self.pos = np.zeros(3)
-        self.heading = 0.0
-        self._steps = 0
-        self._trajectory: list[np.ndarray] = []
+        self.grid = NavGrid(s.is_free, s.bounds_min, s.bounds_max, eye + self.levels, cfg.body_radius,
+                            max(voxel, 0.05), margin_cells=1)
+        for t in self.tasks:
+            if isinstance(t, Explore):
+                t.bind(s.raycast, math.radians(cfg.hfov_deg), eye)
+        self.pos = np.zeros((self.n, 3))
+        self.pos[:, 2] = eye
+        self.heading = np.zeros(self.n)
+        self.steps = np.zeros(self.n, np.int64)
+        self.prev = np.zeros(self.n)  # PointNav: geodesic distance before the move
+        self.goals = np.zeros((self.n, 2))
+        self._fields: np.ndarray | None = None  # PointNav: per-body geodesic fields [N,nx,ny], or one shared [nx,ny]
+        self.track = track
+        self.trajectories: list[list[np.ndarray]] = [[] for _ in range(self.n)]
 
-    # ------------------------------------------------------------------ spaces
-    def _build_spaces(self) -> None:
-        cfg = self.cfg
-        names = ["forward", "turn_left", "turn_right"]
-        if cfg.extended_actions:
-            names += ["backward", "strafe_left", "strafe_right"]
-        if cfg.body == "flying":
-            names += ["up", "down"]
-        self.action_names = names
-        if cfg.actions == "discrete":
-            self.action_space = spaces.Discrete(len(names))
-        else:
-            dim = 3 if cfg.body == "flying" else 2  # linear, angular (, vertical)
-            self.action_space = spaces.Box(-1.0, 1.0, (dim,), np.float32)
-        rgb = spaces.Box(0, 255, (cfg.height, cfg.width, 3), np.uint8)
-        if not (cfg.depth or cfg.state):
-            self.observation_space = rgb
+    # ------------------------------------------------------------------ episodes
+    def reset(self, idx: np.ndarray, rngs: list[np.random.Generator], starts: np.ndarray | None = None) -> None:
+        """New episodes for bodies `idx`, each drawn from its generator; `starts` [len(idx), 3]
+        (x, y, heading) places them instead of the sampled start."""
+        idx = np.asarray(idx, np.int64)
+        if starts is not None:
+            self.check_starts(starts)
+        for j, (k, rng) in enumerate(zip(idx, rngs)):
+            start, heading = self.tasks[k].reset(self.grid, rng)
+            if starts is not None:
+                start, heading = starts[j, :2], float(starts[j, 2])
+            self.pos[k] = (start[0], start[1], self.scene.floor_z + self.cfg.camera_height)
+            self.heading[k] = (heading + np.pi) % (2 * np.pi) - np.pi
+            self.steps[k] = 0
+            if self.track:
+                self.trajectories[k] = [self.pos[k].copy()]
+            if isinstance(self.tasks[k], Explore):
+                self.tasks[k].observe(self.pos[k], self.heading[k])
+        if self.pointnav:
+            self._bind_fields(idx)
+            self.prev[idx] = self.geodesic(idx)
+
+    def check_starts(self, starts: np.ndarray) -> None:
+        """ValueError naming the first start where the body does not fit (or that is not a number)."""
+        bad = ~np.all(np.isfinite(starts), 1)
+        eye = self.scene.floor_z + self.cfg.camera_height
+        centres = np.concatenate([np.nan_to_num(starts[:, :2]), np.full((len(starts), 1), eye)], 1)
+        bad |= ~self.fits(centres)
+        if bad.any():
+            k = int(np.flatnonzero(bad)[0])
+            lo, hi = self.grid.origin, self.grid.origin + np.array(self.grid.shape) * self.grid.cell
+            raise ValueError(
+                f"start {tuple(float(v) for v in starts[k])} (x, y metres, heading radians) is not free: a body of "
+                f"radius {self.cfg.body_radius} m there touches an obstacle or lies outside the scene "
+                f"(x {lo[0]:.2f}..{hi[0]:.2f}, y {lo[1]:.2f}..{hi[1]:.2f} m); pick a point in the free floor space")
+
+    def _bind_fields(self, idx: np.ndarray) -> None:
+        """Keep the PointNav tasks' geodesic fields (and goals) where the vectorised lookup reads them."""
+        for k in idx:
+            self.goals[k] = self.tasks[k].goal
+        if self.cfg.goal is not None:  # one goal: every task holds the same field
+            self._fields = self.tasks[int(idx[0])]._dist_field
             return
-        parts: dict[str, spaces.Space] = {"rgb": rgb}
-        if cfg.depth:
-            parts["depth"] = spaces.Box(0.0, np.inf, (cfg.height, cfg.width, 1), np.float32)
-        if cfg.state:
-            k = 3 if cfg.task == "pointnav" else 1
-            parts["state"] = spaces.Box(-np.inf, np.inf, (5 + k,), np.float32)
-        self.observation_space = spaces.Dict(parts)
+        if self._fields is None or self._fields.ndim != 3:
+            self._fields = np.full((self.n, *self.grid.shape), np.inf)
+        for k in idx:
+            self._fields[k] = self.tasks[k]._dist_field
 
-    def _intrinsics(self, w: int, h: int) -> np.ndarray:
-        f = (w / 2) / math.tan(math.radians(self.cfg.hfov_deg) / 2)
-        return np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1]], np.float32)
+    def geodesic(self, idx: np.ndarray) -> np.ndarray:
+        """PointNav: geodesic distance [len(idx)] of bodies `idx` to their goals — one gather from the
+        geodesic fields; never less than the straight-line distance. A body on a cell the grid counts
+        blocked (it may touch one) goes through its task's neighbour rule, one by one."""
+        g, p = self.grid, self.pos[idx, :2]
+        ij = np.floor((p - g.origin) / g.cell).astype(np.int64)
+        i, j = np.clip(ij[:, 0], 0, g.shape[0] - 1), np.clip(ij[:, 1], 0, g.shape[1] - 1)
+        d = self._fields[i, j] if self._fields.ndim == 2 else self._fields[idx, i, j]
+        for m in np.flatnonzero(~np.isfinite(d)):
+            d[m] = self.tasks[idx[m]].distance(self.pos[idx[m]])
+        return np.maximum(d, np.sqrt(((p - self.goals[idx]) ** 2).sum(1)))
 
-    # ------------------------------------------------------------------ gym API
-    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
-        super().reset(seed=seed)
-        start, heading = self.task.reset(self.grid, self.np_random)
-        self.pos = np.array([start[0], start[1], self.scene.floor_z + self.cfg.camera_height])
-        self.heading = heading
-        self._steps = 0
-        self._trajectory = [self.pos.copy()]
-        if isinstance(self.task, Explore):
-            self.task.observe(self.pos, self.heading)
-        return self._observe(), self._info(False, {})
+    # ------------------------------------------------------------------ steps
+    def step(self, idx: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+        """Advance bodies `idx` by their actions: (reward, terminated, truncated, info arrays)."""
+        move, turn = self.decode(idx, actions)
+        collided = self.move(idx, move)
+        self.heading[idx] = (self.heading[idx] + turn + np.pi) % (2 * np.pi) - np.pi
+        self.steps[idx] += 1
+        if self.track:
+            for k in idx:
+                self.trajectories[k].append(self.pos[k].copy())
+        reward, terminated, task_info = self.task_step(idx, collided)
+        truncated = ~terminated & (self.steps[idx] >= self.cfg.max_steps)
+        return reward, terminated, truncated, {"collided": collided, **task_info}
 
-    def step(self, action):
-        self._check_action(action)
-        move, turn = self._decode(action)
-        collided = self._move(move)
-        self.heading = float((self.heading + turn + np.pi) % (2 * np.pi) - np.pi)
-        self._steps += 1
-        self._trajectory.append(self.pos.copy())
-        reward, terminated, task_info = self.task.step(self.pos, self.heading, collided)
-        truncated = not terminated and self._steps >= self.cfg.max_steps
-        return self._observe(), float(reward), bool(terminated), bool(truncated), self._info(collided, task_info)
-
-    def render(self) -> np.ndarray | None:
-        if self.render_mode != "rgb_array":
-            return None
-        size = self.cfg.render_size
-        w = int(round(size * self.cfg.width / self.cfg.height))
-        rgb, _ = self.scene.render(self._c2w()[None], self._intrinsics(w, size)[None], w, size, depth=False)
-        first = (rgb[0].cpu().numpy() * 255 + 0.5).astype(np.uint8)
-        return np.concatenate([first, np.full((size, 4, 3), 255, np.uint8), self._top_down(size)], 1)
-
-    # ------------------------------------------------------------------ internals
-    def _check_action(self, action: Any) -> None:
-        a = np.asarray(action)
-        if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
-            raise ValueError(f"action {action!r} contains NaN or inf")
-        if not self.action_space.contains(a.astype(self.action_space.dtype) if a.dtype.kind == "f"
-                                          and isinstance(self.action_space, spaces.Box) else action):
-            raise ValueError(f"action {action!r} is outside the action space {self.action_space}")
-
-    def _decode(self, action: Any) -> tuple[np.ndarray, float]:
-        """World-frame displacement (metres) and heading change (radians) of an action."""
+    def decode(self, idx: np.ndarray, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """World-frame displacements [M,3] (metres) and heading changes [M] (radians) of actions."""
         cfg = self.cfg
         if cfg.actions == "discrete":
-            fwd, left, up, turn = _DISCRETE[self.action_names[int(action)]]
-            fwd, left, up = fwd * cfg.step_length, left * cfg.step_length, up * cfg.step_length
-            turn = turn * math.radians(cfg.turn_angle_deg)
+            fwd, left, up, turn = self._table[np.asarray(actions, np.int64).reshape(-1)].T
         else:
-            a = np.asarray(action, np.float64)
-            fwd = a[0] * cfg.max_linear_speed * cfg.control_dt
-            turn = a[1] * math.radians(cfg.max_angular_speed_deg) * cfg.control_dt
-            up = a[2] * cfg.max_linear_speed * cfg.control_dt if cfg.body == "flying" else 0.0
-            left = 0.0
-        c, s = math.cos(self.heading), math.sin(self.heading)
-        return np.array([fwd * c - left * s, fwd * s + left * c, up]), turn
+            a = np.asarray(actions, np.float64).reshape(len(idx), -1)
+            fwd = a[:, 0] * (cfg.max_linear_speed * cfg.control_dt)
+            turn = a[:, 1] * (math.radians(cfg.max_angular_speed_deg) * cfg.control_dt)
+            up = a[:, 2] * (cfg.max_linear_speed * cfg.control_dt) if cfg.body == "flying" else np.zeros(len(idx))
+            left = np.zeros(len(idx))
+        c, s = np.cos(self.heading[idx]), np.sin(self.heading[idx])
+        return np.stack([fwd * c - left * s, fwd * s + left * c, up], 1), turn
 
-    def _move(self, delta: np.ndarray) -> bool:
-        """Advance along `delta` in sub-steps; stop before the first sub-step that collides."""
-        dist = float(np.linalg.norm(delta))
-        if dist == 0.0:
-            return False
-        n = int(math.ceil(dist / self._substep))
-        ts = np.arange(1, n + 1) / n
-        centres = self.pos[None] + ts[:, None] * delta[None]
-        pts = centres[:, None, :] + np.stack([np.zeros_like(self._levels), np.zeros_like(self._levels),
-                                              self._levels], 1)[None]
-        if self.cfg.body == "flying":
-            pts = centres[:, None, :]
-        free = self.scene.is_free(pts.reshape(-1, 3), self.cfg.body_radius).reshape(n, -1).all(1)
-        blocked = np.flatnonzero(~free)
-        if len(blocked) == 0:
-            self.pos = centres[-1]
-            return False
-        if blocked[0] > 0:
-            self.pos = centres[blocked[0] - 1]
-        return True
+    def move(self, idx: np.ndarray, delta: np.ndarray) -> np.ndarray:
+        """Advance bodies `idx` along `delta` [M,3] in sub-steps of at most half a voxel, all bodies'
+        sub-steps in one `is_free` query; each stops before its first sub-step that collides.
+        Returns collided [M]."""
+        dist = np.sqrt((delta**2).sum(1))
+        n = np.ceil(dist / self.substep).astype(np.int64)  # sub-steps per body (0: no move)
+        collided = np.zeros(len(idx), bool)
+        if n.sum() == 0:
+            return collided
+        owner = np.repeat(np.arange(len(idx)), n)
+        first = np.cumsum(n) - n  # index of each body's first sub-step
+        t = np.arange(len(owner)) - first[owner] + 1  # 1..n within a body
+        centres = self.pos[idx][owner] + (t / n[owner])[:, None] * delta[owner]
+        free = self.fits(centres)
+        blocked_at = np.where(free, np.iinfo(np.int64).max, t)
+        moving = np.flatnonzero(n > 0)
+        hit = np.minimum.reduceat(blocked_at, first[moving])  # first blocked sub-step (1-based), per moving body
+        stop = np.where(hit == np.iinfo(np.int64).max, n[moving], hit - 1)  # sub-steps completed
+        collided[moving] = hit != np.iinfo(np.int64).max
+        went = moving[stop > 0]
+        self.pos[idx[went]] = centres[first[went] + stop[stop > 0] - 1]
+        return collided
 
-    def _c2w(self) -> np.ndarray:
-        fwd = np.array([math.cos(self.heading), math.sin(self.heading), 0.0])
-        return look_at(self.pos, self.pos + fwd).astype(np.float32)
+    def fits(self, centres: np.ndarray) -> np.ndarray:
+        """True [M] where a body with its camera at each of `centres` [M,3] touches no obstacle (one query)."""
+        pts = (centres[:, None, :] + self._offsets[None]).reshape(-1, 3)
+        return self.scene.is_free(pts, self.cfg.body_radius).reshape(len(centres), -1).all(1)
 
-    def _observe(self):
+    def task_step(self, idx: np.ndarray, collided: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict]:
+        """Rewards, terminations and task infos of bodies `idx` after their moves: PointNav as
+        arrays; Explore body by body (each ray-casts its own view into its own seen-map)."""
+        if self.pointnav:
+            t = self.tasks[0]
+            d = self.geodesic(idx)
+            success = np.sqrt(((self.pos[idx, :2] - self.goals[idx]) ** 2).sum(1)) <= t.success_radius
+            reward = (self.prev[idx] - d) - t.step_cost - t.collision_penalty * collided + t.success_bonus * success
+            self.prev[idx] = d
+            return reward, success, {"success": success, "distance_to_goal": d, "goal": self.goals[idx].copy()}
+        out = [self.tasks[k].step(self.pos[k], self.heading[k], bool(c)) for k, c in zip(idx, collided)]
+        info = {key: np.array([o[2][key] for o in out]) for key in out[0][2]} if out else {}
+        return np.array([o[0] for o in out], np.float64), np.array([o[1] for o in out], bool), info
+
+    # ------------------------------------------------------------------ observations
+    def cameras(self, idx: np.ndarray | None = None) -> np.ndarray:
+        """OpenCV camera-to-world [M,4,4] of bodies `idx` (all by default): level, facing the heading."""
+        idx = np.arange(self.n) if idx is None else idx
+        c, s = np.cos(self.heading[idx]), np.sin(self.heading[idx])
+        c2w = np.zeros((len(idx), 4, 4), np.float32)
+        c2w[:, 0, 0], c2w[:, 1, 0] = s, -c  # x: right = forward × up
+        c2w[:, 2, 1] = -1.0  # y: down
+        c2w[:, 0, 2], c2w[:, 1, 2] = c, s  # z: forward
+        c2w[:, :3, 3], c2w[:, 3, 3] = self.pos[idx], 1.0
+        return c2w
+
+    def observe(self) -> Any:
+        """Observations of all bodies from one render call: RGB uint8 [N,H,W,3], or a dict with depth
+        [N,H,W,1] and state [N,D]; numpy, or torch on the scene's device (`observation_device`)."""
         cfg = self.cfg
-        rgb, depth = self.scene.render(self._c2w()[None], self._K[None], cfg.width, cfg.height, depth=cfg.depth)
-        img = (rgb[0].cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        rgb, depth = self.scene.render(self.cameras(), self.Ks, cfg.width, cfg.height, depth=cfg.depth)
+        img = (torch.as_tensor(rgb) * 255 + 0.5).to(torch.uint8)
+        to_host = cfg.observation_device == "numpy"
+        if to_host:
+            img = img.cpu().numpy()
         if not (cfg.depth or cfg.state):
             return img
-        obs: dict[str, np.ndarray] = {"rgb": img}
+        obs: dict[str, Any] = {"rgb": img}
         if cfg.depth:
-            obs["depth"] = depth[0].cpu().numpy()[..., None].astype(np.float32)
+            d = torch.as_tensor(depth)[..., None].to(torch.float32)
+            obs["depth"] = d.cpu().numpy() if to_host else d
         if cfg.state:
-            obs["state"] = np.concatenate([self.pos.astype(np.float32),
-                                           np.array([math.cos(self.heading), math.sin(self.heading)], np.float32),
-                                           self.task.state(self.pos, self.heading)]).astype(np.float32)
+            state = np.concatenate([self.pos.astype(np.float32), np.stack([np.cos(self.heading), np.sin(self.heading)],
+                                                                          1).astype(np.float32),
+                                    np.stack([t.state(p, h) for t, p, h in zip(self.tasks, self.pos, self.heading)])],
+                                   1).astype(np.float32)
+            obs["state"] = state if to_host else torch.from_numpy(state).to(img.device)
         return obs
 
-    def _info(self, collided: bool, task_info: dict[str, Any]) -> dict[str, Any]:
-        return {"collided": collided, "position": self.pos.copy(), "heading": self.heading,
-                "steps": self._steps, **task_info}
+    def info(self, k: int) -> dict[str, Any]:
+        """Body k's part of every info: collided is the step's (False after a reset)."""
+        return {"position": self.pos[k].copy(), "heading": float(self.heading[k]), "steps": int(self.steps[k])}
 
-    def _top_down(self, size: int) -> np.ndarray:
-        """The navigation map (free white, obstacles dark), trajectory, goal and agent."""
-        free = self.grid.free.T[::-1]  # rows: y (north up), cols: x
+    def frame(self, k: int) -> np.ndarray:
+        """`render()` of body k: a larger first-person view beside the top-down map."""
+        size = self.cfg.render_size
+        w = int(round(size * self.cfg.width / self.cfg.height))
+        rgb, _ = self.scene.render(self.cameras(np.array([k])), intrinsics(self.cfg.hfov_deg, w, size)[None], w, size,
+                                   depth=False)
+        first = (torch.as_tensor(rgb[0]).cpu().numpy() * 255 + 0.5).astype(np.uint8)
+        return np.concatenate([first, np.full((size, 4, 3), 255, np.uint8), self.top_down(k, size)], 1)
+
+    def top_down(self, k: int, size: int) -> np.ndarray:
+        """The navigation map (free white, obstacles dark), body k's trajectory, goal and pose."""
+        grid = self.grid
+        free = grid.free.T[::-1]  # rows: y (north up), cols: x
         h, w = free.shape
         scale = size / h
         img = np.where(free[..., None], 235, 60).astype(np.uint8).repeat(3, 2)
         img = cv2.resize(img, (max(1, int(round(w * scale))), size), interpolation=cv2.INTER_NEAREST)
 
         def px(p: np.ndarray) -> tuple[int, int]:
-            ij = (np.asarray(p[:2]) - self.grid.origin) / self.grid.cell
+            ij = (np.asarray(p[:2]) - grid.origin) / grid.cell
             return int(ij[0] * scale), int((h - ij[1]) * scale)
 
-        pts = np.array([px(p) for p in self._trajectory], np.int32)
+        pts = np.array([px(p) for p in self.trajectories[k]], np.int32)
         if len(pts) > 1:
             cv2.polylines(img, [pts], False, (40, 120, 255), 1, cv2.LINE_AA)
-        goal = getattr(self.task, "goal", None)
-        if goal is not None:
-            cv2.circle(img, px(goal), max(2, int(self.task.success_radius / self.grid.cell * scale)),
-                       (0, 180, 0), 2, cv2.LINE_AA)
-        a = px(self.pos)
-        tip = px(self.pos + 0.4 * np.array([math.cos(self.heading), math.sin(self.heading), 0]))
-        cv2.arrowedLine(img, a, tip, (220, 30, 30), 2, cv2.LINE_AA, tipLength=0.4)
+        task = self.tasks[k]
+        if getattr(task, "goal", None) is not None:
+            cv2.circle(img, px(task.goal), max(2, int(task.success_radius / grid.cell * scale)), (0, 180, 0), 2,
+                       cv2.LINE_AA)
+        pos, heading = self.pos[k], float(self.heading[k])
+        tip = px(pos + 0.4 * np.array([math.cos(heading), math.sin(heading), 0]))
+        cv2.arrowedLine(img, px(pos), tip, (220, 30, 30), 2, cv2.LINE_AA, tipLength=0.4)
         return img
 
 
-def make_scene_env(scene: str | Path, **kwargs: Any) -> SceneEnv:
+def build_spaces(cfg: SceneEnvConfig) -> tuple[list[str], spaces.Space, spaces.Space]:
+    """Action names, the action space and the observation space of one body."""
+    names = ["forward", "turn_left", "turn_right"]
+    if cfg.extended_actions:
+        names += ["backward", "strafe_left", "strafe_right"]
+    if cfg.body == "flying":
+        names += ["up", "down"]
+    if cfg.actions == "discrete":
+        action_space: spaces.Space = spaces.Discrete(len(names))
+    else:
+        dim = 3 if cfg.body == "flying" else 2  # linear, angular (, vertical)
+        action_space = spaces.Box(-1.0, 1.0, (dim,), np.float32)
+    rgb = spaces.Box(0, 255, (cfg.height, cfg.width, 3), np.uint8)
+    if not (cfg.depth or cfg.state):
+        return names, action_space, rgb
+    parts: dict[str, spaces.Space] = {"rgb": rgb}
+    if cfg.depth:
+        parts["depth"] = spaces.Box(0.0, np.inf, (cfg.height, cfg.width, 1), np.float32)
+    if cfg.state:
+        k = 3 if cfg.task == "pointnav" else 1
+        parts["state"] = spaces.Box(-np.inf, np.inf, (5 + k,), np.float32)
+    return names, action_space, spaces.Dict(parts)
+
+
+def _action_table(cfg: SceneEnvConfig, names: list[str]) -> np.ndarray:
+    """Discrete actions as rows (forward m, left m, up m, turn rad)."""
+    scale = np.array([cfg.step_length, cfg.step_length, cfg.step_length, math.radians(cfg.turn_angle_deg)])
+    return np.array([_DISCRETE[n] for n in names], np.float64) * scale
+
+
+def check_actions(actions: Any, space: spaces.Space) -> None:
+    """ValueError for actions outside `space` or holding NaN/inf (a float action in a Box is cast to its dtype)."""
+    a = np.asarray(actions)
+    if a.dtype.kind == "f" and not np.all(np.isfinite(a)):
+        raise ValueError(f"action {actions!r} contains NaN or inf")
+    if not space.contains(a.astype(space.dtype) if a.dtype.kind == "f" and isinstance(space, spaces.Box) else actions):
+        raise ValueError(f"action {actions!r} is outside the action space {space}")
+
+
+def start_option(options: dict[str, Any] | None, n: int) -> np.ndarray | None:
+    """options["start"] as an array [n, 3] of (x, y, heading): one triple serves every body."""
+    if not options or options.get("start") is None:
+        return None
+    value = options["start"]
+    try:
+        s = np.array(value, np.float64)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"options['start'] {value!r} is not numbers; give (x, y, heading), metres and radians") from e
+    if s.shape == (3,):
+        s = np.tile(s, (n, 1))
+    if s.shape != (n, 3):
+        raise ValueError(f"options['start'] {value!r} has shape {s.shape}; give (x, y, heading) or an array "
+                         f"[{n}, 3] of them (x, y metres, heading radians)")
+    return s
+
+
+class SceneEnv(gym.Env):
+    """Gymnasium environment over a Scene directory, a 3DGS .ply, or a scene object: one body.
+
+    Options in `SceneEnvConfig` (keywords or `config=`). `reset(seed=..., options={"start": (x, y,
+    heading)})` places the body instead of sampling its start (see SceneEnvConfig). The step logic is
+    `SceneBodies` with one body, the same code SceneVectorEnv runs for N.
+    """
+
+    metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
+
+    def __init__(self, scene: Any, render_mode: str | None = None, config: SceneEnvConfig | None = None,
+                 **overrides: Any):
+        self.cfg = cfg = resolve_config(config, overrides, "SceneEnv")
+        if render_mode not in (None, "rgb_array"):
+            raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")
+        self.render_mode = render_mode
+        self.bodies = SceneBodies(scene, cfg, 1, track=render_mode == "rgb_array")
+        self.scene, self.grid, self.task = self.bodies.scene, self.bodies.grid, self.bodies.tasks[0]
+        self.action_names = self.bodies.action_names
+        self.action_space, self.observation_space = self.bodies.action_space, self.bodies.observation_space
+        self._one = np.zeros(1, np.int64)
+
+    @property
+    def pos(self) -> np.ndarray:
+        """Body position (x, y, z) in metres (a copy)."""
+        return self.bodies.pos[0].copy()
+
+    @property
+    def heading(self) -> float:
+        """Body heading in radians, counter-clockwise from +x."""
+        return float(self.bodies.heading[0])
+
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        self.bodies.reset(self._one, [self.np_random], start_option(options, 1))
+        return self._first(self.bodies.observe()), {"collided": False, **self.bodies.info(0)}
+
+    def step(self, action):
+        check_actions(action, self.action_space)
+        reward, terminated, truncated, info = self.bodies.step(self._one, np.asarray(action)[None])
+        info = {k: (v[0].item() if v.ndim == 1 else v[0]) for k, v in info.items()}
+        info = {"collided": info.pop("collided"), **self.bodies.info(0), **info}
+        return self._first(self.bodies.observe()), float(reward[0]), bool(terminated[0]), bool(truncated[0]), info
+
+    def render(self) -> np.ndarray | None:
+        return self.bodies.frame(0) if self.render_mode == "rgb_array" else None
+
+    @staticmethod
+    def _first(obs: Any) -> Any:
+        return {k: v[0] for k, v in obs.items()} if isinstance(obs, dict) else obs[0]
+
+
+def make_scene_env(scene: Any, **kwargs: Any) -> SceneEnv:
     """Entry point for `gymnasium.make("worldmodel/SceneNav-v0", scene=...)`."""
-    if not Path(scene).exists():
-        raise UserInputError(f"{scene}: no such scene; pass a Scene directory from `worldmodel reconstruct` "
-                             "or a 3DGS .ply")
+    check_scene_path(scene)
     return SceneEnv(scene, **kwargs)
