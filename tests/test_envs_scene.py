@@ -187,3 +187,22 @@ def test_installed_package_registers_with_gymnasium_without_an_import(tmp_path):
     out = subprocess.run([sys.executable, "-c", code, str(scene)], capture_output=True, text=True, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["(16,", "16,", "3)", "envs.dream_env:DreamVectorEnv"]
+
+
+def test_reset_start_option_places_the_body(scene_dir):
+    """options={"start": (x, y, heading)}: the episode starts there (matched starts across worlds); the
+    first reward is the geodesic progress from that start; a start inside an obstacle is refused."""
+    env = SceneEnv(scene_dir, goal=(-2.2, -0.8), max_steps=20)
+    _, info = env.reset(seed=0, options={"start": (1.5, -0.8, np.pi)})
+    np.testing.assert_allclose(info["position"][:2], (1.5, -0.8))
+    assert info["heading"] == pytest.approx(-np.pi)  # headings are wrapped to [-pi, pi)
+    before = env.task.distance(env.pos)
+    _, reward, _, _, info = env.step(0)  # forward, toward the goal
+    assert reward == pytest.approx(before - info["distance_to_goal"] - env.task.step_cost)
+    assert info["distance_to_goal"] < before
+    _, again = env.reset(seed=0)  # without the option, the seed's sampled start
+    assert not np.allclose(again["position"][:2], (1.5, -0.8))
+    with pytest.raises(ValueError, match=r"start \(2.3, -2.0, 0.0\) .* is not free"):
+        env.reset(seed=0, options={"start": (2.3, -2.0, 0.0)})
+    with pytest.raises(ValueError, match="not numbers"):
+        env.reset(seed=0, options={"start": "door"})
