@@ -259,3 +259,40 @@ def test_actor_critic_trains_with_the_world_model_and_policy_on_cuda(setup, tmp_
     obs, _ = env.reset(seed=0)
     action, _ = policy.predict(obs, deterministic=True)
     assert env.action_space.contains(int(action))
+
+
+def test_train_policy_in_the_twin_saves_checkpoints_and_a_learning_curve(tmp_path):
+    """`worldmodel train-policy-scene`: SB3 PPO on a SceneVectorEnv; checkpoints at steps 0, 32, 64
+    and the end, each a saved policy that loads and acts in SceneEnv; each evaluated on held-out
+    seeds in learning_curve.json; bad options are refused with a message naming them."""
+    from training.cli import main
+    from training.train_policy import TrainPolicySceneConfig, train_policy_scene
+
+    scene = truth_scene(tmp_path / "scene", num_gaussians=3000, views=8)
+    kwargs = json.dumps({"width": RES, "height": RES, "max_steps": 6, "goal": [-2.2, -0.8]})
+    cfg = TrainPolicySceneConfig(scene, env_kwargs=kwargs, out=tmp_path / "twin", total_steps=80, num_envs=4,
+                                 checkpoint_every=32, eval_episodes=3, hidden=32,
+                                 hp=PPOHyperparameters(rollout_steps=8, epochs=1, minibatches=2))
+    path = train_policy_scene(cfg)
+    curve = json.loads((tmp_path / "twin" / "learning_curve.json").read_text())
+    assert [r["steps"] for r in curve["rows"]] == [0, 32, 64, 96]
+    assert [r["checkpoint"] for r in curve["rows"]] == [f"checkpoints/step_{s:06d}" for s in (0, 32, 64, 96)]
+    assert all(r["eval"]["episodes"] == 3 and 0 <= r["eval"]["success_ci95"][0] <= r["eval"]["success_ci95"][1] <= 1
+               for r in curve["rows"])
+    assert all(b["seconds"] >= a["seconds"] for a, b in zip(curve["rows"], curve["rows"][1:]))
+    summary = json.loads((tmp_path / "twin" / "summary.json").read_text())
+    assert summary["steps"] == 96 and summary["world"] == "twin" and "steps_to_50pct_success" in summary
+    assert json.loads((path / "policy.json").read_text())["trained_in"]["env_kwargs"]["goal"] == [-2.2, -0.8]
+    env = SceneEnv(scene, width=RES, height=RES, max_steps=6, goal=(-2.2, -0.8))
+    obs, _ = env.reset(seed=0)
+    for row in curve["rows"]:
+        action, _ = load_policy(tmp_path / "twin" / row["checkpoint"]).predict(obs, deterministic=True)
+        assert env.action_space.contains(int(action))
+    rows = [json.loads(line) for line in (tmp_path / "twin" / "metrics.jsonl").read_text().splitlines()]
+    assert rows and all("seconds" in r and "steps_per_second" in r for r in rows)
+
+    for bad, match in (('{"depth": true}', "RGB"), ('{"goal": [40, 0]}', "not in the scene's free floor space"),
+                       ("[1]", "JSON object"), ('{"speed": 3}', "unknown options")):
+        with pytest.raises(UserInputError, match=match):
+            train_policy_scene(TrainPolicySceneConfig(scene, env_kwargs=bad, out=tmp_path / "bad", total_steps=8))
+    assert main(["train-policy-scene", str(tmp_path / "nope"), "--out", str(tmp_path / "bad")]) == 2

@@ -58,6 +58,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "train_policy",
         "Train a policy in imagination (batched actor-critic or SB3 PPO) and save it.",
     ),
+    "train-policy-scene": (
+        "training.train_policy",
+        "TrainPolicySceneConfig",
+        "train_policy_scene",
+        "Train SB3 PPO in a Scene (the twin) through SceneVectorEnv, with checkpoints and a learning curve.",
+    ),
     "validate": (
         "training.validate",
         "ValidateConfig",
