@@ -1,10 +1,13 @@
-"""SceneEnv and DreamVectorEnv throughput, and SceneEnv's collision guarantee.
+"""SceneEnv, SceneVectorEnv and DreamVectorEnv throughput, and SceneEnv's collision guarantee.
 
   python benchmarks/bench_envs.py scene      # steps/s at 64x64 on a 20k-Gaussian truth scene of the
                                              # example room; 10k random steps checked against the true
                                              # room geometry
   python benchmarks/bench_envs.py scene --scene runs/demo/scene   # the same on the reconstruction of the
                                              # bundled example (aligned to the truth by Sim(3))
+  python benchmarks/bench_envs.py vector     # total steps/s of one SceneEnv against SceneVectorEnv with 8 and
+                                             # 32 bodies (64x64, 20k-Gaussian truth scene), variants alternating
+                                             # round by round; medians and ratios to the single env
   python benchmarks/bench_envs.py dream      # imagined steps/s at batch 1, 8, 32 (default model)
   python benchmarks/bench_envs.py leaks --scene runs/demo/scene   # where the reconstruction's collision
                                              # geometry would let a body stand inside the true room's solids
@@ -65,6 +68,60 @@ def bench_scene(steps: int, check_steps: int, scene_dir: str | None) -> dict:
     return {"scene": scene_dir or "truth scene, 20k Gaussians", "num_gaussians": env.scene.num_gaussians,
             "steps_per_s": sps, "resolution": "64x64", "random_steps_checked": check_steps,
             "passes_through_obstacles": passes, "collisions_stopped": collisions}
+
+
+def bench_vector(sizes: list[int], rounds: int, seconds: float, scene_dir: str | None) -> dict:
+    """Total environment steps/s (random extended discrete actions, 64x64 RGB) of one SceneEnv and of
+    SceneVectorEnv with each of `sizes` bodies over the same Scene object. Every round runs each
+    variant for about `seconds` of wall-clock in turn, so a slowdown of the shared host lands on all
+    of them alike; the medians over rounds and their ratios to the single env are the result."""
+    from envs.scene_env import SceneEnv
+    from envs.scene_vector_env import SceneVectorEnv
+    from scenes.scene import Scene
+    from scenes.truth_scene import truth_scene
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(scene_dir) if scene_dir else truth_scene(Path(tmp) / "room", num_gaussians=20_000)
+        scene = Scene.load(path)
+    kw = {"extended_actions": True, "max_steps": 200}
+    rng = np.random.default_rng(0)
+    single = SceneEnv(scene, **kw)
+    single.reset(seed=0)
+    vectors = {n: SceneVectorEnv(scene, num_envs=n, **kw) for n in sizes}
+    for v in vectors.values():
+        v.reset(seed=0)
+
+    def run_single() -> float:
+        steps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            _, _, te, tr, _ = single.step(int(rng.integers(6)))
+            if te or tr:
+                single.reset()
+            steps += 1
+        return steps / (time.perf_counter() - t0)
+
+    def run_vector(v) -> float:
+        steps, t0 = 0, time.perf_counter()
+        while time.perf_counter() - t0 < seconds:
+            v.step(rng.integers(0, 6, v.num_envs))  # NEXT_STEP autoreset inside
+            steps += v.num_envs
+        return steps / (time.perf_counter() - t0)
+
+    variants = {"single": run_single, **{f"vector_{n}": (lambda v=v: run_vector(v)) for n, v in vectors.items()}}
+    for fn in variants.values():  # warm-up (numba compile, caches)
+        fn()
+    samples: dict[str, list[float]] = {name: [] for name in variants}
+    for _ in range(rounds):
+        for name, fn in variants.items():
+            samples[name].append(round(fn(), 1))
+    med = {name: float(np.median(x)) for name, x in samples.items()}
+    return {
+        "scene": scene_dir or "truth scene, 20k Gaussians", "num_gaussians": scene.num_gaussians,
+        "resolution": "64x64", "rounds": rounds, "seconds_per_run": seconds, "steps_per_s": samples,
+        "median_steps_per_s": med, "ratio_to_single": {k: round(v / med["single"], 2) for k, v in med.items()},
+        "torch_threads": __import__("torch").get_num_threads(),
+        "numba_threads": __import__("numba").get_num_threads(),
+    }
 
 
 def bench_dream(batches: list[int], steps: int) -> dict:
@@ -130,16 +187,21 @@ def bench_leaks(scene_dir: str, body_radius: float = 0.2) -> dict:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("which", choices=["scene", "dream", "leaks"])
+    p.add_argument("which", choices=["scene", "vector", "dream", "leaks"])
     p.add_argument("--steps", type=int, default=2000)
     p.add_argument("--check-steps", type=int, default=10_000)
     p.add_argument("--batches", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--sizes", type=int, nargs="+", default=[8, 32], help="vector: bodies per SceneVectorEnv")
+    p.add_argument("--rounds", type=int, default=7, help="vector: rounds of all variants, alternating")
+    p.add_argument("--seconds", type=float, default=4.0, help="vector: wall-clock per variant and round")
     p.add_argument("--scene", default=None, help="a reconstruction of the bundled example (default: truth scene)")
     args = p.parse_args()
     if args.which == "leaks":
         if args.scene is None:
             p.error("leaks needs --scene (a reconstruction of the bundled example)")
         res = bench_leaks(args.scene)
+    elif args.which == "vector":
+        res = bench_vector(args.sizes, args.rounds, args.seconds, args.scene)
     elif args.which == "scene":
         res = bench_scene(args.steps, args.check_steps, args.scene)
     else:

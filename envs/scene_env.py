@@ -194,9 +194,9 @@ class SceneBodies:
         for j, (k, rng) in enumerate(zip(idx, rngs)):
             start, heading = self.tasks[k].reset(self.grid, rng)
             if starts is not None:
-                start, heading = starts[j, :2], float(starts[j, 2])
+                start, heading = starts[j, :2], (float(starts[j, 2]) + np.pi) % (2 * np.pi) - np.pi
             self.pos[k] = (start[0], start[1], self.scene.floor_z + self.cfg.camera_height)
-            self.heading[k] = (heading + np.pi) % (2 * np.pi) - np.pi
+            self.heading[k] = heading
             self.steps[k] = 0
             if self.track:
                 self.trajectories[k] = [self.pos[k].copy()]
