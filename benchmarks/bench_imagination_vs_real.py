@@ -7,11 +7,12 @@ same network and the same seed:
 - imagination: `worldmodel train-policy MODEL DATA` (a DreamVectorEnv on the world model; the only real steps
   used are the dataset's);
 - real: `train_actor_critic` on a gymnasium SyncVectorEnv of the dataset's env (same env kwargs, SAME_STEP
-  autoreset) observed as `collect` stored it: render() resized with training.collect.resize_frame, for as
+  autoreset) observed as `collect` stored it: render() resized with envs.wrappers.resize_frame, for as
   many steps as the dataset holds (TrajectoryDataset.total_steps).
 
 Then both, and a uniformly random policy, play `--episodes` episodes of the real env from the same seeds
-(training.validate.make_truth_env / true_episode), greedy (argmax) and with sampled actions; the report gives
+(training.validate.make_real_env / training.rollouts.true_episode), greedy (argmax) and with sampled
+actions; the report gives
 the mean true return with its 95% t-interval and the wall-clock of each arm.
 
   OMP_WAIT_POLICY=PASSIVE .venv/bin/python benchmarks/bench_imagination_vs_real.py \\
@@ -37,10 +38,12 @@ import torch
 from accelerate import Accelerator
 
 from envs.action_repeat import make_rgb_env
-from training.collect import resize_frame
+from envs.wrappers import resize_frame
 from training.policies import load_policy, resolve_policy
+from training.rollouts import true_episode
+from training.stats import t_interval
 from training.train_policy import TrainPolicyConfig, _train_actor_critic, train_policy
-from training.validate import ValidateConfig, make_truth_env, t_interval, true_episode
+from training.validate import make_real_env
 from wmcore.atomic import write_json
 from wmcore.rundir import RunDir
 from worldmodel.dataset import TrajectoryDataset
@@ -157,10 +160,10 @@ def main() -> None:
     imagined_dir, imagined = train_imagined(args)
     real_dir, real = train_real(args, dataset, real_steps)
 
-    env = make_truth_env(ValidateConfig(args.model, args.dataset, max_steps=args.max_steps), dataset.resolution,
-                         dataset.index["source"])
+    source = dataset.index["source"]
+    env = make_real_env(source["env_id"], args.max_steps, {}, source, dataset.resolution)
     seeds = [args.eval_seed + i for i in range(args.episodes)]
-    random_policy = resolve_policy("random", env.action_space, args.seed)
+    random_policy = resolve_policy("random", env, seed=args.seed)
     arms = {
         "random": {"real_steps": 0, "imagined_steps": 0, "train_seconds": 0.0,
                    "eval": {"sampled": evaluate(random_policy, env, seeds, args.max_steps)}},

@@ -4,6 +4,7 @@ successful trajectories and for validating rankings (it knows the map; a learned
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -21,6 +22,16 @@ class ShortestPathPolicy:
         self.env = env
         self.tolerance = math.radians(tolerance_deg)
         self.lookahead = lookahead
+
+    def predict(self, obs: Any = None, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, None]:
+        """The policy protocol (training.policies): the planner's action for the env's one body; the
+        observation is not looked at."""
+        if obs is not None and np.asarray(obs).ndim == 4:
+            if len(obs) != 1:
+                raise ValueError(f"ShortestPathPolicy drives one SceneEnv body; got a batch of {len(obs)}")
+            return np.array([self(None)]), None
+        return np.asarray(self(None)), None
 
     def __call__(self, obs=None) -> int:
         env = self.env

@@ -189,7 +189,8 @@ def test_collect_records_a_real_atari_env(tmp_path):
 def test_carracing_driver_steers_toward_the_track():
     import gymnasium as gym
 
-    from training.examples.carracing_driver import drive, track_centre
+    from training.examples.carracing_driver import Driver, track_centre
+    from training.policies import resolve_policy
 
     grass = np.zeros((96, 96, 3), np.uint8)
     grass[...] = (102, 204, 102)
@@ -197,8 +198,9 @@ def test_carracing_driver_steers_toward_the_track():
     right[:, 60:80] = 105  # grey track to the right of the car (column 48)
     assert track_centre(grass) is None and track_centre(right) == pytest.approx(69.5)
     space = gym.spaces.Box(np.array([-1.0, 0.0, 0.0], np.float32), np.array([1.0, 1.0, 1.0], np.float32))
-    rng = np.random.default_rng(0)
-    actions = np.array([drive(right, space, rng) for _ in range(400)])
+    driver = resolve_policy("training.examples.carracing_driver:Driver", action_space=space, seed=0)
+    assert isinstance(driver, Driver)  # a class is built as Driver(action_space, seed)
+    actions = np.array([driver.predict(right, deterministic=False)[0] for _ in range(400)])
     assert all(space.contains(a) for a in actions)
     assert np.median(actions[:, 0]) > 0.5  # mostly steering right, toward the track
     assert 0.02 < (actions[:, 0] < 0).mean() < 0.4  # with random excursions
@@ -293,7 +295,7 @@ def test_action_repeat_applies_each_action_several_env_steps():
 
 def test_collect_with_action_repeat_records_agent_steps(tmp_path):
     from training.collect import CollectConfig, collect
-    from training.validate import ValidateConfig, make_truth_env
+    from training.validate import make_real_env
 
     kwargs = '{"repeat_action_probability": 0.0}'
     out = collect(CollectConfig("ALE/Breakout-v5", out=tmp_path / "bo", episodes=1, max_steps=5, resolution=(16, 16),
@@ -301,7 +303,7 @@ def test_collect_with_action_repeat_records_agent_steps(tmp_path):
     ds = TrajectoryDataset(out)
     assert ds.index["source"]["action_repeat"] == 3
     assert ds.episodes[0].steps == 5 and ds.episodes[0].truncated[-1]  # the limit counts agent steps
-    truth = make_truth_env(ValidateConfig(tmp_path / "m", out, max_steps=5), (16, 16), ds.index["source"])
+    truth = make_real_env("ALE/Breakout-v5", 5, {}, ds.index["source"], (16, 16))
     truth.reset(seed=0)
     info = truth.step(0)[-1]
     # validation steps the real env as the data was recorded: 3 env steps of ALE's frameskip 4

@@ -7,11 +7,9 @@ use inside your own loop. `ENV_ID` of the form `minari:DATASET_ID` imports a Min
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +18,7 @@ import numpy as np
 import tyro
 from tqdm import tqdm
 
+from envs.wrappers import resize_frame
 from wmcore.errors import UserInputError
 from wmcore.rundir import RunDir
 
@@ -41,14 +40,15 @@ class CollectConfig:
     resolution: tuple[int, int] = (64, 64)
     """Frame height and width stored (frames are resized with area interpolation)."""
     policy: str = "sticky"
-    """"random" (uniform each step), "sticky" (a random action held for several steps: moves a lot),
-    "expert" (worldmodel/SceneNav-v0 only: the shortest-path planner, which reads the map, so the data
-    holds arrivals), or "module:function" naming a callable (observation, action_space, rng) -> action
-    (a scripted or saved policy)."""
+    """The policy that acts (any kind `training.policies.resolve_policy` takes): "random", "sticky" (a
+    random action held for several steps: moves a lot), "expert" (worldmodel/SceneNav-v0: the
+    shortest-path planner, which reads the map, so the data holds arrivals), "noisy:EPS:SPEC" (SPEC with
+    random actions at a fraction EPS of the steps, e.g. noisy:0.3:expert), a saved policy directory, an
+    SB3 .zip, or "module:attr"."""
     hold_prob: float = 0.75
     """Sticky policy: probability of repeating the previous action at each step."""
-    expert_noise: float = 0.3
-    """Expert policy: probability of a uniformly random action instead of the planner's at each step."""
+    deterministic: bool = False
+    """Learned policies take their most likely action instead of sampling one."""
     env_kwargs: str = "{}"
     """JSON dict of keyword arguments for gymnasium.make, e.g. '{"repeat_action_probability": 0.0}'."""
     text: str | None = None
@@ -65,22 +65,6 @@ class CollectConfig:
     """Apply each action for this many environment steps (rewards summed, the last frame stored), as
     Atari's frameskip does: a world model trained on the data predicts that many steps at once, so the
     actions' effect per step is larger. Stored with the dataset; `validate` wraps the real env alike."""
-
-
-def resize_frame(frame: np.ndarray, resolution: tuple[int, int]) -> np.ndarray:
-    """RGB uint8 [h,w,3] -> [H,W,3] with area interpolation (keeps thin objects like paddles visible)."""
-    import cv2
-
-    frame = np.asarray(frame)
-    if frame.ndim != 3 or frame.shape[2] != 3:
-        raise UserInputError(
-            f"the environment rendered a frame of shape {list(frame.shape)}; expected RGB "
-            "[H,W,3] — create it with render_mode='rgb_array'"
-        )
-    h, w = resolution
-    if frame.shape[:2] == (h, w):
-        return frame.astype(np.uint8)
-    return cv2.resize(frame, (w, h), interpolation=cv2.INTER_AREA).astype(np.uint8)
 
 
 def _recorder_base():
@@ -104,7 +88,10 @@ class RecordEpisodes(_recorder_base()):
         source: dict[str, Any] | None = None,
         append: bool = False,
         frames: str = "render",
+        meta: dict[str, Any] | None = None,
     ):
+        """`meta` is stored with every episode (see worldmodel.dataset.Episode.meta); assign
+        `recorder.meta` between episodes to change it (e.g. the policy of the next episodes)."""
         from worldmodel.action_space import ActionSpace
         from worldmodel.dataset import DatasetWriter
 
@@ -128,6 +115,7 @@ class RecordEpisodes(_recorder_base()):
         self.space = ActionSpace.from_gym(env.action_space)
         self.writer = DatasetWriter(out, self.space, self.resolution, source=source, append=append)
         self.text = text
+        self.meta = meta
         self.episode_ids: list[str] = []
         self._buf: dict[str, list] | None = None
 
@@ -178,46 +166,13 @@ class RecordEpisodes(_recorder_base()):
                 b["terminated"],
                 b["truncated"],
                 text=self.text,
+                meta=self.meta,
             )
         )
 
     def close(self) -> None:
         self._flush(cut=True)
         super().close()
-
-
-def make_policy(
-    name: str, env: Any, hold_prob: float, rng: np.random.Generator, expert_noise: float = 0.3
-) -> Callable[[Any], Any]:
-    """A callable observation -> action for `env`."""
-    action_space = env.action_space
-    if name == "expert":
-        from envs.oracle import ShortestPathPolicy
-        from envs.scene_env import SceneEnv
-
-        if not isinstance(env.unwrapped, SceneEnv):
-            raise UserInputError("--policy expert needs worldmodel/SceneNav-v0 (it plans on the scene's map)")
-        expert = ShortestPathPolicy(env.unwrapped)
-        return lambda obs: action_space.sample() if rng.random() < expert_noise else expert(obs)
-    if name == "random":
-        return lambda obs: action_space.sample()
-    if name == "sticky":
-        state = {"a": action_space.sample()}
-
-        def sticky(obs: Any) -> Any:
-            if rng.random() > hold_prob:
-                state["a"] = action_space.sample()
-            return state["a"]
-
-        return sticky
-    if ":" in name:
-        module, fn = name.split(":", 1)
-        try:
-            factory = getattr(importlib.import_module(module), fn)
-        except (ImportError, AttributeError) as e:
-            raise UserInputError(f"--policy {name}: cannot import {fn} from {module} ({e})") from e
-        return lambda obs: factory(obs, action_space, rng)
-    raise UserInputError(f"--policy {name!r}: use 'random', 'sticky', 'expert' or 'module:function'")
 
 
 def collect(cfg: CollectConfig) -> Path:
@@ -237,6 +192,7 @@ def collect(cfg: CollectConfig) -> Path:
 
     import envs  # noqa: F401  (registers the worldmodel/* environments, and ALE when installed)
     from envs.action_repeat import make_rgb_env
+    from training.policies import act, resolve_policy
 
     with RunDir(cfg.out, cfg) as run:
         try:
@@ -246,17 +202,17 @@ def collect(cfg: CollectConfig) -> Path:
         source = {"env_id": cfg.env_id, "env_kwargs": env_kwargs, "policy": cfg.policy, "seed": cfg.seed,
                   "frames": cfg.frames, "action_repeat": cfg.action_repeat}
         env = RecordEpisodes(env, cfg.out, cfg.resolution, text=cfg.text, source=source, append=cfg.append,
-                             frames=cfg.frames)
-        rng = np.random.default_rng(cfg.seed)
+                             frames=cfg.frames, meta={"env_id": cfg.env_id, "policy": cfg.policy})
         env.action_space.seed(cfg.seed)
-        policy = make_policy(cfg.policy, env, cfg.hold_prob, rng, cfg.expert_noise)
+        policy = resolve_policy(cfg.policy, env, seed=cfg.seed, hold_prob=cfg.hold_prob)
         t0, steps = time.time(), 0
         for ep in tqdm(range(cfg.episodes), desc="collect", unit="ep"):
             obs, _ = env.reset(seed=cfg.seed + ep)
-            done, ret, n = False, 0.0, 0
+            done, ret, n, start = False, 0.0, 0, True
             while not done:
-                obs, r, term, trunc, _ = env.step(policy(obs))
-                done, ret, n = term or trunc, ret + float(r), n + 1
+                a = act(policy, np.asarray(obs)[None], cfg.deterministic, episode_start=[start])[0]
+                obs, r, term, trunc, _ = env.step(a)
+                done, ret, n, start = term or trunc, ret + float(r), n + 1, False
             steps += n
             run.log_metrics(
                 episode=ep, steps=n, episode_return=ret, steps_per_second=steps / (time.time() - t0)

@@ -1,21 +1,43 @@
-"""Policy objects shared by train-policy, validate and render: saving and loading trained
-policies without pickle, and resolving a policy by name.
+"""Policies: one protocol and one resolver for every kind of policy the commands accept.
 
-Every policy here has `predict(obs, deterministic=True) -> (action, None)` taking one observation
-[H,W,3] or a batch [B,H,W,3], like Stable-Baselines3's, so one object runs in the DreamEnv and in
-the ground-truth environment.
+**The protocol** is Stable-Baselines3's, so the policies users bring work unchanged:
+
+    predict(obs, state=None, episode_start=None, deterministic=False) -> (action, state)
+
+- `obs` is one observation (uint8 [H,W,3]) or a batch [B,H,W,3]; the action is one action or a
+  batch ([B] for Discrete, [B,D] for Box) to match.
+- `episode_start` is a bool [B] marking the observations that begin an episode; policies with
+  memory (sticky, noisy) restart it there. None means "no episode has started" (the memory goes on).
+- `deterministic=True` takes the most likely action; False samples it, as in training. Callers in
+  this project always pass it explicitly: SB3 defaults to False.
+- `state` is returned unchanged (None): no policy here is recurrent.
+
+**The resolver** `resolve_policy(spec, env=...)` turns a name or path into such an object; collect,
+validate, render, model-based and the demo all use it, so every command accepts the same kinds:
+
+| spec | policy |
+|---|---|
+| `random` | uniform random actions |
+| `sticky` | a random action held with probability `hold_prob` at each step (moves a lot) |
+| `expert` (or `oracle`) | SceneNav's shortest-path planner; it reads the map, so it needs a SceneEnv |
+| `noisy:EPS:SPEC` | SPEC, with a uniform random action instead at a fraction EPS of the steps |
+| a directory with `policy.json` | a policy saved by `train-policy`, `behaviour-cloning` or a twin PPO run |
+| a `.zip` file | a Stable-Baselines3 PPO/A2C model (`model.save(...)`); its weights are read without unpickling |
+| `module:attr` | an object with `predict`; a class, built as `attr(action_space, seed)`; a callable `obs -> action` |
 
 A saved policy is a directory: policy.json (format, algorithm, network config) and
-policy.safetensors (the state dict). SB3 PPO policies are saved the same way (their state dict,
-not SB3's pickled zip) and rebuilt from the stored policy_kwargs and spaces.
+policy.safetensors (the state dict). SB3 policies are saved the same way (their state dict, not
+SB3's pickled zip) and rebuilt from the stored policy_kwargs and spaces.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
 import json
+import zipfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
@@ -24,6 +46,31 @@ from training.actor_critic import POLICY_CONFIG, POLICY_FORMAT, POLICY_WEIGHTS, 
 from wmcore.atomic import atomic_path, write_json
 from wmcore.errors import UserInputError
 from wmcore.tensors import load_tensors, save_tensors
+
+SPEC_HELP = (
+    "random, sticky, expert (SceneNav: the map-reading planner), noisy:EPS:SPEC, a saved policy directory, "
+    "an SB3 .zip, or module:attr"
+)
+"""The policy kinds every command accepts (its --policy help)."""
+
+
+@runtime_checkable
+class Policy(Protocol):
+    """Anything with SB3's `predict` (see the module docstring for the convention)."""
+
+    def predict(
+        self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, Any]: ...
+
+
+def _batch(obs: Any) -> tuple[np.ndarray, bool]:
+    """obs as a batch, and whether it was a single observation."""
+    o = np.asarray(obs)
+    return (o[None], True) if o.ndim == 3 else (o, False)
+
+
+def _starts(episode_start: Any, n: int) -> np.ndarray:
+    return np.zeros(n, bool) if episode_start is None else np.asarray(episode_start, bool).reshape(n)
 
 
 class RandomPolicy:
@@ -34,12 +81,58 @@ class RandomPolicy:
         self.action_space.seed(seed)
 
     def predict(
-        self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True
+        self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False
     ) -> tuple[np.ndarray, None]:
-        obs = np.asarray(obs)
-        if obs.ndim == 3:
-            return np.asarray(self.action_space.sample()), None
-        return np.stack([self.action_space.sample() for _ in range(len(obs))]), None
+        o, single = _batch(obs)
+        acts = np.stack([np.asarray(self.action_space.sample()) for _ in range(len(o))])
+        return (acts[0] if single else acts), None
+
+
+class StickyPolicy:
+    """A random action held at each step with probability `hold_prob` (per batch element): the
+    body moves a lot, which a world model needs to learn motion."""
+
+    def __init__(self, action_space: Any, seed: int = 0, hold_prob: float = 0.75):
+        if not 0.0 <= hold_prob <= 1.0:
+            raise UserInputError(f"hold probability {hold_prob}: use a value in [0, 1]")
+        self.action_space, self.hold_prob = action_space, hold_prob
+        self.action_space.seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.held: np.ndarray | None = None
+
+    def predict(
+        self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, None]:
+        o, single = _batch(obs)
+        n = len(o)
+        if self.held is None or len(self.held) != n:
+            self.held = np.stack([np.asarray(self.action_space.sample()) for _ in range(n)])
+        change = (self.rng.random(n) > self.hold_prob) | _starts(episode_start, n)
+        for i in np.flatnonzero(change):
+            self.held[i] = self.action_space.sample()
+        acts = self.held.copy()
+        return (acts[0] if single else acts), None
+
+
+class NoisyPolicy:
+    """`base`, with a uniform random action instead at a fraction `eps` of the steps: a graded
+    family from one policy (eps 0 is the policy itself, 1 is random)."""
+
+    def __init__(self, base: Any, action_space: Any, eps: float, seed: int = 0):
+        if not 0.0 <= eps <= 1.0:
+            raise UserInputError(f"noise {eps}: the fraction of random actions must be in [0, 1]")
+        self.base, self.action_space, self.eps = base, action_space, float(eps)
+        self.action_space.seed(seed)
+        self.rng = np.random.default_rng(seed)
+
+    def predict(
+        self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, None]:
+        o, single = _batch(obs)
+        acts = np.array(act(self.base, o, deterministic, episode_start), copy=True)
+        for i in np.flatnonzero(self.rng.random(len(o)) < self.eps):
+            acts[i] = self.action_space.sample()
+        return (acts[0] if single else acts), None
 
 
 class CallablePolicy:
@@ -49,14 +142,14 @@ class CallablePolicy:
         self.fn = fn
 
     def predict(
-        self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True
+        self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False
     ) -> tuple[np.ndarray, None]:
-        obs = np.asarray(obs)
-        if obs.ndim == 3:
-            return np.asarray(self.fn(obs)), None
-        return np.stack([np.asarray(self.fn(o)) for o in obs]), None
+        o, single = _batch(obs)
+        acts = np.stack([np.asarray(self.fn(x)) for x in o])
+        return (acts[0] if single else acts), None
 
 
+# ---------------------------------------------------------------------- saved policies
 def save_sb3_policy(
     model: Any, path: str | Path, policy_kwargs: dict[str, Any], extra: dict[str, Any] | None = None
 ) -> Path:
@@ -80,20 +173,56 @@ def save_sb3_policy(
     return path
 
 
-def _load_sb3_policy(path: Path, meta: dict[str, Any], device: str) -> Any:
+def _sb3_policy(observation_shape: tuple[int, ...], action_space: Any, policy_kwargs: dict[str, Any]) -> Any:
     from gymnasium import spaces
     from stable_baselines3.common.policies import ActorCriticCnnPolicy
 
+    obs_space = spaces.Box(0, 255, tuple(observation_shape), np.uint8)
+    return ActorCriticCnnPolicy(obs_space, action_space, lambda _: 0.0, **policy_kwargs)
+
+
+def _load_sb3_policy(path: Path, meta: dict[str, Any], device: str) -> Any:
     from envs.dream_env import gym_action_space
     from worldmodel.action_space import ActionSpace
 
-    obs_space = spaces.Box(0, 255, tuple(meta["observation_shape"]), np.uint8)
     act_space = gym_action_space(ActionSpace.from_dict(meta["action_space"]))
-    policy = ActorCriticCnnPolicy(obs_space, act_space, lambda _: 0.0, **meta["policy_kwargs"])
+    policy = _sb3_policy(meta["observation_shape"], act_space, meta["policy_kwargs"])
     tensors = load_tensors(path / POLICY_WEIGHTS)
     if set(tensors) != set(_unique_tensors(policy.state_dict())):
         raise UserInputError(f"{path}: weights do not match {POLICY_CONFIG}; re-save the policy")
     policy.load_state_dict(tensors, strict=False)  # the skipped keys alias loaded ones
+    return policy.to(device).eval()
+
+
+def load_sb3_zip(path: str | Path, observation_space: Any, action_space: Any, device: str = "cpu") -> Any:
+    """The policy of a Stable-Baselines3 PPO/A2C `CnnPolicy` model saved with `model.save(...)`.
+
+    SB3's own `PPO.load` unpickles the zip's `data` entry (arbitrary code); this reads only the
+    weights (`policy.pth`, with torch's weights-only loader) and rebuilds the policy for the
+    spaces of the environment it will act in, inferring the feature width from the weights."""
+    path = Path(path)
+    try:
+        with zipfile.ZipFile(path) as z, z.open("policy.pth") as f:
+            import io
+
+            state = torch.load(io.BytesIO(f.read()), map_location="cpu", weights_only=True)
+    except (zipfile.BadZipFile, KeyError, OSError, RuntimeError) as e:
+        raise UserInputError(f"{path}: not a Stable-Baselines3 model zip with policy.pth ({e})") from e
+    key = "features_extractor.linear.0.weight"
+    if key not in state:
+        raise UserInputError(
+            f"{path}: only CnnPolicy models (PPO/A2C on image observations) load without unpickling; "
+            "save your policy's state dict with training.policies.save_sb3_policy instead"
+        )
+    kwargs = {"features_extractor_kwargs": {"features_dim": int(state[key].shape[0])}}
+    h, w, c = observation_space.shape  # SB3 trains image policies on channel-first views (VecTransposeImage)
+    policy = _sb3_policy((c, h, w), action_space, kwargs)
+    try:
+        policy.load_state_dict(state)
+    except RuntimeError as e:
+        raise UserInputError(
+            f"{path}: weights do not fit a CnnPolicy for {observation_space} / {action_space} ({e})"
+        ) from e
     return policy.to(device).eval()
 
 
@@ -110,7 +239,7 @@ def _unique_tensors(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tens
 
 
 def load_policy(path: str | Path, device: str = "cpu") -> Any:
-    """A policy saved by `worldmodel train-policy` (either algorithm)."""
+    """A policy saved in this project's format (by train-policy, behaviour cloning or a twin PPO run)."""
     path = Path(path)
     cfg = path / POLICY_CONFIG
     if not cfg.is_file():
@@ -124,32 +253,95 @@ def load_policy(path: str | Path, device: str = "cpu") -> Any:
         raise UserInputError(f"{cfg}: invalid JSON ({e})") from e
     if meta.get("format") != POLICY_FORMAT:
         raise UserInputError(f"{cfg}: not a worldmodel policy (format {meta.get('format')!r})")
-    if meta["algorithm"] == "actor-critic":
+    if "net" in meta:  # the ActorCritic network, whichever algorithm trained it
         return ActorCritic.load(path, device)
-    if meta["algorithm"] == "sb3-ppo":
+    if meta.get("algorithm") == "sb3-ppo":
         return _load_sb3_policy(path, meta, device)
-    raise UserInputError(f"{cfg}: unknown algorithm {meta['algorithm']!r}")
+    raise UserInputError(f"{cfg}: unknown algorithm {meta.get('algorithm')!r}")
 
 
-def resolve_policy(spec: str, action_space: Any, seed: int = 0, device: str = "cpu") -> Any:
-    """`random`, a saved policy directory, or `module:callable` (a callable observation -> action, or an
-    object with predict). `oracle` needs the ground-truth env and is resolved by the caller."""
+# ---------------------------------------------------------------------- the resolver
+def resolve_policy(
+    spec: str,
+    env: Any = None,
+    *,
+    action_space: Any = None,
+    observation_space: Any = None,
+    seed: int = 0,
+    device: str = "cpu",
+    hold_prob: float = 0.75,
+) -> Any:
+    """The policy named by `spec` (see the module docstring's table) for `env`.
+
+    `env` is the environment the policy will act in; only `expert` reads it (its map and the body's
+    pose), the other kinds take its spaces. Without an env, pass `action_space` (and
+    `observation_space` for an SB3 zip)."""
+    if env is not None:
+        action_space = getattr(env, "single_action_space", None) or env.action_space
+        observation_space = getattr(env, "single_observation_space", None) or getattr(env, "observation_space", None)
+    if action_space is None:
+        raise ValueError("resolve_policy needs the env or its action_space")
     if spec == "random":
         return RandomPolicy(action_space, seed)
-    if Path(spec).exists():
-        return load_policy(spec, device)
-    if ":" in spec:
+    if spec == "sticky":
+        return StickyPolicy(action_space, seed, hold_prob)
+    if spec in ("expert", "oracle"):
+        from envs.oracle import ShortestPathPolicy
+        from envs.scene_env import SceneEnv
+
+        base = getattr(env, "unwrapped", env)
+        if not isinstance(base, SceneEnv):
+            raise UserInputError(
+                f"policy {spec!r} plans on a SceneEnv's map (worldmodel/SceneNav-v0, PointNav, "
+                f"discrete actions); it cannot act in {type(base).__name__}"
+            )
+        try:
+            return ShortestPathPolicy(base)
+        except ValueError as e:
+            raise UserInputError(f"policy {spec!r}: {e}") from e
+    if spec.startswith("noisy:"):
+        parts = spec.split(":", 2)
+        try:
+            eps = float(parts[1])
+        except (IndexError, ValueError):
+            eps = float("nan")
+        if len(parts) != 3 or not 0.0 <= eps <= 1.0:
+            raise UserInputError(f"policy {spec!r}: write noisy:EPS:SPEC with EPS in [0, 1], e.g. noisy:0.3:expert")
+        base = resolve_policy(
+            parts[2],
+            env,
+            action_space=action_space,
+            observation_space=observation_space,
+            seed=seed + 1,
+            device=device,
+            hold_prob=hold_prob,
+        )
+        return NoisyPolicy(base, action_space, eps, seed)
+    path = Path(spec)
+    if path.suffix == ".zip" and path.is_file():
+        if observation_space is None:
+            raise ValueError("an SB3 zip needs the env or its observation_space")
+        return load_sb3_zip(path, observation_space, action_space, device)
+    if path.is_dir():
+        return load_policy(path, device)
+    if ":" in spec and not path.exists():
         module, name = spec.split(":", 1)
         try:
             obj = getattr(importlib.import_module(module), name)
         except (ImportError, AttributeError) as e:
             raise UserInputError(f"policy {spec!r}: cannot import {name} from {module} ({e})") from e
-        return obj if hasattr(obj, "predict") else CallablePolicy(obj)
-    raise UserInputError(f"policy {spec!r}: use 'random', 'oracle', a saved policy directory, or 'module:callable'")
+        if inspect.isclass(obj):
+            obj = obj(action_space, seed)
+        if isinstance(obj, Policy):
+            return obj
+        if callable(obj):
+            return CallablePolicy(obj)
+        raise UserInputError(f"policy {spec!r}: {name} is neither a policy (with predict), a class nor a callable")
+    raise UserInputError(f"policy {spec!r}: not found; use {SPEC_HELP}")
 
 
-def act(policy: Any, obs: np.ndarray, deterministic: bool = True) -> np.ndarray:
-    """Batched actions [B] or [B,D] for observations [B,H,W,3]."""
+def act(policy: Any, obs: np.ndarray, deterministic: bool = False, episode_start: Any = None) -> np.ndarray:
+    """Batched actions [B] or [B,D] for observations [B,H,W,3] (no gradients)."""
     with torch.no_grad():
-        a, _ = policy.predict(obs, deterministic=deterministic)
+        a, _ = policy.predict(obs, episode_start=episode_start, deterministic=deterministic)
     return np.asarray(a)

@@ -36,13 +36,14 @@ class RenderConfig:
     kind: Literal["scene", "imagined", "compare"] = "compare"
     """What to render (see the module docstring)."""
     scene: Path | None = None
-    """kind=scene: the Scene directory."""
+    """kind=scene: the Scene directory (the twin), or room:DIR for the true room of a synthetic capture (reality)."""
     model: Path | None = None
     """kind=imagined/compare: the world model directory."""
     dataset: Path | None = None
     """kind=imagined/compare: the model's trajectory dataset (imagined starts; compare's episodes)."""
     policy: str = "random"
-    """kind=scene/imagined: random, oracle (scene only), a RUN/policy directory, or module:callable."""
+    """kind=scene/imagined: any kind `training.policies.resolve_policy` takes (random, sticky, expert -- scene
+    only --, noisy:EPS:SPEC, a saved policy directory, an SB3 .zip, module:attr)."""
     episodes: int = 1
     """kind=scene/imagined: episodes rendered one after another."""
     episode: int = 0
@@ -87,31 +88,25 @@ def _action_text(a: Any, names: list[str] | None) -> str:
 
 
 def render_scene(cfg: RenderConfig) -> list[np.ndarray]:
-    from envs.oracle import ShortestPathPolicy
-    from envs.scene_env import SceneEnv
-    from training.policies import CallablePolicy, act, resolve_policy
+    from envs.reality import make_place_env
+    from training.policies import act, resolve_policy
 
-    if cfg.scene is None or not Path(cfg.scene).exists():
-        raise UserInputError(
-            f"--scene {cfg.scene}: no such scene; pass a Scene directory from `worldmodel reconstruct`"
-        )
+    if cfg.scene is None:
+        raise UserInputError("--kind scene needs --scene: a Scene directory from `worldmodel reconstruct`, or "
+                             "room:DIR for the true room of a synthetic capture")
     try:
         kwargs = json.loads(cfg.env_kwargs)
     except json.JSONDecodeError as e:
         raise UserInputError(f"--env-kwargs {cfg.env_kwargs!r} is not valid JSON ({e})") from e
-    env = SceneEnv(cfg.scene, render_mode="rgb_array", **{"max_steps": cfg.max_steps, **kwargs})
-    policy = (
-        CallablePolicy(ShortestPathPolicy(env))
-        if cfg.policy == "oracle"
-        else resolve_policy(cfg.policy, env.action_space, seed=cfg.seed, device=cfg.device)
-    )
+    env = make_place_env(str(cfg.scene), render_mode="rgb_array", **{"max_steps": cfg.max_steps, **kwargs})
+    policy = resolve_policy(cfg.policy, env, seed=cfg.seed, device=cfg.device)
     frames = []
     for ep in range(cfg.episodes):
         obs, _ = env.reset(seed=cfg.seed + ep)
         frames.append(caption(env.render(), f"episode {ep} step 0"))
         total = 0.0
         for t in range(cfg.max_steps):
-            a = act(policy, np.asarray(obs)[None], cfg.deterministic)[0]
+            a = act(policy, np.asarray(obs)[None], cfg.deterministic, episode_start=[t == 0])[0]
             obs, r, term, trunc, info = env.step(a)
             total += r
             done = " SUCCESS" if info.get("success") else ""
@@ -137,16 +132,17 @@ def render_imagined(cfg: RenderConfig) -> list[np.ndarray]:
         device=cfg.device,
         denoising_steps=cfg.denoising_steps,
     )
-    if cfg.policy == "oracle":
-        raise UserInputError("policy 'oracle' reads the true state and cannot act in imagination; use --kind scene")
-    policy = resolve_policy(cfg.policy, env.action_space, seed=cfg.seed, device=cfg.device)
+    if cfg.policy in ("expert", "oracle"):
+        raise UserInputError(f"policy {cfg.policy!r} reads the true state and cannot act in imagination; use "
+                             "--kind scene")
+    policy = resolve_policy(cfg.policy, env, seed=cfg.seed, device=cfg.device)
     frames = []
     for ep in range(cfg.episodes):
         obs, _ = env.reset(seed=cfg.seed + ep)
         frames.append(caption(obs, f"imagined ep {ep} step 0", cfg.scale))
         total = 0.0
         for t in range(cfg.max_steps):
-            a = act(policy, obs[None], cfg.deterministic)[0]
+            a = act(policy, obs[None], cfg.deterministic, episode_start=[t == 0])[0]
             obs, r, term, trunc, _ = env.step(a)
             total += r
             frames.append(

@@ -6,7 +6,7 @@ track seen ahead of the car, speeds up on straights and slows into bends, and no
 a random action for a few steps, so the data holds driving along the track at speed, leaving it,
 and coming back (without the excursions it scores about 570 in 500 steps):
 
-    worldmodel collect CarRacing-v3 --policy training.examples.carracing_driver:drive \
+    worldmodel collect CarRacing-v3 --policy training.examples.carracing_driver:Driver \
         --frames observation --episodes 40 --max-steps 800 --out data/carracing_train
 """
 
@@ -30,23 +30,39 @@ def track_centre(obs: np.ndarray) -> float | None:
     return float(cols.mean()) if len(cols) > 20 else None
 
 
-def drive(obs: np.ndarray, action_space: Any, rng: np.random.Generator) -> np.ndarray:
-    """[steer, gas, brake]: follow the track; 3% of the steps start a random excursion of 4-15 steps."""
-    state = drive.__dict__.setdefault("state", {"excursion": 0, "action": None})
-    if state["excursion"] > 0:
-        state["excursion"] -= 1
-        return state["action"]
-    if rng.random() < 0.03:
-        state["excursion"] = int(rng.integers(4, 16))
-        steer, gas = rng.uniform(-1, 1), rng.uniform(0, 0.6)
-        brake = rng.uniform(0, 0.3) * (rng.random() < 0.3)  # brake 30% of the time
-        state["action"] = np.array([steer, gas, brake], np.float32)
-        return state["action"]
-    centre = track_centre(obs)
-    if centre is None:  # lost: random steering, coast
-        return np.array([rng.uniform(-1, 1), 0.05, 0.0], np.float32)
-    offset = centre - CAR_COLUMN
-    steer = np.clip(offset / 12.0 + rng.normal(0, 0.15), -1, 1)
-    gas = 0.35 if abs(offset) < 8 else 0.05  # speed up on straights, coast into bends
-    brake = 0.2 if abs(offset) > 16 else 0.0  # and brake in sharp ones
-    return np.array([steer, gas, brake], np.float32).clip(action_space.low, action_space.high)
+class Driver:
+    """[steer, gas, brake]: follow the track; 3% of the steps start a random excursion of 4-15 steps.
+    A policy in the project's sense (`predict`, built as `Driver(action_space, seed)`), for one car."""
+
+    def __init__(self, action_space: Any, seed: int = 0):
+        self.action_space = action_space
+        self.rng = np.random.default_rng(seed)
+        self.excursion, self.action = 0, None
+
+    def predict(self, obs: np.ndarray, state: Any = None, episode_start: Any = None,
+                deterministic: bool = False) -> tuple[np.ndarray, None]:
+        o = np.asarray(obs)
+        if o.ndim == 4:
+            return np.stack([self._act(x) for x in o]), None
+        return self._act(o), None
+
+    def _act(self, obs: np.ndarray) -> np.ndarray:
+        rng = self.rng
+        if self.excursion > 0:
+            self.excursion -= 1
+            return self.action
+        if rng.random() < 0.03:
+            self.excursion = int(rng.integers(4, 16))
+            steer, gas = rng.uniform(-1, 1), rng.uniform(0, 0.6)
+            brake = rng.uniform(0, 0.3) * (rng.random() < 0.3)  # brake 30% of the time
+            self.action = np.array([steer, gas, brake], np.float32)
+            return self.action
+        centre = track_centre(obs)
+        if centre is None:  # lost: random steering, coast
+            return np.array([rng.uniform(-1, 1), 0.05, 0.0], np.float32)
+        offset = centre - CAR_COLUMN
+        steer = np.clip(offset / 12.0 + rng.normal(0, 0.15), -1, 1)
+        gas = 0.35 if abs(offset) < 8 else 0.05  # speed up on straights, coast into bends
+        brake = 0.2 if abs(offset) > 16 else 0.0  # and brake in sharp ones
+        sp = self.action_space
+        return np.array([steer, gas, brake], np.float32).clip(sp.low, sp.high)
