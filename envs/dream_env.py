@@ -63,6 +63,7 @@ class DreamCore:
                                    dtype=torch.long if self.space.is_discrete else torch.float32)
         self.steps = np.zeros(num_envs, np.int64)
         self.generator = torch.Generator(device=self.model.device)
+        self.spread = np.full(num_envs, np.nan)
 
     def seed(self, seed: int) -> None:
         self.generator.manual_seed(int(seed))
@@ -85,12 +86,24 @@ class DreamCore:
         self.actions[i, :self.L - 1] = torch.as_tensor(np.asarray(actions)).to(self.actions.dtype)
         self.steps[i] = 0
 
-    def step(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """Advance every env: (observations, rewards, terminated, truncated)."""
+    def step(self, actions: np.ndarray, spread: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Advance every env: (observations, rewards, terminated, truncated).
+
+        `spread=True` also draws a second sample of every next frame from the same context (one batched
+        call of twice the size) and stores the RMS difference of the two, in 0-255 pixel units, in
+        `self.spread` [num_envs]: how unsure the model is here."""
         a = torch.as_tensor(np.asarray(actions), dtype=self.actions.dtype).reshape(self.actions[:, -1].shape)
         self.actions[:, -1] = a
-        nxt, reward, term = self.model.step(self.frames, self.actions, generator=self.generator,
-                                            num_steps=self.denoising_steps)
+        if spread:
+            both = self.model.sample_next(torch.cat([self.frames, self.frames]),
+                                          torch.cat([self.actions, self.actions]),
+                                          generator=self.generator, num_steps=self.denoising_steps)
+            nxt, alt = both[: self.n], both[self.n:]
+            self.spread = (nxt.float() - alt.float()).pow(2).mean((1, 2, 3)).sqrt().cpu().numpy()
+            reward, term = self.model.predict_reward_termination(self.frames, self.actions, nxt)
+        else:
+            nxt, reward, term = self.model.step(self.frames, self.actions, generator=self.generator,
+                                                num_steps=self.denoising_steps)
         nxt = nxt.cpu()
         self.frames = torch.cat([self.frames[:, 1:], nxt[:, None]], 1)
         self.actions = torch.cat([self.actions[:, 1:], torch.zeros_like(self.actions[:, :1])], 1)

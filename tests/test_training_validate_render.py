@@ -10,8 +10,10 @@ import numpy as np
 import pytest
 from test_training_policy import build_setup
 
+from scenes.synthetic import EXAMPLE_DIR
 from training.actor_critic import ActorCritic, ActorCriticNetConfig
-from training.validate import ValidateConfig, t_interval, validate, wilson_interval
+from training.stats import rank_agreement, regret, separated, t_interval, wilson_interval
+from training.validate import ValidateConfig, validate
 from wmcore.errors import UserInputError
 
 
@@ -33,7 +35,29 @@ def test_intervals():
     assert lo < 0.7 < hi
 
 
-def test_validate_reports_statistics_for_several_policies(setup, tmp_path):
+def test_rank_agreement_on_known_inputs():
+    rng = np.random.default_rng(0)
+    truth = [rng.normal(m, 0.1, 40) for m in (0.0, 1.0, 2.0, 3.0)]
+    same = rank_agreement([t + 5 for t in truth], truth, spread=3.0)  # a shifted judge ranks alike
+    assert same["spearman_rho"] == pytest.approx(1.0) and same["kendall_tau"] == pytest.approx(1.0)
+    assert same["regret"] == 0.0 and same["spearman_rho_ci95"][0] > 0.7 and same["regret_fraction"] == 0.0
+    backwards = rank_agreement([-t for t in truth], truth, spread=3.0)
+    assert backwards["spearman_rho"] == pytest.approx(-1.0) and backwards["kendall_tau"] == pytest.approx(-1.0)
+    # the judge picks the truly worst policy: regret = best - worst true mean
+    assert backwards["regret"] == pytest.approx(np.mean(truth[3]) - np.mean(truth[0]))
+    assert backwards["regret_fraction"] == pytest.approx(backwards["regret"] / 3.0)
+    assert backwards["picked"] == 0 and backwards["truly_best"] == 3
+    # regret on ties: the worst of the policies the judge ties at the top
+    assert regret(np.array([1.0, 1.0, 0.0]), np.array([5.0, 2.0, 0.0])) == 3.0
+    # noise wide enough to swap neighbours widens the bootstrap interval
+    noisy = rank_agreement([t + rng.normal(0, 3.0, 40) for t in truth], truth)
+    assert noisy["spearman_rho_ci95"][1] - noisy["spearman_rho_ci95"][0] > 0.3
+    assert separated([0.6, 0.8], [0.1, 0.5]) and not separated([0.4, 0.8], [0.1, 0.5])
+
+
+def test_validate_three_worlds_report(setup, tmp_path):
+    """Reality (the true room), the twin (a Scene of the same room) and imagination: every policy in every
+    world from matched starts, rank agreement per pair, trust figures, plots."""
     env, model, data, root = setup
     metrics = tmp_path / "metrics.json"
     metrics.write_text(
@@ -42,8 +66,11 @@ def test_validate_reports_statistics_for_several_policies(setup, tmp_path):
     cfg = ValidateConfig(
         model,
         data,
-        policies=("random", "oracle", str(root / "run" / "policy")),
+        policies=("random", "sticky", str(root / "run" / "policy"), "expert"),
+        names=("random", "sticky", "learned", "expert"),
+        reality="room:" + str(EXAMPLE_DIR),
         scene=root / "scene",
+        env_kwargs=json.dumps({"goal": [-2.2, -0.8]}),
         episodes=3,
         max_steps=6,
         eval_metrics=metrics,
@@ -51,47 +78,37 @@ def test_validate_reports_statistics_for_several_policies(setup, tmp_path):
     )
     report = validate(cfg)
     out = tmp_path / "val"
-    for name in (
-        "report.json",
-        "report.md",
-        "returns.png",
-        "psnr_horizon.png",
-        "frames_0.png",
-        "frames_2.png",
-        "config.json",
-        "log.txt",
-        "metrics.jsonl",
-    ):
+    for name in ("report.json", "report.md", "pair_imagination_reality.png", "pair_twin_reality.png",
+                 "pair_imagination_twin.png", "psnr_horizon.png", "frames_0.png", "frames_3.png", "config.json"):
         assert (out / name).is_file(), name
     assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(report))
-    assert set(report["policies"]) == {"random", "oracle", "run/policy"}
-    for r in report["policies"].values():
-        t, im = r["true"], r["imagined"]
-        assert len(t["returns"]) == len(im["returns"]) == 3
-        assert np.isclose(r["gap"]["return"], im["mean_return"] - t["mean_return"])
-        assert np.isclose(r["gap"]["success_rate"], im["success_rate"] - t["success_rate"])
-        assert np.isclose(t["mean_return"], np.mean(t["returns"]))
-        assert t["return_ci95"][0] <= t["mean_return"] <= t["return_ci95"][1]
-        assert 0 <= im["success_ci95"][0] <= im["success_rate"] <= im["success_ci95"][1] <= 1
-    # The oracle's true returns are those of ShortestPathPolicy in the SceneEnv with the same seeds.
-    from envs.oracle import ShortestPathPolicy
+    assert report["worlds"] == ["reality", "twin", "imagination"]
+    assert set(report["policies"]) == {"random", "sticky", "learned", "expert"}
+    for name, r in report["policies"].items():
+        worlds = {"reality", "twin"} if name == "expert" else {"reality", "twin", "imagination"}
+        assert set(r["worlds"]) == worlds and r["reference"] == (name == "expert")
+        for s in r["worlds"].values():
+            assert s["episodes"] == 3 and np.isclose(s["mean_return"], np.mean(s["returns"]))
+            assert s["return_ci95"][0] <= s["mean_return"] <= s["return_ci95"][1]
+            assert 0 <= s["success_ci95"][0] <= s["success"] <= s["success_ci95"][1] <= 1
+        if name != "expert":
+            assert 0 <= r["trust"]["outside_data"] <= 1 and r["trust"]["spread"] >= 0
+    # the expert in reality is the map-reading planner in the true room, episode i from seed + i
+    from envs.reality import make_room_env
+    from training.policies import resolve_policy
+    from training.rollouts import true_episodes
 
-    oracle = ShortestPathPolicy(env)
-    ret = []
-    for i in range(3):
-        obs, _ = env.reset(seed=i)
-        total = 0.0
-        for _ in range(6):
-            obs, r, te, tr, _ = env.step(oracle(obs))
-            total += r
-            if te or tr:
-                break
-        ret.append(total)
-    np.testing.assert_allclose(report["policies"]["oracle"]["true"]["returns"], ret, rtol=1e-6)
-    rho = report["rank_agreement"]["spearman_rho"]
-    assert rho is None or -1.0 <= rho <= 1.0
+    room = make_room_env(EXAMPLE_DIR, width=40, height=40, max_steps=6, goal=(-2.2, -0.8))
+    again = true_episodes(room, resolve_policy("expert", room), [0, 1, 2], 6)
+    np.testing.assert_allclose(report["policies"]["expert"]["worlds"]["reality"]["returns"],
+                               [e["rewards"].sum() for e in again], rtol=1e-6)
+    for key in ("imagination-reality", "twin-reality", "imagination-twin"):
+        p = report["pairs"][key]
+        assert p["policies"] == 3 and p["family"] == ["random", "sticky", "learned"]  # the expert is a reference
+        assert p["spearman_rho"] is None or -1.0 <= p["spearman_rho"] <= 1.0
+        assert p["regret"] >= 0
     md = (out / "report.md").read_text()
-    assert "Spearman" in md and "returns.png" in md and "| oracle (open-loop replay) |" in md
+    assert "Spearman" in md and "pair_imagination_reality.png" in md and "| expert |" in md
 
 
 def test_validate_bad_input(setup, tmp_path, capsys):
@@ -99,9 +116,11 @@ def test_validate_bad_input(setup, tmp_path, capsys):
 
     _, model, data, root = setup
     with pytest.raises(UserInputError, match="differ from the model"):
-        validate(ValidateConfig(model, data, policies=("random",), env_id="CartPole-v1", out=tmp_path / "a"))
+        validate(ValidateConfig(model, data, policies=("random",), reality="CartPole-v1", out=tmp_path / "a"))
     with pytest.raises(UserInputError, match="cannot import"):
         validate(ValidateConfig(model, data, policies=("nosuchmodule:fn",), scene=root / "scene", out=tmp_path / "b"))
+    with pytest.raises(UserInputError, match="one distinct label per policy"):
+        validate(ValidateConfig(model, data, policies=("random", "sticky"), names=("a",), out=tmp_path / "d"))
     assert (
         main(["validate", str(model), str(data), "--scene", str(tmp_path / "missing"), "--out", str(tmp_path / "c")])
         == 2
@@ -145,7 +164,7 @@ def test_render_writes_playable_mp4_and_gif(setup, tmp_path, kind):
 
 
 def test_validate_against_the_gymnasium_env_the_dataset_came_from(setup, tmp_path):
-    """Without --scene, the ground truth is the dataset's source env observed through render(), as `collect` saw it."""
+    """Without --reality, reality is the dataset's source env observed through render(), as `collect` saw it."""
     import torch
 
     from training.collect import CollectConfig, collect
@@ -179,7 +198,7 @@ def test_validate_against_the_gymnasium_env_the_dataset_came_from(setup, tmp_pat
     report = validate(
         ValidateConfig(tmp_path / "model", data, policies=("random",), episodes=2, max_steps=4, out=tmp_path / "val")
     )
-    assert report["ground_truth"] == "worldmodel/SceneNav-v0"
+    assert report["reality"] == "worldmodel/SceneNav-v0" and report["worlds"] == ["reality", "imagination"]
     true_frames = iio.imread(tmp_path / "val" / "frames_0.png")
-    assert true_frames.shape[0] == 2 * 40 + 2  # true row above imagined row, at the model's resolution
-    assert len(report["policies"]["random"]["true"]["returns"]) == 2
+    assert true_frames.shape[0] == 2 * 40 + 2  # the real row above the imagined row, at the model's resolution
+    assert len(report["policies"]["random"]["worlds"]["reality"]["returns"]) == 2

@@ -57,6 +57,7 @@ class EvaluateWorldModelConfig:
 
 
 def plot_psnr(metrics: dict[str, Any], path: Path) -> None:
+    """PSNR against horizon: the model with true and shuffled actions, and copying the last frame."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -69,7 +70,8 @@ def plot_psnr(metrics: dict[str, Any], path: Path) -> None:
         ("shuffled_actions_psnr_by_horizon", "world model (shuffled actions)"),
         ("copy_last_psnr_by_horizon", "copy last frame"),
     ):
-        ax.plot(hs, [metrics[key][str(h)] for h in hs], marker="o", label=label)
+        if key in metrics:
+            ax.plot(hs, [metrics[key][str(h)] for h in hs], marker="o", label=label)
     ax.set_xlabel("horizon (steps)")
     ax.set_ylabel("PSNR (dB)")
     ax.grid(alpha=0.3)

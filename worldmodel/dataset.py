@@ -3,7 +3,7 @@
 Layout (version 1)::
 
     DATASET/
-      dataset.json                  index: resolution, action space, episodes (id, steps, text)
+      dataset.json                  index: resolution, action space, episodes (id, steps, text, meta)
       episodes/ep_000000.frames.npy uint8 [N+1, H, W, 3]  (observations o_0 .. o_N)
       episodes/ep_000000.safetensors actions [N] (int64) or [N, D] (float32), rewards [N] float32,
                                      terminated [N] bool, truncated [N] bool
@@ -47,6 +47,9 @@ class Episode:
     terminated: np.ndarray
     truncated: np.ndarray
     text: str | None = None
+    meta: dict[str, Any] | None = None
+    """Where the episode came from, as its recorder wrote it (e.g. {"env_id": ..., "policy": ...}): lets a
+    user count the real steps in a dataset or pick the demonstrations in it."""
 
     @property
     def steps(self) -> int:
@@ -101,10 +104,16 @@ class DatasetWriter:
         terminated: Any,
         truncated: Any,
         text: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> str:
-        """Write one episode (frames [N+1,H,W,3] uint8, per-step arrays of length N); returns its id."""
+        """Write one episode (frames [N+1,H,W,3] uint8, per-step arrays of length N, optional JSON `meta`
+        about where it came from); returns its id."""
         frames = np.asarray(frames)
         n = len(rewards)
+        try:
+            meta = json.loads(json.dumps(meta)) if meta else None
+        except (TypeError, ValueError) as e:
+            raise UserInputError(f"episode meta {meta!r} is not plain JSON ({e})") from e
         h, w = self.resolution
         if frames.dtype != np.uint8 or frames.ndim != 4 or frames.shape[1:] != (h, w, 3):
             raise UserInputError(
@@ -141,7 +150,10 @@ class DatasetWriter:
             self.path / "episodes" / f"{ep_id}.safetensors",
             {k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in arrays.items()},
         )
-        self.index["episodes"].append({"id": ep_id, "steps": n, "text": text})
+        entry: dict[str, Any] = {"id": ep_id, "steps": n, "text": text}
+        if meta:
+            entry["meta"] = meta
+        self.index["episodes"].append(entry)
         write_json(self.path / INDEX, self.index)
         return ep_id
 
@@ -207,7 +219,7 @@ class TrajectoryDataset:
                 f"{self.path}: episode {ep_id} has a NaN/inf reward at step {bad}; fix or drop this episode"
             )
         self.action_space.check(arrays["actions"], lead=1, what=f"{self.path}: episode {ep_id} actions")
-        return Episode(id=ep_id, frames=frames, text=entry.get("text"), **arrays)
+        return Episode(id=ep_id, frames=frames, text=entry.get("text"), meta=entry.get("meta"), **arrays)
 
     def __len__(self) -> int:
         return len(self.episodes)

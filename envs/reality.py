@@ -1,0 +1,97 @@
+"""Reality for the bundled example, and the map between reality's floor and the twin's.
+
+`make_room_env` is a SceneEnv over the example room's true geometry (`scenes.room_scene.RoomScene`):
+the same body, actions, task and observations as a SceneEnv over the room's reconstruction (the
+twin), in the room's own frame and metres. `FloorMap` carries poses and goals between the two
+frames (the Sim(3) between the capture's true cameras and the reconstruction's), so both worlds
+can start an episode from the same place and steer to the same goal.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.scene_env import SceneEnv
+from scenes.room_scene import RoomScene
+from scenes.synthetic import EXAMPLE_DIR
+from wmcore.errors import UserInputError
+
+
+def make_room_env(room: str | os.PathLike = EXAMPLE_DIR, supersample: int = 2, **kwargs: Any) -> SceneEnv:
+    """A SceneEnv in the true room of a synthetic capture directory (`scene_spec.json`; default: the
+    bundled example). Keyword arguments are SceneEnvConfig options, in the room's frame (metres)."""
+    if not (Path(room) / "scene_spec.json").is_file():
+        raise UserInputError(f"{room}: no scene_spec.json; give a synthetic capture directory such as {EXAMPLE_DIR}")
+    return SceneEnv(RoomScene.load(room, supersample), **kwargs)
+
+
+def make_place_env(place: str | os.PathLike, **kwargs: Any) -> SceneEnv:
+    """A SceneEnv in `place`: "room:DIR" is the true room of a synthetic capture (reality), anything else a
+    Scene directory, nerfstudio run or 3DGS .ply (a twin)."""
+    if str(place).startswith("room:"):
+        return make_room_env(str(place)[5:], **kwargs)
+    from envs.scene_env import check_scene_path
+
+    check_scene_path(place)
+    return SceneEnv(place, **kwargs)
+
+
+class FloorMap:
+    """Poses on the floor between the twin's frame and reality's: x' = s R x + t with R a rotation
+    about z (the reconstruction is normalised z up, so any tilt left in the fitted Sim(3) is ignored)."""
+
+    def __init__(self, twin_to_room: np.ndarray):
+        T = np.asarray(twin_to_room, np.float64)
+        self.scale = float(np.cbrt(np.linalg.det(T[:3, :3])))
+        x_axis = T[:3, 0] / self.scale
+        self.yaw = math.atan2(x_axis[1], x_axis[0])
+        self.t = T[:2, 3].copy()
+
+    @classmethod
+    def for_scene(cls, scene_dir: str | os.PathLike, capture_dir: str | os.PathLike = EXAMPLE_DIR) -> FloorMap:
+        """The map for a reconstruction of a synthetic capture (from its registered camera centres); the
+        identity for a Scene built from the room's true geometry (`scenes.truth_scene`)."""
+        import json
+
+        from scenes.pose_eval import scene_to_truth
+
+        meta = Path(scene_dir) / "scene.json"
+        if meta.is_file() and json.loads(meta.read_text()).get("method") == "truth":
+            return cls(np.eye(4))
+        if not (Path(scene_dir) / "transforms.json").is_file():
+            raise UserInputError(f"{scene_dir}: not a reconstruction of {capture_dir} (no transforms.json with its "
+                                 "registered cameras), so its frame cannot be matched to the room's")
+        return cls(scene_to_truth(Path(scene_dir), Path(capture_dir)))
+
+    def _rot(self, angle: float) -> np.ndarray:
+        c, s = math.cos(angle), math.sin(angle)
+        return np.array([[c, -s], [s, c]])
+
+    def to_room(self, xy: Any) -> np.ndarray:
+        return self.scale * self._rot(self.yaw) @ np.asarray(xy, np.float64)[:2] + self.t
+
+    def to_twin(self, xy: Any) -> np.ndarray:
+        return self._rot(-self.yaw) @ (np.asarray(xy, np.float64)[:2] - self.t) / self.scale
+
+    def pose_to_twin(self, pose: Any) -> np.ndarray:
+        """(x, y, heading) in the room -> the twin."""
+        x, y, h = (float(v) for v in pose)
+        heading = (h - self.yaw + math.pi) % (2 * math.pi) - math.pi
+        return np.array([*self.to_twin((x, y)), heading])
+
+
+def nearest_free(env: SceneEnv, xy: Any) -> np.ndarray:
+    """The centre of the free, reachable navigation cell nearest to `xy` (for a start or goal carried
+    over from another world, where a wall may sit a few centimetres elsewhere)."""
+    grid = env.grid
+    cells = np.argwhere(grid.labels == grid.largest_component())
+    centres = grid.origin + (cells + 0.5) * grid.cell
+    i, j = grid.cell_of(np.asarray(xy, np.float64))
+    if grid.labels[i, j] == grid.largest_component():
+        return np.asarray(xy, np.float64)[:2].copy()
+    return centres[np.argmin(np.linalg.norm(centres - np.asarray(xy, np.float64)[:2], axis=1))]

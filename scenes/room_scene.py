@@ -1,0 +1,73 @@
+"""Reality for the bundled example: the Scene interface over a synthetic room's true geometry.
+
+The example capture was filmed in a `SyntheticRoom` (`scenes/synthetic.py`): exact ray-cast
+rendering and exact solids. `RoomScene` puts that room behind the same interface as a
+reconstructed `Scene` (render from metric OpenCV poses, collision queries in metres, floor and
+bounds), so a `SceneEnv` over it is the *real* place the reconstruction (the twin) stands in for,
+with the same body, actions, task and observations. Its steps are the ones a user would pay for.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from scenes.synthetic import EXAMPLE_DIR, SyntheticRoom
+
+
+class RoomScene:
+    """A `SyntheticRoom` behind the `Scene` interface (renders by ray casting, one camera at a time)."""
+
+    voxel_size = 0.05
+    """Collision resolution the environments step bodies at (the geometry itself is exact)."""
+
+    def __init__(self, room: SyntheticRoom, supersample: int = 2):
+        self.room = room
+        self.supersample = int(supersample)
+        self.floor_z = room.floor_z
+        self.bounds_min = np.asarray(room.room_min, np.float64)
+        self.bounds_max = np.asarray(room.room_max, np.float64)
+        self.metric_scale = 1.0
+        self.device = torch.device("cpu")
+        self.occupancy = self  # SceneEnv reads the collision resolution from `occupancy.voxel_size`
+
+    @classmethod
+    def load(cls, capture_dir: str | os.PathLike = EXAMPLE_DIR, supersample: int = 2) -> RoomScene:
+        """The room of a capture directory (`scene_spec.json`; default: the bundled example)."""
+        return cls(SyntheticRoom.load(Path(capture_dir)), supersample)
+
+    def render(
+        self,
+        cam_to_world: torch.Tensor | np.ndarray,
+        K: torch.Tensor | np.ndarray,
+        width: int,
+        height: int,
+        background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        depth: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """RGB [B,H,W,3] in [0,1] (anti-aliased with supersample² rays per pixel, as a camera
+        integrates over its pixels) and z-depth [B,H,W] in metres, like `Scene.render`."""
+        c2w = np.asarray(torch.as_tensor(cam_to_world).cpu(), np.float64)
+        Ks = np.asarray(torch.as_tensor(K).cpu(), np.float64)
+        if c2w.ndim == 2:
+            c2w, Ks = c2w[None], Ks[None] if Ks.ndim == 2 else Ks
+        if c2w.shape[-2:] != (4, 4) or Ks.shape[-2:] != (3, 3) or len(Ks) != len(c2w):
+            raise ValueError(f"cam_to_world must be [B,4,4] and K [B,3,3]; got {c2w.shape} and {Ks.shape}")
+        rgbs, depths = [], []
+        for pose, k in zip(c2w, Ks):
+            rgb, d = self.room.render(pose, k, width, height, self.supersample)
+            rgbs.append(rgb)
+            depths.append(d)
+        rgb = torch.from_numpy(np.stack(rgbs)).float() / 255.0
+        return rgb, (torch.from_numpy(np.stack(depths)) if depth else None)
+
+    def is_free(self, points: np.ndarray, radius: float = 0.0) -> np.ndarray:
+        """True where a sphere of `radius` metres at each point [N,3] touches no solid (exact)."""
+        return self.room.is_free(np.asarray(points, np.float64), radius)
+
+    def raycast(self, origins: np.ndarray, dirs: np.ndarray, max_dist: float) -> np.ndarray:
+        """Distance in metres to the first surface along each ray (max_dist when none is nearer)."""
+        return self.room.raycast(origins, dirs, max_dist)

@@ -1,0 +1,169 @@
+"""Episodes of a policy in each of the three worlds, acting on its own observations.
+
+- **reality** and the **twin** are Gymnasium envs (a SceneEnv over the true room or over the
+  reconstruction; or any env the data came from): `true_episodes` runs the policy closed loop from
+  seeded resets, or from given start poses (so the twin starts where reality started).
+- **imagination** is the world model: `imagined_episodes` starts each episode from the first L
+  frames and L-1 actions of its reality episode (the model needs real context) and lets the policy
+  act on the imagined frames from there, all episodes in one batch. With `spread=True` every step
+  also draws a second sample of the next frame from the same context; the RMS difference of the two
+  is how unsure the model is along this policy's own rollouts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from training.policies import act
+
+
+def episode_success(info: dict[str, Any], terminated: bool, ret: float, success_return: float | None) -> bool:
+    """SceneNav reports arrival in info["success"]; other envs succeed by reaching `success_return`,
+    or (None) by ending through termination rather than the step limit."""
+    if "success" in info:
+        return bool(info["success"])
+    return ret >= success_return if success_return is not None else bool(terminated)
+
+
+def true_episode(
+    env: Any,
+    policy: Any,
+    seed: int,
+    max_steps: int,
+    deterministic: bool = False,
+    start: Any = None,
+    success_return: float | None = None,
+) -> dict[str, Any]:
+    """One episode in a real (or twin) env: frames, actions, rewards, terminated, success and, for a
+    SceneEnv, the start pose (x, y, heading) it began from."""
+    options = None if start is None else {"start": tuple(float(v) for v in start)}
+    obs, info = env.reset(seed=seed, options=options)
+    base = getattr(env, "unwrapped", env)
+    pose = np.array([*base.pos[:2], base.heading]) if hasattr(base, "pos") else None
+    frames, actions, rewards, term, ret = [np.asarray(obs)], [], [], False, 0.0
+    for t in range(max_steps):
+        a = act(policy, np.asarray(obs)[None], deterministic, episode_start=[t == 0])[0]
+        obs, r, term, trunc, info = env.step(a)
+        frames.append(np.asarray(obs))
+        actions.append(a)
+        rewards.append(float(r))
+        ret += float(r)
+        if term or trunc:
+            break
+    return {
+        "frames": np.stack(frames),
+        "actions": np.stack(actions),
+        "rewards": np.array(rewards),
+        "terminated": bool(term),
+        "success": episode_success(info, bool(term), ret, success_return),
+        "start": pose,
+    }
+
+
+def true_episodes(
+    env: Any,
+    policy: Any,
+    seeds: list[int],
+    max_steps: int,
+    deterministic: bool = False,
+    starts: list[Any] | None = None,
+    success_return: float | None = None,
+) -> list[dict[str, Any]]:
+    """`true_episode` for every seed (and start pose, when given)."""
+    return [
+        true_episode(env, policy, s, max_steps, deterministic, None if starts is None else starts[i], success_return)
+        for i, s in enumerate(seeds)
+    ]
+
+
+def imagined_episodes(
+    core: Any,
+    policy: Any,
+    truths: list[dict[str, Any]],
+    max_steps: int,
+    deterministic: bool = False,
+    spread: bool = False,
+    success_return: float | None = None,
+) -> list[dict[str, Any]]:
+    """Every episode at once in the world model (`core`: an envs.dream_env.DreamCore with at least
+    len(truths) slots), each started from its true episode's first L frames and L-1 actions; the
+    policy then acts on the imagined frames. Returns and success include the shared context steps.
+
+    With `spread`, each episode also carries `spread`: the mean over its imagined steps of the RMS
+    difference (0-255 pixel units) between two samples of the next frame from the same context."""
+    L, n = core.L, len(truths)
+    out = []
+    for i, tr in enumerate(truths):
+        k = min(L - 1, len(tr["actions"]))  # steps shared with the true episode
+        ended = k < L - 1
+        out.append(
+            {
+                "frames": list(tr["frames"][: k + 1]),
+                "rewards": list(tr["rewards"][:k]),
+                "terminated": bool(tr["terminated"]) if ended else False,
+                "success": bool(tr["success"]) if ended else False,
+                "done": ended,
+                "spread": [],
+            }
+        )
+        if not ended:
+            core.set_context(i, tr["frames"][:L], tr["actions"][: L - 1])
+    core.steps[:] = 0
+    first = True
+    for _ in range(L - 1, max_steps):
+        live = [i for i in range(n) if not out[i]["done"]]
+        if not live:
+            break
+        acts = act(policy, core.observations()[:n], deterministic, episode_start=np.full(n, first))
+        first = False
+        if len(core.frames) > n:  # spare slots repeat the last action: they are never read
+            acts = np.concatenate([acts, np.repeat(acts[-1:], len(core.frames) - n, 0)])
+        nxt, rew, term, _ = core.step(acts, spread=spread)
+        for i in live:
+            e = out[i]
+            e["frames"].append(nxt[i])
+            e["rewards"].append(float(rew[i]))
+            if spread:
+                e["spread"].append(float(core.spread[i]))
+            if term[i]:
+                e["terminated"] = e["done"] = True
+    result = []
+    for e in out:
+        ret = float(np.sum(e["rewards"]))
+        success = e["success"] or (ret >= success_return if success_return is not None else e["terminated"])
+        result.append(
+            {
+                "frames": np.stack(e["frames"]),
+                "rewards": np.array(e["rewards"]),
+                "terminated": e["terminated"],
+                "success": bool(success),
+                "spread": float(np.mean(e["spread"])) if e["spread"] else float("nan"),
+            }
+        )
+    return result
+
+
+def replayed_spread(core: Any, episodes: list[Any], max_steps: int) -> float:
+    """The model's sampled-future spread along recorded episodes, replaying their own actions: the
+    in-data reference a policy's spread is compared with."""
+    from envs.dream_env import DreamCore  # noqa: F401  (core is one)
+
+    L = core.L
+    eps = [e for e in episodes if e.steps >= L][: len(core.frames)]
+    if not eps:
+        return float("nan")
+    for i, e in enumerate(eps):
+        core.set_context(i, e.frames[:L], e.actions[: L - 1])
+    values = []
+    for t in range(L - 1, max_steps):
+        live = [i for i, e in enumerate(eps) if t < e.steps]
+        if not live:
+            break
+        acts = np.stack([eps[i].actions[min(t, eps[i].steps - 1)] for i in range(len(eps))])
+        if len(core.frames) > len(eps):
+            acts = np.concatenate([acts, np.repeat(acts[-1:], len(core.frames) - len(eps), 0)])
+        core.step(acts, spread=True)
+        values += [float(core.spread[i]) for i in live]
+    return float(np.mean(values))
