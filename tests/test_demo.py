@@ -14,6 +14,7 @@ from scenes.synthetic import EXAMPLE_DIR
 from scenes.train_splats import SplatTrainConfig
 from training.actor_critic import PPOHyperparameters
 from training.demo import DemoConfig, demo
+from training.model_based import ModelBasedConfig
 from wmcore.errors import UserInputError
 
 
@@ -27,16 +28,18 @@ def tiny(out) -> DemoConfig:
                                    strategy=DefaultStrategy(refine_start_iter=50, refine_every=50,
                                                             refine_stop_iter=300, max_gaussians=6000)),
         ),
-        resolution=36,
+        resolution=40,
         episode_steps=60,  # the expert needs up to ~45 steps from the far corners of the room
         random_episodes=4,
         expert_episodes=4,
-        world_model_steps=6,
-        world_model_batch_size=4,
-        world_model_channels=(8, 16, 16),
-        policy_steps=64,
-        policy_envs=4,
-        ppo=PPOHyperparameters(rollout_steps=8),
+        loop=ModelBasedConfig(
+            "room:assets/example_room", iterations=2, real_episodes=2, world_model_first_steps=6,
+            world_model_steps=2, world_model_batch_size=4, world_model_channels=(8, 16), world_model_downsample=2,
+            policy_steps=64, num_envs=4, hp=PPOHyperparameters(rollout_steps=8), channels=(8, 16, 16), hidden=32,
+        ),
+        clone_steps=10,
+        twin_ppo_steps=256,
+        twin_ppo_checkpoints=1,
         validate_episodes=3,
     )
 
@@ -44,20 +47,33 @@ def tiny(out) -> DemoConfig:
 def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     out = demo(tiny(tmp_path / "demo"))
     report = json.loads((out / "report.json").read_text())
-    assert set(report["seconds_by_stage"]) == {"reconstruct", "collect", "train_world_model", "evaluate_world_model",
-                                                "train_policy", "validate", "videos"}
+    assert list(report["seconds_by_stage"]) == ["reconstruct", "collect_twin", "model_based_loop", "collect_heldout",
+                                                "evaluate_world_model", "family", "validate", "videos"]
     c = report["checks"]
     wm = c["world_model_beats_copy_last"]
-    assert wm["passed"] == (wm["psnr"] > wm["copy_last_psnr"])
-    pol = c["policy_success_at_least_twice_random"]
-    assert 0 <= pol["random"] <= 1 and 0 <= pol["policy"] <= 1
-    assert report["policies_in_scene"]["expert (reads the map)"]["success_rate"] > 0  # the goal is reachable
-    # the fixed goal the data was recorded with is the one validation used
-    data = json.loads((out / "data" / "dataset.json").read_text())
-    assert data["source"]["env_kwargs"]["goal"] == report["env_kwargs"]["goal"]
-    assert data["source"]["frames"] == "observation" and data["height"] == 36
-    for name in ("report.md", "validate/report.md", "validate/returns.png", "world_model_eval/psnr_horizon.png",
-                 "videos/policy_in_scene/video.mp4", "videos/imagined_vs_scene/video.gif", "scene/splats.ply"):
+    assert wm["horizon"] == 15 and wm["passed"] == (wm["psnr"] > wm["copy_last_psnr"])
+    for key in ("imagination_policy_in_reality", "imagination_policy_vs_ppo_in_reality", "ranking_imagination_reality",
+                "ranking_twin_reality", "twin_policy_transfers", "demo_within_budget"):
+        assert isinstance(c[key]["passed"], bool), key
+    pol = c["imagination_policy_in_reality"]
+    assert pol["passed"] == (pol["success"] >= 0.5 and pol["success_ci95"][0] > pol["random_success_ci95"][1])
+    val = report["validation"]
+    # every family member in all three worlds; the expert in reality and the twin only
+    assert val["policies"]["expert (reads the map)"]["reality"]["success"] > 0  # the goal is reachable in reality
+    assert set(val["policies"]["expert (reads the map)"]) == {"reality", "twin"}
+    family = [n for n in val["policies"] if n != "expert (reads the map)"]
+    assert len(family) >= 8 and all(set(val["policies"][n]) == {"reality", "twin", "imagination"} for n in family)
+    assert {"imagination-reality", "twin-reality", "imagination-twin"} == set(val["pairs"])
+    # reality and the twin chase the same spot: the room's goal, carried into the reconstruction's frame
+    assert report["worlds"]["reality"]["goal"] == [-2.2, -0.8]
+    data = json.loads((out / "loop" / "data" / "dataset.json").read_text())
+    worlds = [e.get("meta", {}).get("world") for e in data["episodes"]]
+    assert worlds.count("reality") == 4 and report["real_steps"] == sum(
+        e["steps"] for e in data["episodes"] if e.get("meta", {}).get("world") == "reality")
+    assert data["height"] == 40
+    for name in ("report.md", "validate/report.md", "validate/pair_imagination_reality.png",
+                 "world_model_eval/psnr_horizon.png", "videos/policy_in_reality/video.mp4",
+                 "videos/imagined_vs_reality/video.gif", "scene/splats.ply", "family/clone/policy/policy.json"):
         assert (out / name).exists(), name
     assert "MISS" in (out / "report.md").read_text() or "PASS" in (out / "report.md").read_text()
 
@@ -72,14 +88,14 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
 def test_expert_collection_needs_a_scene_env(tmp_path):
     from training.collect import CollectConfig, collect
 
-    with pytest.raises(UserInputError, match="--policy expert needs worldmodel/SceneNav-v0"):
+    with pytest.raises(UserInputError, match="plans on a SceneEnv's map"):
         collect(CollectConfig("CartPole-v1", out=tmp_path / "d", episodes=1, policy="expert"))
 
 
 def test_stage_times_read_as_minutes_and_seconds():
-    from training.demo import _mmss
+    from training.demo_report import mmss
 
-    assert [_mmss(s) for s in (0.4, 59.4, 239.6, 3599.5)] == ["0 min 0 s", "0 min 59 s", "4 min 0 s", "60 min 0 s"]
+    assert [mmss(s) for s in (0.4, 59.4, 239.6, 3599.5)] == ["0 min 0 s", "0 min 59 s", "4 min 0 s", "60 min 0 s"]
 
 
 def test_quality_preset_on_cpu_warns_before_anything_runs(tmp_path, caplog):

@@ -175,36 +175,50 @@ def test_actor_critic_learns_the_rewarded_action(setup, tmp_path):
 
 
 def test_model_based_loop_counts_real_steps_and_keeps_learning(setup, tmp_path):
+    """Reality is the true room; the loop starts from free data, collects real episodes with its policy,
+    resumes the world model and keeps training the same policy."""
+    from scenes.synthetic import EXAMPLE_DIR
     from training.model_based import ModelBasedConfig, model_based
     from worldmodel.dataset import TrajectoryDataset
 
-    env, model, _ = setup
+    env, model, data = setup
+    free = TrajectoryDataset(data)
     cfg = ModelBasedConfig(
-        model.parent / "scene",
+        f"room:{EXAMPLE_DIR}",
         out=tmp_path / "mb",
+        env_kwargs='{"goal": [-2.2, -0.8]}',
+        resolution=(RES, RES),
+        episode_steps=10,
+        init_data=data,
         iterations=2,
-        real_steps=20,
-        env_kwargs='{"width": 40, "height": 40, "max_steps": 10}',
+        real_episodes=2,
+        world_model_first_steps=2,
         world_model_steps=2,
-        world_model_context=2,
-        world_model_channels=(16, 32),
         world_model_batch_size=2,
+        world_model_channels=(8, 16),
+        world_model_downsample=2,
+        context=2,
         policy_steps=16,
         num_envs=4,
-        imagined_max_steps=4,
+        imagined_horizon=4,
         hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2),
         channels=(8, 16, 16),
         hidden=32,
     )
     result = model_based(cfg)
-    data = TrajectoryDataset(tmp_path / "mb" / "data")
-    assert result["real_steps"] == data.total_steps >= 40  # whole episodes, at least 20 real steps per iteration
-    assert [row["real_steps"] for row in result["iterations"]][-1] == data.total_steps
-    assert [row["collected_with"] for row in result["iterations"]] == ["random", "policy"]
-    # The world model kept training across iterations (resumed to 2 x 2 steps), and the policy acts.
+    data_after = TrajectoryDataset(tmp_path / "mb" / "data")
+    real = [e for e in data_after.episodes if (e.meta or {}).get("world") == "reality"]
+    assert len(data_after) == len(free) + 4 and len(real) == 4  # the free episodes first, then 2 real per iteration
+    assert result["real_steps"] == sum(e.steps for e in real) and result["free_episodes"] == len(free)
+    assert [row["collected_with"] for row in result["iterations"]] == ["sticky", "policy_iter_0"]
+    assert [row["real_steps"] for row in result["iterations"]][-1] == result["real_steps"]
+    # The world model kept training across iterations (resumed to 2 + 2 steps), and the policy acts on 20x20 views.
     log = (tmp_path / "mb" / "world_model" / "log.txt").read_text()
     assert "resumed" in log and "done at step 4" in log
+    assert json.loads((tmp_path / "mb" / "world_model" / "model" / "config.json").read_text())["downsample"] == 2
     policy = load_policy(tmp_path / "mb" / "policy")
+    assert policy.config.input_size == RES // 2
+    assert (tmp_path / "mb" / "policy_iter_0" / "policy.json").is_file()
     obs, _ = env.reset(seed=0)
     assert env.action_space.contains(int(policy.predict(obs)[0]))
 

@@ -64,11 +64,17 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "train_policy_scene",
         "Train SB3 PPO in a Scene (the twin) through SceneVectorEnv, with checkpoints and a learning curve.",
     ),
+    "behaviour-cloning": (
+        "training.behaviour_cloning",
+        "BehaviourCloningConfig",
+        "behaviour_cloning",
+        "Clone a pixel policy from the demonstrations in a trajectory dataset.",
+    ),
     "validate": (
         "training.validate",
         "ValidateConfig",
         "validate",
-        "Run policies in the world model and the ground-truth env: returns, success, gap, ranking.",
+        "Judge a family of policies in reality, the twin and imagination: returns, success, ranking, regret, trust.",
     ),
     "render": (
         "training.render",

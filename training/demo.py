@@ -1,13 +1,20 @@
-"""`worldmodel demo` / `make demo`: the whole pipeline on the bundled example, end to end.
+"""`worldmodel demo` / `make demo`: the three worlds of the bundled example, end to end.
 
-reconstruct the example capture into a Scene → a SceneEnv over it (point-goal navigation to one fixed
-spot in the room, RGB observations) → collect real episodes (a sticky random walk and a noisy
-shortest-path expert) → train the world model → evaluate it against copy-last-frame → train a policy
-only in imagination → validate it in the SceneEnv from the same start states as a random policy and
-the expert → videos → report.md / report.json, all under one output directory.
+- **reality** is the room the example capture was filmed in (`scenes.room_scene.RoomScene`: its exact
+  ray-cast renderer and solids); its steps are the expensive ones, and the demo counts them;
+- the **twin** is the reconstruction of the capture (a SceneEnv over the Scene); its steps are free;
+- **imagination** is the world model.
 
-Each stage is the same function the CLI subcommand runs, so the demo is also a worked example of
-the commands. `--resume` reuses the stages a previous run in the same directory finished.
+Stages: reconstruct the capture (the twin) → record free episodes in the twin (the map-reading expert
+with random actions mixed in, and a sticky random walk) → the closed model-based loop in reality
+(collect real episodes with the current policy, train the world model further on all data, train the
+policy further in imagination; repeat) → evaluate the world model on held-out real episodes → a graded
+family of pixel policies (cloned from the twin's expert and mixed with random actions, PPO checkpoints in
+the twin, PPO in reality with the loop's real steps, random, the loop's policies) → validate: every
+policy in every world → videos → report.md / report.json with the checks and every stage's wall-clock.
+
+Each stage is the same function as its CLI subcommand, so the demo is also a worked example of the
+commands. `--resume` reuses the stages a previous run in the same directory finished.
 """
 
 from __future__ import annotations
@@ -15,27 +22,27 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-import numpy as np
 
 from scenes.ingest import IngestConfig
 from scenes.reconstruct import ReconstructConfig
 from scenes.strategy import DefaultStrategy
 from scenes.train_splats import SplatTrainConfig
 from training.actor_critic import PPOHyperparameters
-from wmcore.atomic import write_json, write_text
+from training.model_based import ModelBasedConfig
 from wmcore.errors import UserInputError
 
 LOG = logging.getLogger("worldmodel.demo")
+EXAMPLE = "assets/example_room"
+"""The bundled example capture (relative to the repository root, where `make demo` runs)."""
 
 
 @dataclass
 class DemoConfig:
-    """The whole pipeline on the bundled example."""
+    """The three worlds of the bundled example: reconstruct, learn, train policies, judge them."""
 
     output: Path | None = None
     """Directory that receives every stage's outputs (default: runs/demo/DATE-TIME)."""
@@ -49,7 +56,7 @@ class DemoConfig:
     """Torch device: "cpu" or "cuda"."""
     reconstruct: ReconstructConfig = field(
         default_factory=lambda: ReconstructConfig(
-            input=Path("assets/example_room/capture.mp4"),
+            input=Path(EXAMPLE) / "capture.mp4",
             ingest=IngestConfig(num_frames=80, max_size=320, sfm_max_size=320),
             train=SplatTrainConfig(
                 iterations=2000,
@@ -66,44 +73,48 @@ class DemoConfig:
     )
     """Reconstruction of the example capture (its input and output are set by the demo)."""
     goal_in_room: tuple[float, float] = (-2.2, -0.8)
-    """The navigation goal in the example room's own coordinates (metres; in front of the brick
-    wall), mapped into the reconstruction's frame with the capture's known camera path."""
+    """The navigation goal in the room's own frame (metres; in front of the brick wall); in the twin it is the
+    same spot, carried over by the Sim(3) between the capture's true cameras and the reconstruction's."""
     resolution: int = 40
-    """Observation and world-model frame size (square, pixels)."""
+    """Observation and world-model frame size (square, pixels), in every world."""
     episode_steps: int = 50
-    """Steps per episode, real and imagined."""
-    random_episodes: int = 80
-    """Episodes recorded with a sticky random walk."""
+    """Steps per episode, in every world."""
     expert_episodes: int = 80
-    """Episodes recorded with the shortest-path expert (with random actions mixed in)."""
-    world_model_steps: int = 1500
-    """World-model optimisation steps."""
-    world_model_batch_size: int = 16
-    """Segments per world-model optimisation step."""
-    world_model_channels: tuple[int, ...] = (16, 32, 32)
-    """UNet channels per level (and of the reward model)."""
-    denoising_steps: int = 2
-    """Denoising steps per imagined frame."""
-    policy_steps: int = 24_000
-    """Imagined steps of policy training (summed over the batch)."""
-    policy_envs: int = 32
-    """Imagined rollouts stepped together while training the policy."""
-    imagined_horizon: int = 15
-    """Imagined episodes are cut after this many steps (values bootstrap the rest), as Dreamer's 15:
-    the model's errors compound with every step, and long dreams are where a policy exploits them."""
-    ppo: PPOHyperparameters = field(
-        default_factory=lambda: PPOHyperparameters(
-            learning_rate=5e-4, rollout_steps=25, epochs=4, minibatches=4, clip=0.2, ent_coef=0.01
+    """Free episodes of the map-reading expert (30% random actions) recorded in the twin."""
+    random_episodes: int = 80
+    """Free episodes of a sticky random walk recorded in the twin."""
+    loop: ModelBasedConfig = field(
+        default_factory=lambda: ModelBasedConfig(
+            f"room:{EXAMPLE}",
+            iterations=3,
+            real_episodes=10,
+            world_model_first_steps=2000,
+            world_model_steps=500,
+            world_model_batch_size=16,
+            world_model_channels=(24, 48, 48),
+            world_model_downsample=2,
+            policy_steps=20_000,
+            num_envs=64,
+            hp=PPOHyperparameters(learning_rate=5e-4, rollout_steps=16, clip=0.2, ent_coef=0.01),
         )
     )
-    """PPO hyperparameters of the actor-critic trained in imagination."""
-    validate_episodes: int = 60
-    """Episodes per policy in each world (start state i is seed + i for every policy)."""
+    """The closed model-based loop (its reality, data, output, observation size and episode length are set by
+    the demo): real episodes per iteration, world-model and imagination budgets."""
+    clone_steps: int = 1500
+    """Optimisation steps of the policy cloned from the twin's expert episodes."""
+    clone_noise: tuple[float, ...] = (0.25, 0.5, 0.75)
+    """The clone mixed with random actions at these rates: a graded family of known order."""
+    twin_ppo_steps: int = 30_000
+    """Steps of SB3 PPO in the twin (free); checkpoints along the run join the family."""
+    twin_ppo_checkpoints: int = 2
+    """Checkpoints of the twin PPO run in the family, evenly spaced (besides its final policy)."""
+    reality_ppo: bool = True
+    """Train SB3 PPO model-free in reality with as many real steps as the loop used (the baseline the loop
+    must beat), and judge it with the family."""
+    validate_episodes: int = 30
+    """Episodes per policy in each world (episode i starts from the same state in every world)."""
     seed: int = 0
     """Seed of every stage."""
-
-
-STAGES = ("reconstruct", "collect", "train_world_model", "evaluate_world_model", "train_policy", "validate", "videos")
 
 
 def apply_quality(cfg: DemoConfig) -> None:
@@ -114,33 +125,12 @@ def apply_quality(cfg: DemoConfig) -> None:
     rec.train.strategy.max_gaussians = 0
     cfg.resolution, cfg.episode_steps = 64, 100
     cfg.random_episodes = cfg.expert_episodes = 500
-    cfg.world_model_steps, cfg.world_model_batch_size = 40_000, 32
-    cfg.world_model_channels, cfg.denoising_steps = (64, 128, 128), 3
-    cfg.policy_steps, cfg.policy_envs, cfg.validate_episodes = 1_000_000, 64, 200
-
-
-def goal_in_scene(scene_dir: Path, goal_in_room: tuple[float, float], env_kwargs: dict[str, Any]) -> list[float]:
-    """Map a point of the example room into the Scene's frame (Sim(3) from the camera path), then
-    snap it to the nearest cell the body can stand in (the reconstruction is not the room)."""
-    from envs.scene_env import SceneEnv
-    from scenes.pose_eval import scene_to_truth
-    from scenes.synthetic import EXAMPLE_DIR, load_example_capture
-
-    to_room = scene_to_truth(scene_dir, EXAMPLE_DIR)
-    eye_z = load_example_capture(EXAMPLE_DIR).cam_to_world[:, 2, 3].mean()
-    p = np.linalg.inv(to_room) @ np.array([*goal_in_room, eye_z, 1.0])
-    grid = SceneEnv(scene_dir, **env_kwargs).grid
-    main = np.argwhere(grid.labels == grid.largest_component())
-    centres = grid.origin + (main + 0.5) * grid.cell
-    best = centres[np.argmin(np.linalg.norm(centres - p[:2], axis=1))]
-    LOG.info(
-        "goal: room (%.2f, %.2f) -> scene (%.2f, %.2f), snapped to free space at (%.2f, %.2f)",
-        *goal_in_room,
-        p[0],
-        p[1],
-        *best,
-    )
-    return [round(float(best[0]), 3), round(float(best[1]), 3)]
+    lp = cfg.loop
+    lp.iterations, lp.real_episodes = 6, 50
+    lp.world_model_first_steps, lp.world_model_steps, lp.world_model_batch_size = 40_000, 10_000, 32
+    lp.world_model_channels, lp.world_model_downsample = (64, 128, 128), 1
+    lp.policy_steps, lp.num_envs = 200_000, 256
+    cfg.twin_ppo_steps, cfg.validate_episodes = 500_000, 200
 
 
 class _Stages:
@@ -162,20 +152,32 @@ class _Stages:
         return out
 
 
+def twin_goal(scene_dir: Path, goal_in_room: tuple[float, float], env_kwargs: dict[str, Any]) -> list[float]:
+    """The room's goal in the twin's frame, snapped to the nearest cell the body can stand in there (the
+    reconstruction is not the room)."""
+    from envs.reality import FloorMap, nearest_free
+    from envs.scene_env import SceneEnv
+
+    floor = FloorMap.for_scene(scene_dir, EXAMPLE)
+    p = floor.to_twin(goal_in_room)
+    best = nearest_free(SceneEnv(scene_dir, **env_kwargs), p)
+    LOG.info(
+        "goal: room (%.2f, %.2f) -> twin (%.2f, %.2f), snapped to free space at (%.2f, %.2f)", *goal_in_room, *p, *best
+    )
+    return [round(float(best[0]), 3), round(float(best[1]), 3)]
+
+
 def demo(cfg: DemoConfig) -> Path:
     """Run the pipeline; returns the output directory (its report.md says what was measured)."""
-    from training.collect import CollectConfig, collect
-    from training.evaluate_world_model import EvaluateWorldModelConfig, evaluate_world_model
-    from training.render import RenderConfig, render
-    from training.train_policy import TrainPolicyConfig, train_policy
-    from training.train_world_model import TrainWorldModelConfig, train_world_model
-    from training.validate import ValidateConfig, validate
+    from training.demo_report import demo_report
 
     if cfg.quality:
         apply_quality(cfg)
         if not cfg.device.startswith("cuda"):
-            LOG.warning("--quality on %s: the full-size preset takes hours on a CPU; on a GPU machine pass "
-                        "--device cuda", cfg.device)
+            LOG.warning(
+                "--quality on %s: the full-size preset takes hours on a CPU; on a GPU machine pass --device cuda",
+                cfg.device,
+            )
     out = Path(cfg.output or Path("runs/demo") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     if out.exists() and any(out.iterdir()) and not cfg.resume:
         raise UserInputError(f"{out} is not empty; pass --resume to reuse its finished stages, or another --output")
@@ -187,261 +189,251 @@ def demo(cfg: DemoConfig) -> Path:
 
     scene = out / "scene"
     stages.run("reconstruct", scene / "scene.json", lambda: _reconstruct(cfg, scene))
-    env_kwargs: dict[str, Any] = {"width": res, "height": res, "max_steps": steps, "device": cfg.device}
-    env_kwargs["goal"] = goal_in_scene(scene, cfg.goal_in_room, env_kwargs)
+    common = {"width": res, "height": res, "max_steps": steps}
+    worlds = {
+        "reality": {**common, "goal": list(cfg.goal_in_room)},
+        "twin": {**common, "goal": twin_goal(scene, cfg.goal_in_room, {**common, "device": cfg.device})},
+    }
 
     data = out / "data"
-
-    def _collect() -> Path:
-        for i, (policy, episodes) in enumerate((("expert", cfg.expert_episodes), ("sticky", cfg.random_episodes))):
-            collect(
-                CollectConfig(
-                    "worldmodel/SceneNav-v0",
-                    out=data,
-                    episodes=episodes,
-                    max_steps=steps,
-                    resolution=(res, res),
-                    policy=policy,
-                    env_kwargs=json.dumps({"scene": str(scene), **env_kwargs}),
-                    seed=cfg.seed + 100_000 * i,
-                    append=i > 0,
-                    frames="observation",
-                )
-            )
-        return data
-
-    stages.run("collect", data / "dataset.json", _collect)
-    held_out = max(1, min(8, (cfg.random_episodes + cfg.expert_episodes) // 10))  # the last: random walks, full length
-    wm_run = out / "world_model"
-    model = wm_run / "model"
-    stages.run(
-        "train_world_model",
-        model / "config.json",
-        lambda: train_world_model(
-            TrainWorldModelConfig(
-                data,
-                out=wm_run,
-                steps=cfg.world_model_steps,
-                batch_size=cfg.world_model_batch_size,
-                warmup_steps=min(100, cfg.world_model_steps // 10),
-                block_out_channels=cfg.world_model_channels,
-                reward_channels=cfg.world_model_channels,
-                num_sampling_steps=cfg.denoising_steps,
-                holdout_episodes=held_out,
-                eval_every=10**9,
-                seed=cfg.seed,
-            )
-        ),
-    )
+    stages.run("collect_twin", data / "dataset.json", lambda: _collect_twin(cfg, scene, worlds["twin"], data))
+    loop = out / "loop"
+    stages.run("model_based_loop", loop / "summary.json", lambda: _loop(cfg, worlds["reality"], data, loop))
+    model, loop_data = loop / "world_model" / "model", loop / "data"
+    held = out / "heldout"
+    stages.run("collect_heldout", held / "dataset.json", lambda: _collect_heldout(cfg, worlds["reality"], loop, held))
     wm_eval = out / "world_model_eval"
-    stages.run(
-        "evaluate_world_model",
-        wm_eval / "metrics.json",
-        lambda: evaluate_world_model(
-            EvaluateWorldModelConfig(
-                model, data, out=wm_eval, holdout_episodes=held_out, horizons=(1, 5, 10), segments=32, seed=cfg.seed
-            )
-        ),
-    )
-    pol_run = out / "policy"
-    policy = pol_run / "policy"
-    stages.run(
-        "train_policy",
-        policy / "policy.json",
-        lambda: train_policy(
-            TrainPolicyConfig(
-                model,
-                data,
-                out=pol_run,
-                total_steps=cfg.policy_steps,
-                num_envs=cfg.policy_envs,
-                max_steps=cfg.imagined_horizon,
-                algorithm="actor-critic",
-                hp=cfg.ppo,
-                device=cfg.device,
-                seed=cfg.seed,
-            )
-        ),
-    )
+    stages.run("evaluate_world_model", wm_eval / "metrics.json", lambda: _evaluate(cfg, model, held, wm_eval))
+    family = out / "family"
+    stages.run("family", family / "family.json", lambda: _family(cfg, scene, worlds, data, loop, family))
     val = out / "validate"
     stages.run(
-        "validate",
-        val / "report.json",
-        lambda: validate(
-            ValidateConfig(
-                model,
-                data,
-                policies=("random", str(policy), "oracle"),
-                episodes=cfg.validate_episodes,
-                max_steps=steps,
-                eval_metrics=wm_eval / "metrics.json",
-                out=val,
-                device=cfg.device,
-                seed=cfg.seed + 1_000_000,
-            )
-        ),
+        "validate", val / "report.json", lambda: _validate(cfg, model, loop_data, scene, worlds, family, wm_eval, val)
     )
     videos = out / "videos"
-
-    def _videos() -> Path:
-        common = {
-            "env_kwargs": json.dumps(env_kwargs),
-            "max_steps": steps,
-            "device": cfg.device,
-            "seed": cfg.seed + 1_000_000,
-        }
-        render(RenderConfig(kind="scene", scene=scene, policy=str(policy), out=videos / "policy_in_scene", **common))
-        last = cfg.random_episodes + cfg.expert_episodes - 1  # held out of training
-        render(
-            RenderConfig(
-                kind="compare", model=model, dataset=data, episode=last, out=videos / "imagined_vs_scene", **common
-            )
-        )
-        return videos
-
-    stages.run("videos", videos / "imagined_vs_scene" / "video.mp4", _videos)
-    report = demo_report(cfg, out, stages, time.time() - t_start, env_kwargs)
+    stages.run("videos", videos / "imagined_vs_reality" / "video.mp4", lambda: _videos(cfg, worlds, loop, held, videos))
+    report = demo_report(cfg, out, stages, time.time() - t_start, worlds)
     print(report["summary"], flush=True)
     return out
 
 
+# ---------------------------------------------------------------------- stages
 def _reconstruct(cfg: DemoConfig, scene: Path) -> Path:
     from scenes.reconstruct import reconstruct
-    from scenes.synthetic import EXAMPLE_DIR, SyntheticRoom, load_example_capture
+    from scenes.synthetic import SyntheticRoom, load_example_capture
 
     rec = cfg.reconstruct
-    rec.input, rec.output, rec.device = EXAMPLE_DIR / "capture.mp4", scene, cfg.device
+    rec.input, rec.output, rec.device = Path(EXAMPLE) / "capture.mp4", scene, cfg.device
     if not rec.ingest.scale_from:
         # What a user knows from a tape measure: the height the camera was carried at.
-        truth, room = load_example_capture(EXAMPLE_DIR), SyntheticRoom.load(EXAMPLE_DIR)
+        truth, room = load_example_capture(EXAMPLE), SyntheticRoom.load(EXAMPLE)
         rec.ingest.scale_from = f"camera-height:{truth.cam_to_world[:, 2, 3].mean() - room.floor_z:.3f}"
     return reconstruct(rec)
 
 
-def demo_report(cfg: DemoConfig, out: Path, stages: _Stages, seconds: float, env_kwargs: dict) -> dict[str, Any]:
-    """report.json / report.md at the top of the output: the two checks the demo exists to show,
-    the scene's quality, per-stage wall-clock, and where every artefact is."""
-    from scenes.pose_eval import pose_accuracy
-    from scenes.synthetic import EXAMPLE_DIR
+def _collect_twin(cfg: DemoConfig, scene: Path, twin: dict[str, Any], data: Path) -> Path:
+    """Free steps: the map-reading expert (30% random actions, so the data holds arrivals and recoveries)
+    and a sticky random walk, in the twin."""
+    from training.collect import CollectConfig, collect
 
-    scene_metrics = json.loads((out / "scene" / "metrics.json").read_text())
-    poses = pose_accuracy(out / "scene", EXAMPLE_DIR)
-    wm = json.loads((out / "world_model_eval" / "metrics.json").read_text())
-    val = json.loads((out / "validate" / "report.json").read_text())
-    pols = val["policies"]
-    name = next(k for k in pols if k not in ("random", "oracle"))
-    rand, learned, expert = pols["random"]["true"], pols[name]["true"], pols["oracle"]["true"]
-    psnr, copy = wm["next_frame_psnr"], wm["copy_last_psnr"]
-    checks = {
-        "world_model_beats_copy_last": {"psnr": psnr, "copy_last_psnr": copy, "passed": psnr > copy},
-        "policy_success_at_least_twice_random": {
-            "policy": learned["success_rate"],
-            "random": rand["success_rate"],
-            "passed": learned["success_rate"] >= 2 * rand["success_rate"] and learned["success_rate"] > 0,
-        },
-    }
-    report = {
-        "output": str(out.resolve()),
-        "seconds_total": round(seconds, 1),
-        "seconds_by_stage": stages.seconds,
-        "stages_reused": stages.reused,
-        "checks": checks,
-        "scene": {
-            "psnr": scene_metrics["psnr"],
-            "ssim": scene_metrics["ssim"],
-            "camera_centre_error_frac": poses["max_centre_error_frac"],
-        },
-        "env_kwargs": env_kwargs,
-        "world_model": {
-            "psnr_by_horizon": wm["psnr_by_horizon"],
-            "copy_last_psnr_by_horizon": wm["copy_last_psnr_by_horizon"],
-        },
-        "policies_in_scene": {"random": rand, "imagination-trained": learned, "expert (reads the map)": expert},
-        "imagination_gap": {k: v["gap"] for k, v in pols.items()},
-        "rank_agreement": val["rank_agreement"],
-        "config": json.loads(json.dumps(asdict(cfg), default=str)),
-    }
-    c1, c2 = checks["world_model_beats_copy_last"], checks["policy_success_at_least_twice_random"]
-    lines = [
-        f"Demo finished in {_mmss(seconds)} ({'; '.join(f'{k} {_mmss(v)}' for k, v in stages.seconds.items())}).",
-        f"  output:               {out.resolve()}",
-        f"  scene:                held-out PSNR {scene_metrics['psnr']:.2f} dB, camera centres within "
-        f"{100 * poses['max_centre_error_frac']:.2f}% of the room",
-        f"  world model:          next-frame PSNR {psnr:.2f} dB vs copy-last {copy:.2f} dB  [{_verdict(c1)}]",
-        f"  success in the scene: imagination-trained {_pct(learned)} vs random {_pct(rand)}  [{_verdict(c2)}]"
-        f"  (expert with the map: {_pct(expert)}; {val['episodes']} start states each)",
-        f"  report:               {out / 'report.md'}",
-        f"  videos:               {out / 'videos'}",
-    ]
-    report["summary"] = "\n".join(lines)
-    write_json(out / "report.json", report)
-    write_text(out / "report.md", _markdown(report, out))
-    return report
+    kinds = (("noisy:0.3:expert", cfg.expert_episodes), ("sticky", cfg.random_episodes))
+    for i, (policy, episodes) in enumerate(kinds):
+        collect(
+            CollectConfig(
+                "worldmodel/SceneNav-v0",
+                out=data,
+                episodes=episodes,
+                max_steps=cfg.episode_steps,
+                resolution=(cfg.resolution, cfg.resolution),
+                policy=policy,
+                env_kwargs=json.dumps({"scene": str(scene), **twin, "device": cfg.device}),
+                seed=cfg.seed + 100_000 * i,
+                append=i > 0,
+                frames="observation",
+            )
+        )
+    return data
 
 
-def _mmss(s: float) -> str:
-    """'3 min 59 s'; rounded to whole seconds first, so 239.6 s reads '4 min 0 s', not '3 min 60 s'."""
-    m, sec = divmod(int(round(s)), 60)
-    return f"{m} min {sec} s"
+def _loop(cfg: DemoConfig, reality: dict[str, Any], data: Path, loop: Path) -> dict[str, Any]:
+    from training.model_based import model_based
+
+    lp = cfg.loop
+    lp.reality, lp.out, lp.init_data = f"room:{EXAMPLE}", loop, data
+    lp.env_kwargs, lp.resolution, lp.episode_steps = json.dumps(reality), (cfg.resolution,) * 2, cfg.episode_steps
+    lp.device, lp.seed = cfg.device, cfg.seed
+    return model_based(lp)
 
 
-def _pct(summary: dict[str, Any]) -> str:
-    """Success rate with its 95% (Wilson) interval."""
-    lo, hi = summary["success_ci95"]
-    return f"{100 * summary['success_rate']:.0f}% (95% CI {100 * lo:.0f}–{100 * hi:.0f}%)"
+def _collect_heldout(cfg: DemoConfig, reality: dict[str, Any], loop: Path, held: Path) -> Path:
+    """Real episodes no model trained on, for the world model's evaluation: the loop's final policy's own, and
+    a sticky random walk's (long episodes: horizons up to 15 need them)."""
+    from envs.reality import make_room_env
+    from training.model_based import collect_real
+    from training.policies import resolve_policy
+    from worldmodel.action_space import ActionSpace
+    from worldmodel.dataset import DatasetWriter
 
-
-def _verdict(check: dict[str, Any]) -> str:
-    return "PASS" if check["passed"] else "MISS"
-
-
-def _markdown(r: dict[str, Any], out: Path) -> str:
-    c1, c2 = r["checks"]["world_model_beats_copy_last"], r["checks"]["policy_success_at_least_twice_random"]
-    rows = "\n".join(f"| {k} | {v['mean_return']:.2f} | {_pct(v)} |" for k, v in r["policies_in_scene"].items())
-    stage_rows = "\n".join(f"| {k} | {_mmss(v)} |" for k, v in r["seconds_by_stage"].items())
-    wm = r["world_model"]
-    hz = "\n".join(
-        f"| {h} | {wm['psnr_by_horizon'][h]:.2f} | {wm['copy_last_psnr_by_horizon'][h]:.2f} |"
-        for h in wm["psnr_by_horizon"]
+    env = make_room_env(EXAMPLE, **reality)
+    writer = DatasetWriter(
+        held,
+        ActionSpace.from_gym(env.action_space),
+        (cfg.resolution,) * 2,
+        source={"env_id": f"room:{EXAMPLE}", "env_kwargs": reality, "frames": "observation"},
     )
-    rho = r["rank_agreement"]["spearman_rho"]
-    return f"""# worldmodel demo report
+    for i, spec in enumerate((str(loop / "policy"), "sticky")):
+        collect_real(
+            env,
+            writer,
+            resolve_policy(spec, env, seed=cfg.seed + 7),
+            8,
+            cfg.seed + 3_000_000 + 100 * i,
+            cfg.episode_steps,
+            {"env_id": f"room:{EXAMPLE}", "policy": spec, "world": "reality"},
+        )
+    return held
 
-Output: `{r["output"]}` — total {_mmss(r["seconds_total"])}.
 
-## Checks
-- World model next-frame PSNR {c1["psnr"]:.2f} dB against copy-last-frame {c1["copy_last_psnr"]:.2f} dB: \
-**{_verdict(c1)}**
-- Success of the policy trained only in imagination, in the SceneEnv, at least twice a random policy's from \
-the same start states: {100 * c2["policy"]:.0f}% against {100 * c2["random"]:.0f}%: **{_verdict(c2)}**
+def _evaluate(cfg: DemoConfig, model: Path, held: Path, out: Path) -> dict[str, Any]:
+    from training.evaluate_world_model import EvaluateWorldModelConfig, evaluate_world_model
 
-## Scene
-Held-out PSNR {r["scene"]["psnr"]:.2f} dB (SSIM {r["scene"]["ssim"]:.3f}); camera centres within \
-{100 * r["scene"]["camera_centre_error_frac"]:.2f}% of the room after Sim(3). Previews: `scene/previews/`.
+    return evaluate_world_model(
+        EvaluateWorldModelConfig(
+            model, held, out=out, horizons=(1, 5, 10, 15), segments=32, video_examples=2, seed=cfg.seed
+        )
+    )
 
-## World model (held-out episodes)
-| horizon | world model PSNR (dB) | copy last frame (dB) |
-|---|---|---|
-{hz}
 
-Plot: `world_model_eval/psnr_horizon.png`; rollouts: `world_model_eval/rollouts.mp4`.
+def _family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, loop: Path, out: Path) -> dict:
+    """The graded family of pixel policies validate judges: name -> policy spec."""
+    from training.behaviour_cloning import BehaviourCloningConfig, behaviour_cloning
+    from training.train_policy import TrainPolicySceneConfig, train_policy_scene
+    from wmcore.atomic import write_json
 
-## Policies in the SceneEnv (ground truth)
-| policy | mean return | success |
-|---|---|---|
-{rows}
+    family: dict[str, str] = {"random": "random"}
+    bc = behaviour_cloning(
+        BehaviourCloningConfig(data, out=out / "clone", steps=cfg.clone_steps, device=cfg.device, seed=cfg.seed)
+    )
+    for eps in sorted(cfg.clone_noise, reverse=True):
+        family[f"clone + {100 * eps:.0f}% random"] = f"noisy:{eps}:{bc}"
+    family["clone"] = str(bc)
+    every = max(1, cfg.twin_ppo_steps // (cfg.twin_ppo_checkpoints + 1))
+    twin = train_policy_scene(
+        TrainPolicySceneConfig(
+            scene,
+            env_kwargs=json.dumps(worlds["twin"]),
+            out=out / "ppo_twin",
+            total_steps=cfg.twin_ppo_steps,
+            num_envs=16,
+            checkpoint_every=every,
+            device=cfg.device,
+            seed=cfg.seed,
+        )
+    )
+    ckpts = sorted((out / "ppo_twin" / "checkpoints").glob("step_*"))[1:-1][: cfg.twin_ppo_checkpoints]
+    for c in ckpts:
+        family[f"PPO in twin, {int(c.name[5:]) // 1000}k steps"] = str(c)
+    family[f"PPO in twin, {cfg.twin_ppo_steps // 1000}k steps"] = str(twin)
+    summary = json.loads((loop / "summary.json").read_text())
+    if cfg.reality_ppo:
+        family[f"PPO in reality, {summary['real_steps']} real steps"] = str(
+            _ppo_in_reality(cfg, worlds["reality"], summary["real_steps"], out / "ppo_reality")
+        )
+    iters = [it["iteration"] for it in summary["iterations"]]
+    family["imagination, loop iteration 1"] = str(loop / "policy_iter_0")
+    family["imagination-trained"] = str(loop / "policy")
+    if len(iters) > 2:
+        family[f"imagination, loop iteration {len(iters) // 2 + 1}"] = str(loop / f"policy_iter_{len(iters) // 2}")
+    write_json(out / "family.json", {"policies": family, "real_steps_of_the_loop": summary["real_steps"]})
+    return family
 
-The expert plans on the scene's map (an upper bound, not a learned policy). Imagined against true
-returns, the imagination gap and rank agreement (Spearman ρ = {"n/a" if rho is None else f"{rho:.2f}"}) are in
-`validate/report.md`.
 
-## Stage wall-clock
-| stage | time |
-|---|---|
-{stage_rows}
+def _ppo_in_reality(cfg: DemoConfig, reality: dict[str, Any], steps: int, out: Path) -> Path:
+    """SB3 PPO (CnnPolicy) trained model-free in reality for `steps` real steps: the baseline the loop must beat."""
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.vec_env import DummyVecEnv
 
-## Videos
-- `videos/policy_in_scene/video.mp4`: the imagination-trained policy in the SceneEnv (first person beside the map).
-- `videos/imagined_vs_scene/video.mp4`: a held-out SceneEnv episode beside the world model's imagination
-  of it under the same actions, from the same first frames.
-"""
+    from envs.reality import make_room_env
+    from training.policies import save_sb3_policy
+
+    n = 4
+    venv = DummyVecEnv([lambda: make_room_env(EXAMPLE, **reality)] * n)
+    venv.seed(cfg.seed)
+    n_steps = max(8, min(128, steps // n))
+    model = PPO(
+        "CnnPolicy",
+        venv,
+        n_steps=n_steps,
+        batch_size=max(16, n * n_steps // 4),
+        n_epochs=4,
+        ent_coef=0.01,
+        seed=cfg.seed,
+        device=cfg.device,
+        policy_kwargs={"features_extractor_kwargs": {"features_dim": 256}},
+    )
+    model.learn(steps)
+    return save_sb3_policy(
+        model,
+        out / "policy",
+        {"features_extractor_kwargs": {"features_dim": 256}},
+        extra={"trained_in": {"world": "reality", "real_steps": int(model.num_timesteps)}},
+    )
+
+
+def _validate(
+    cfg: DemoConfig,
+    model: Path,
+    data: Path,
+    scene: Path,
+    worlds: dict[str, Any],
+    family: Path,
+    wm_eval: Path,
+    out: Path,
+) -> dict[str, Any]:
+    from training.validate import ValidateConfig, validate
+
+    policies = json.loads((family / "family.json").read_text())["policies"]
+    return validate(
+        ValidateConfig(
+            model,
+            data,
+            policies=(*policies.values(), "expert"),
+            names=(*policies, "expert (reads the map)"),
+            reality=f"room:{EXAMPLE}",
+            scene=scene,
+            env_kwargs=json.dumps(worlds["reality"]),
+            episodes=cfg.validate_episodes,
+            max_steps=cfg.episode_steps,
+            eval_metrics=wm_eval / "metrics.json",
+            out=out,
+            device=cfg.device,
+            seed=cfg.seed + 1_000_000,
+        )
+    )
+
+
+def _videos(cfg: DemoConfig, worlds: dict[str, Any], loop: Path, held: Path, out: Path) -> Path:
+    from training.render import RenderConfig, render
+
+    common = {"max_steps": cfg.episode_steps, "device": cfg.device, "seed": cfg.seed + 1_000_000}
+    render(
+        RenderConfig(
+            kind="scene",
+            scene=Path(f"room:{EXAMPLE}"),
+            policy=str(loop / "policy"),
+            env_kwargs=json.dumps(worlds["reality"]),
+            out=out / "policy_in_reality",
+            **common,
+        )
+    )
+    render(
+        RenderConfig(
+            kind="compare",
+            model=loop / "world_model" / "model",
+            dataset=held,
+            episode=0,
+            out=out / "imagined_vs_reality",
+            **common,
+        )
+    )
+    return out

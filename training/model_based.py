@@ -1,18 +1,26 @@
-"""`worldmodel model-based SCENE`: the model-based RL loop, counting real steps.
+"""`worldmodel model-based REALITY`: the closed model-based loop, counting real steps.
 
-Each iteration: collect real steps in the SceneEnv (random actions first, then the current policy,
-sampling), append them to one dataset, train the world model further on it (train-world-model
-resumes from its checkpoint, so the model keeps learning across iterations), then train the same
-policy further in imagination (the batched actor-critic). The return of the real episodes collected
-with the policy is the honest score: it never saw the world model's rewards.
+DIAMOND's and Dreamer's alternation, with reality as the robot: each iteration
+
+1. **collects** whole episodes in reality with the current policy (sampling its actions; the first
+   iteration with `--initial-policy`) and appends them to OUT/data — these are the real steps, counted;
+2. **trains the world model further** on all data (it resumes its checkpoint), drawing a fraction of
+   every batch from the real episodes so what the current policy meets weighs more;
+3. **trains the same policy further in imagination**: a DreamVectorEnv started from contexts of the
+   data's real (and free) episodes, short imagined episodes with bootstrapped values.
+
+So the policy's exploits of the model enter the data it is corrected on. `--init-data` starts OUT/data
+from a dataset of free steps (e.g. the twin's, or a simulator's), recorded with the same observations.
+The return and success of the episodes each iteration collects are honest measurements of the policy
+of the iteration before: they come from reality, never from the model.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import shutil
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +29,6 @@ import torch
 import tyro
 
 from training.actor_critic import PPOHyperparameters
-from training.train_world_model import TrainWorldModelConfig
 from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
 from wmcore.rundir import RunDir
@@ -33,138 +40,244 @@ LOG = logging.getLogger("worldmodel.model_based")
 class ModelBasedConfig:
     """Alternate real data collection, world-model training and policy training in imagination."""
 
-    scene: tyro.conf.Positional[Path]
-    """Scene directory (the real environment: a SceneEnv over it)."""
+    reality: tyro.conf.Positional[str]
+    """Where real steps are taken and counted: room:DIR (the true room of a synthetic capture) or a Gymnasium id."""
     out: Path = Path("runs/model_based")
-    """Run directory: data/, world_model/, policy/, summary.json, config, log, metrics."""
-    iterations: int = 5
+    """Run directory: data/, world_model/, policy/ (and policy_iter_N/), summary.json, config, log, metrics."""
+    env_kwargs: str = "{}"
+    """JSON options of the real env (SceneEnv options for room:, e.g. the goal in the room's metres)."""
+    resolution: tuple[int, int] = (64, 64)
+    """Observation (and world-model frame) height and width."""
+    episode_steps: int = 100
+    """Steps per real episode at most."""
+    init_data: Path | None = None
+    """A dataset of free steps to start OUT/data from (copied); recorded with the same observations and actions."""
+    iterations: int = 3
     """Collect / train model / train policy rounds."""
-    real_steps: int = 500
-    """Real SceneEnv steps collected per iteration (whole episodes; the last may run over)."""
-    env_kwargs: str = '{"width": 64, "height": 64, "max_steps": 100}'
-    """JSON SceneEnv options (the observation size is the world model's resolution)."""
+    real_episodes: int = 10
+    """Real episodes collected per iteration."""
+    initial_policy: str = "sticky"
+    """Policy of the first iteration's real episodes (any kind training.policies.resolve_policy takes)."""
+    world_model_first_steps: int = 1500
+    """World-model optimisation steps in the first iteration."""
     world_model_steps: int = 500
-    """World-model optimisation steps added per iteration."""
-    world_model_context: int = 4
-    """World model: frames of context L."""
+    """World-model optimisation steps added in every later iteration."""
+    world_model_batch_size: int = 16
+    """Segments per world-model step."""
+    world_model_lr: float = 1e-3
+    """Peak learning rate of the world model."""
     world_model_channels: tuple[int, ...] = (32, 64, 64)
     """World model: UNet channels per level (and of the reward model)."""
-    world_model_batch_size: int = 8
-    """World model: segments per optimisation step."""
-    policy_steps: int = 10_000
-    """Imagined steps of policy training per iteration."""
-    num_envs: int = 16
-    """Imagined rollouts stepped together."""
-    imagined_max_steps: int = 50
-    """Imagined episodes are truncated after this many steps."""
-    hp: PPOHyperparameters = field(default_factory=PPOHyperparameters)
+    world_model_downsample: int = 2
+    """World model: frames area-averaged by this factor for its networks (WorldModelConfig.downsample)."""
+    context: int = 4
+    """World model: frames of context L."""
+    denoising_steps: int = 3
+    """Denoising steps per imagined frame."""
+    self_context: float = 0.25
+    """World model: fraction of each batch trained on its own prediction of the last context frame (from step
+    `world_model_first_steps // 2`): scheduled sampling, against errors compounding along rollouts."""
+    real_fraction: float = 0.5
+    """Fraction of every world-model batch drawn from the real episodes (when there are free ones too)."""
+    policy_steps: int = 20_000
+    """Imagined steps of policy training per iteration (summed over the batch)."""
+    num_envs: int = 64
+    """Imagined rollouts stepped together (one batched model call per step)."""
+    imagined_horizon: int = 15
+    """Imagined episodes are cut after this many steps and their value bootstrapped (Dreamer's and DIAMOND's 15)."""
+    hp: PPOHyperparameters = field(
+        default_factory=lambda: PPOHyperparameters(learning_rate=5e-4, rollout_steps=16, clip=0.2, ent_coef=0.01)
+    )
     """Actor-critic PPO hyperparameters."""
+    policy_input_size: int | None = None
+    """The policy looks at observations area-averaged to this size (None: the world model's network resolution)."""
     channels: tuple[int, int, int] = (32, 64, 64)
     """Actor-critic CNN channels."""
     hidden: int = 256
     """Actor-critic hidden width."""
+    device: str = "cpu"
+    """Torch device of the world model and the policy."""
     seed: int = 0
     """Seed of the real episodes, the policy and the world model."""
 
 
-def collect_real(recorder: Any, policy: Any, steps: int, seed: int) -> list[float]:
-    """Run whole episodes through a RecordEpisodes-wrapped SceneEnv until `steps` real steps; their returns."""
-    returns, n, ep = [], 0, 0
-    while n < steps:
-        obs, _ = recorder.reset(seed=seed + ep)
-        done, ret = False, 0.0
-        while not done:
-            a = recorder.action_space.sample() if policy is None else policy.predict(obs, deterministic=False)[0]
-            obs, r, te, tr, _ = recorder.step(a)
-            done, ret, n = te or tr, ret + float(r), n + 1
-        returns.append(ret)
-        ep += 1
-    return returns
+def collect_real(
+    env: Any, writer: Any, policy: Any, episodes: int, seed: int, max_steps: int, meta: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """Run `episodes` whole episodes of `policy` (sampling its actions) in `env`, recording the observations it
+    acted on into `writer`; returns each episode's return, success and length."""
+    from training.rollouts import true_episode
+
+    rows = []
+    for ep in range(episodes):
+        e = true_episode(env, policy, seed + ep, max_steps, deterministic=False)
+        n = len(e["rewards"])
+        terminated, truncated = np.zeros(n, bool), np.zeros(n, bool)
+        terminated[-1], truncated[-1] = e["terminated"], not e["terminated"]
+        writer.add(e["frames"], e["actions"], e["rewards"], terminated, truncated, meta=meta)
+        rows.append({"return": float(e["rewards"].sum()), "success": bool(e["success"]), "steps": n})
+    return rows
+
+
+def _world_model_config(cfg: ModelBasedConfig, data: Path, steps: int, recent: int) -> Any:
+    from training.train_world_model import TrainWorldModelConfig
+
+    return TrainWorldModelConfig(
+        data,
+        out=cfg.out / "world_model",
+        steps=steps,
+        batch_size=cfg.world_model_batch_size,
+        lr=cfg.world_model_lr,
+        warmup_steps=min(100, cfg.world_model_first_steps // 10),
+        context=cfg.context,
+        downsample=cfg.world_model_downsample,
+        block_out_channels=cfg.world_model_channels,
+        reward_channels=cfg.world_model_channels,
+        num_sampling_steps=cfg.denoising_steps,
+        self_context=cfg.self_context,
+        self_context_start=cfg.world_model_first_steps // 2,
+        recent_fraction=cfg.real_fraction if recent else 0.0,
+        recent_episodes=recent,
+        holdout_episodes=0,
+        eval_every=0,
+        checkpoint_every=10**9,
+        seed=cfg.seed,
+    )
 
 
 def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
     """Run the loop; returns the summary (also written to OUT/summary.json)."""
+    import json
+
     from gymnasium.vector import AutoresetMode
 
     from envs.dream_env import DreamVectorEnv
-    from envs.scene_env import SceneEnv
     from training.actor_critic import ActorCritic, ActorCriticNetConfig, train_actor_critic
-    from training.collect import RecordEpisodes
+    from training.policies import resolve_policy
     from training.train_world_model import train_world_model
+    from training.validate import make_real_env
     from worldmodel.action_space import ActionSpace
-    from worldmodel.dataset import TrajectoryDataset
+    from worldmodel.dataset import DatasetWriter, TrajectoryDataset
 
-    if not Path(cfg.scene).exists():
-        raise UserInputError(f"{cfg.scene}: no such scene; pass a Scene directory from `worldmodel reconstruct`")
+    if min(cfg.iterations, cfg.real_episodes, cfg.world_model_first_steps, cfg.policy_steps, cfg.num_envs) < 1:
+        raise UserInputError(
+            "--iterations, --real-episodes, --world-model-first-steps, --policy-steps and --num-envs must be positive"
+        )
     try:
         kwargs = json.loads(cfg.env_kwargs)
     except json.JSONDecodeError as e:
         raise UserInputError(f"--env-kwargs {cfg.env_kwargs!r} is not valid JSON ({e})") from e
-    if min(cfg.iterations, cfg.real_steps, cfg.world_model_steps, cfg.policy_steps) < 1:
-        raise UserInputError("--iterations, --real-steps, --world-model-steps and --policy-steps must be positive")
+    if cfg.init_data is not None and not (Path(cfg.init_data) / "dataset.json").is_file():
+        raise UserInputError(f"--init-data {cfg.init_data}: not a trajectory dataset (no dataset.json)")
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     with RunDir(out, cfg) as run:
-        env = SceneEnv(cfg.scene, **kwargs)
-        if len(env.observation_space.shape) != 3:
-            raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: the SceneEnv must observe RGB only (no depth/state)")
-        env.action_space.seed(cfg.seed)
-        h, w, _ = env.observation_space.shape
+        env = make_real_env(
+            cfg.reality, cfg.episode_steps, kwargs, {"env_id": cfg.reality, "frames": "render"}, cfg.resolution
+        )
+        h, w = cfg.resolution
         space = ActionSpace.from_gym(env.action_space)
-        agent = ActorCritic(ActorCriticNetConfig((h, w, 3), space.to_dict(), channels=cfg.channels, hidden=cfg.hidden))
-        real_total, history = 0, []
+        data = out / "data"
+        if cfg.init_data is not None and not (data / "dataset.json").exists():
+            init = TrajectoryDataset(cfg.init_data)
+            if init.action_space != space or tuple(init.resolution) != (h, w):
+                raise UserInputError(
+                    f"--init-data {cfg.init_data}: holds {init.action_space.to_dict()} at "
+                    f"{init.resolution}, reality has {space.to_dict()} at {(h, w)}"
+                )
+            shutil.copytree(cfg.init_data, data)
+        writer = DatasetWriter(
+            data,
+            space,
+            (h, w),
+            source={"env_id": cfg.reality, "env_kwargs": kwargs, "frames": "observation"},
+            append=True,
+        )
+        free_episodes = len(writer.index["episodes"])
+        input_size = cfg.policy_input_size or h // cfg.world_model_downsample
+        agent = ActorCritic(
+            ActorCriticNetConfig(
+                (h, w, 3), space.to_dict(), cfg.channels, cfg.hidden, input_size=None if input_size == h else input_size
+            )
+        ).to(cfg.device)
+        real_steps, history = 0, []
         for it in range(cfg.iterations):
             t0 = time.time()
-            recorder = RecordEpisodes(env, out / "data", (h, w), source={"scene": str(cfg.scene), **kwargs},
-                                      append=it > 0, frames="observation")
-            real = collect_real(recorder, agent if it > 0 else None, cfg.real_steps, cfg.seed + 10_000 * it)
-            real_total = TrajectoryDataset(out / "data").total_steps
-            wm_cfg = TrainWorldModelConfig(
-                out / "data",
-                out=out / "world_model",
-                steps=cfg.world_model_steps * (it + 1),
-                batch_size=cfg.world_model_batch_size,
-                context=cfg.world_model_context,
-                block_out_channels=cfg.world_model_channels,
-                reward_channels=cfg.world_model_channels,
-                holdout_episodes=0,
-                eval_every=10**9,
-                seed=cfg.seed,
+            policy = resolve_policy(cfg.initial_policy, env, seed=cfg.seed) if it == 0 else agent
+            name = cfg.initial_policy if it == 0 else f"policy_iter_{it - 1}"
+            rows = collect_real(
+                env,
+                writer,
+                policy,
+                cfg.real_episodes,
+                cfg.seed + 10_000 * it,
+                cfg.episode_steps,
+                {"env_id": cfg.reality, "policy": name, "world": "reality", "iteration": it},
             )
-            model_dir = train_world_model(wm_cfg)  # resumes from the previous iteration's checkpoint
+            real_steps += sum(r["steps"] for r in rows)
+            t_collect = time.time() - t0
+            real_eps = len(writer.index["episodes"]) - free_episodes
+            steps = cfg.world_model_first_steps + it * cfg.world_model_steps
+            model_dir = train_world_model(_world_model_config(cfg, data, steps, real_eps if free_episodes else 0))
+            t_model = time.time() - t0 - t_collect
             dream = DreamVectorEnv(
                 model_dir,
-                out / "data",
+                data,
                 num_envs=cfg.num_envs,
-                max_steps=cfg.imagined_max_steps,
+                max_steps=cfg.imagined_horizon,
+                device=cfg.device,
                 autoreset_mode=AutoresetMode.SAME_STEP,
             )
             summary = train_actor_critic(agent, dream, cfg.policy_steps, cfg.hp, cfg.seed + it, progress=True)
-            agent.eval().save(out / "policy", extra={"trained_in": {"model": str(model_dir), "iteration": it}})
+            agent.train()
+            extra = {
+                "trained_in": {"model": str(model_dir), "iteration": it, "real_steps": real_steps},
+                "hp": asdict(cfg.hp),
+            }
+            agent.eval().save(out / f"policy_iter_{it}", extra=extra)
             row = {
                 "iteration": it,
-                "real_steps": real_total,
-                "collected_return": float(np.mean(real)),
-                "collected_with": "random" if it == 0 else "policy",
+                "real_steps": real_steps,
+                "collected_with": name,
+                "collected_return": float(np.mean([r["return"] for r in rows])),
+                "collected_success": float(np.mean([r["success"] for r in rows])),
                 "imagined_return": summary["mean_return"],
                 "imagined_steps_per_second": summary["steps_per_second"],
-                "seconds": time.time() - t0,
+                "seconds": {
+                    "collect": round(t_collect, 1),
+                    "world_model": round(t_model, 1),
+                    "policy": round(time.time() - t0 - t_collect - t_model, 1),
+                },
             }
             history.append(row)
-            run.log_metrics(step=real_total, **row)
+            run.log_metrics(step=real_steps, **{k: v for k, v in row.items() if k != "seconds"})
             LOG.info(
-                "iteration %d: %d real steps so far, real return %.3f (%s), imagined return %.3f",
+                "iteration %d: %d real steps so far; collected with %s: return %.2f, success %.0f%%; "
+                "imagined return %.2f",
                 it,
-                real_total,
+                real_steps,
+                name,
                 row["collected_return"],
-                row["collected_with"],
+                100 * row["collected_success"],
                 row["imagined_return"],
             )
+        agent.eval().save(
+            out / "policy",
+            extra={
+                "trained_in": {
+                    "model": str(out / "world_model" / "model"),
+                    "iterations": cfg.iterations,
+                    "real_steps": real_steps,
+                }
+            },
+        )
         result = {
-            "real_steps": real_total,
+            "real_steps": real_steps,
+            "free_episodes": free_episodes,
             "iterations": history,
             "policy": str(out / "policy"),
             "world_model": str(out / "world_model" / "model"),
+            "data": str(data),
         }
         write_json(out / "summary.json", result)
     return result

@@ -66,6 +66,14 @@ class TrainWorldModelConfig:
     """"no", "bf16" or "fp16" (passed to accelerate; fp16 needs a GPU)."""
     context: int = 4
     """L: context frames and actions."""
+    downsample: int = 1
+    """The networks see frames area-averaged by this factor and predictions are enlarged back (WorldModelConfig):
+    about downsample² cheaper steps, for policies that look at frames at the reduced size."""
+    recent_fraction: float = 0.0
+    """Fraction of each batch drawn from the newest `recent_episodes` episodes (DIAMOND: 0.7 of the newest
+    quarter), so what the current policy collected weighs more; 0: uniform over all segments."""
+    recent_episodes: int = 0
+    """How many of the dataset's last (training) episodes count as recent for `recent_fraction`."""
     context_noise: float = 0.0
     """Noise augmentation of the context frames: levels drawn from [0, context_noise] (pixels in [-1, 1]),
     given to the network; 0: off. Against errors compounding along rollouts (WorldModelConfig)."""
@@ -146,6 +154,7 @@ def _model_config(cfg: TrainWorldModelConfig, dataset: Any):
         resolution=dataset.resolution,
         action_space=dataset.action_space.to_dict(),
         context=cfg.context,
+        downsample=cfg.downsample,
         context_noise=cfg.context_noise,
         block_out_channels=cfg.block_out_channels,
         layers_per_block=cfg.layers_per_block,
@@ -232,8 +241,11 @@ def load_checkpoint(ckpt_root: Path, model: Any, optimizer: Any, model_config: d
             f"{latest}: unreadable checkpoint pointer or state ({e}); delete {ckpt_root} "
             "to start afresh or restore it"
         ) from e
-    if state["model_config"] != model_config:
-        diff = [k for k in model_config if model_config.get(k) != state["model_config"].get(k)]
+    from worldmodel.config import WorldModelConfig
+
+    stored = WorldModelConfig.from_dict(state["model_config"]).to_dict()  # fields added later take defaults
+    if stored != model_config:
+        diff = [k for k in model_config if model_config.get(k) != stored.get(k)]
         raise UserInputError(
             f"{ckpt_root / name}: checkpoint was written with another model config "
             f"(differs in {diff}); use the same settings or a new --out directory"
@@ -365,7 +377,7 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
         for micro in range(cfg.grad_accum):
             rng = np.random.default_rng(_seed(cfg.seed, step, micro, rank))
             gen = torch.Generator().manual_seed(_seed(cfg.seed, step, micro, rank, 1))
-            b = sampler.batch(sampler.sample_indices(cfg.batch_size, rng))
+            b = sampler.batch(sampler.sample_indices(cfg.batch_size, rng, cfg.recent_fraction, cfg.recent_episodes))
             texts = sampler.texts(b["episode"]) if text is not None else None
             frames, actions = b["frames"], b["actions"]
             if cfg.self_context > 0:

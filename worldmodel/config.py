@@ -23,6 +23,11 @@ class WorldModelConfig:
     {"kind": "box", "low": [...], "high": [...]}."""
     context: int = 4
     """L: number of past frames (and actions) the next frame is conditioned on."""
+    downsample: int = 1
+    """The networks work on frames area-averaged by this factor (a 40x40 observation is 20x20 to them at 2) and
+    the predicted frames are enlarged back by repetition: each step costs about downsample² less, so the same
+    minutes buy more training and more imagined steps. Policies that look at frames at the same reduced size
+    (training.actor_critic's `input_size`) lose nothing by it."""
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     """UNet channels per resolution level (each level halves the resolution)."""
     layers_per_block: int = 1
@@ -72,11 +77,15 @@ class WorldModelConfig:
         self.block_out_channels = tuple(int(v) for v in self.block_out_channels)
         self.reward_channels = tuple(int(v) for v in self.reward_channels)
         h, w = self.resolution
-        down = 2 ** (len(self.block_out_channels) - 1)
-        if h % down or w % down:
+        if self.downsample < 1 or h % self.downsample or w % self.downsample:
             raise UserInputError(
-                f"resolution {h}x{w} must be divisible by {down} for {len(self.block_out_channels)} "
-                "UNet levels; change the resolution or block_out_channels"
+                f"downsample {self.downsample}: use a whole number >= 1 that divides the resolution {h}x{w}"
+            )
+        down = 2 ** (len(self.block_out_channels) - 1)
+        if (h // self.downsample) % down or (w // self.downsample) % down:
+            raise UserInputError(
+                f"resolution {h}x{w} / downsample {self.downsample} must be divisible by {down} for "
+                f"{len(self.block_out_channels)} UNet levels; change the resolution, downsample or block_out_channels"
             )
         if self.context_noise < 0:
             raise UserInputError(f"context_noise must be >= 0, got {self.context_noise}")
@@ -90,6 +99,11 @@ class WorldModelConfig:
                 f"norm_num_groups={self.norm_num_groups}"
             )
         ActionSpace.from_dict(self.action_space)
+
+    @property
+    def network_resolution(self) -> tuple[int, int]:
+        """(H, W) of the frames the networks see: the resolution divided by `downsample`."""
+        return self.resolution[0] // self.downsample, self.resolution[1] // self.downsample
 
     @property
     def space(self) -> ActionSpace:

@@ -62,7 +62,7 @@ class WorldModel(nn.Module):
             nn.init.zeros_(self.context_noise_embed.weight)
             nn.init.zeros_(self.context_noise_embed.bias)
         common = dict(
-            sample_size=c.resolution[0],
+            sample_size=c.network_resolution[0],
             in_channels=3 * (c.context + 1),
             out_channels=3,
             block_out_channels=c.block_out_channels,
@@ -106,6 +106,14 @@ class WorldModel(nn.Module):
         self.__dict__["_network"] = self.unet  # not a submodule: an alias (or compiled wrapper) of self.unet
 
     # ----------------------------------------------------------------- helpers
+    def _unit(self, frames: torch.Tensor) -> torch.Tensor:
+        """uint8 [..., H, W, 3] -> float [..., 3, h, w] in [-1, 1] at the networks' resolution."""
+        x = to_unit(frames)
+        k = self.config.downsample
+        if k == 1:
+            return x
+        return F.avg_pool2d(x.flatten(0, -4), k).unflatten(0, x.shape[:-3])
+
     def configure_inference(
         self,
         channels_last: bool = False,
@@ -212,7 +220,7 @@ class WorldModel(nn.Module):
         target (by 1 + motion_weight): in games like Breakout under 1% of pixels move, and without it
         the loss barely sees the paddle and ball that the actions control."""
         c = self.config
-        x = to_unit(frames)
+        x = self._unit(frames)
         b = x.shape[0]
         context, target = x[:, :-1].flatten(1, 2), x[:, -1]
         if c.predict_delta:
@@ -252,7 +260,7 @@ class WorldModel(nn.Module):
     ) -> torch.Tensor:
         """Smooth-L1 reward regression + termination BCE for frames uint8 [B,L+1,...] (clean next frame);
         terminal steps weigh `termination_weight` in the BCE."""
-        reward, logit = self.reward_model(to_unit(frames).flatten(1, 2), actions)
+        reward, logit = self.reward_model(self._unit(frames).flatten(1, 2), actions)
         pos_weight = torch.tensor(float(termination_weight), device=logit.device)
         return F.smooth_l1_loss(reward, rewards.float()) + F.binary_cross_entropy_with_logits(
             logit, terminated.float(), pos_weight=pos_weight
@@ -291,12 +299,12 @@ class WorldModel(nn.Module):
         c = self.config
         self._check_inputs(frames, actions, c.context)
         device = self.device
-        x = to_unit(frames.to(device)).flatten(1, 2)
+        x = self._unit(frames.to(device)).flatten(1, 2)
         if self.autocast_bf16:
             x = x.to(torch.bfloat16)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16):
             network = self._denoiser(x, actions.to(device), self._text_states(texts, frames.shape[0]))
-            h, w = c.resolution
+            h, w = c.network_resolution
             out = sample(
                 network,
                 make_scheduler(c.sigma_min, c.sigma_max, c.sigma_data, c.rho),
@@ -308,6 +316,8 @@ class WorldModel(nn.Module):
             )
         if c.predict_delta:
             out = out + x[:, -3:].float()
+        if c.downsample > 1:
+            out = F.interpolate(out.float(), scale_factor=c.downsample, mode="nearest")
         return to_uint8(out)
 
     @torch.inference_mode()
@@ -319,7 +329,7 @@ class WorldModel(nn.Module):
         self._check_inputs(frames, actions, self.config.context)
         device = self.device
         allf = torch.cat([frames.to(device), next_frames[:, None].to(device)], dim=1)
-        reward, logit = self.reward_model(to_unit(allf).flatten(1, 2), actions.to(device))
+        reward, logit = self.reward_model(self._unit(allf).flatten(1, 2), actions.to(device))
         return reward.float(), logit > 0
 
     def step(

@@ -41,8 +41,19 @@ class SegmentSampler:
         ep = int(np.searchsorted(self.cum, index, side="right") - 1)
         return ep, int(index - self.cum[ep])
 
-    def sample_indices(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        return rng.integers(0, len(self), size=batch_size)
+    def sample_indices(self, batch_size: int, rng: np.random.Generator, recent_fraction: float = 0.0,
+                       recent_episodes: int = 0) -> np.ndarray:
+        """Uniform segment indices; with `recent_fraction` > 0, that fraction of the batch comes from the
+        last `recent_episodes` episodes (DIAMOND draws 70% from the newest quarter), so data the current
+        policy collected weighs more than the old bulk while the rest keeps the model from forgetting it."""
+        if recent_fraction <= 0 or recent_episodes <= 0 or recent_episodes >= len(self.episodes):
+            return rng.integers(0, len(self), size=batch_size)
+        first = int(self.cum[len(self.episodes) - recent_episodes])
+        if first >= len(self):  # the recent episodes hold no segment
+            return rng.integers(0, len(self), size=batch_size)
+        recent = rng.random(batch_size) < recent_fraction
+        return np.where(recent, rng.integers(first, len(self), size=batch_size),
+                        rng.integers(0, len(self), size=batch_size))
 
     def evenly_spaced(self, count: int) -> np.ndarray:
         """`count` segment indices spread over the whole set (deterministic, for evaluation)."""

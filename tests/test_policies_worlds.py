@@ -1,0 +1,209 @@
+"""One policy protocol and resolver; reality (the true room) beside its twin; the world model's reduced
+resolution; the data-coverage check; cloning demonstrations; recent-episode weighting."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from gymnasium import spaces
+
+from envs.reality import FloorMap, make_place_env, make_room_env, nearest_free
+from scenes.room_scene import RoomScene
+from scenes.synthetic import EXAMPLE_DIR, SyntheticRoom
+from training.policies import CallablePolicy, NoisyPolicy, Policy, RandomPolicy, StickyPolicy, act, resolve_policy
+from wmcore.errors import UserInputError
+from worldmodel.action_space import ActionSpace
+from worldmodel.dataset import DatasetWriter, TrajectoryDataset
+
+GOAL = (-2.2, -0.8)
+
+
+@pytest.fixture(scope="module")
+def room_env():
+    return make_room_env(EXAMPLE_DIR, width=40, height=40, max_steps=60, goal=GOAL)
+
+
+def test_every_policy_kind_resolves_to_the_protocol(room_env, tmp_path):
+    from training.actor_critic import ActorCritic, ActorCriticNetConfig
+
+    ActorCritic(ActorCriticNetConfig((40, 40, 3), channels=(8, 16, 16), hidden=32)).save(tmp_path / "p")
+    obs, _ = room_env.reset(seed=0)
+    specs = ["random", "sticky", "expert", "oracle", "noisy:0.5:expert", str(tmp_path / "p"),
+             "training.examples.carracing_driver:Driver"]
+    for spec in specs[:-1]:
+        policy = resolve_policy(spec, room_env, seed=1)
+        assert isinstance(policy, Policy), spec
+        a = act(policy, obs[None], deterministic=False, episode_start=[True])
+        assert a.shape == (1,) and room_env.action_space.contains(int(a[0])), spec
+        single, state = policy.predict(obs, deterministic=True)
+        assert np.asarray(single).shape == () and state is None, spec
+    box = spaces.Box(np.array([-1.0, 0.0, 0.0], np.float32), np.array([1.0, 1.0, 1.0], np.float32))
+    assert isinstance(resolve_policy(specs[-1], action_space=box, seed=0), Policy)
+    with pytest.raises(UserInputError, match="noisy:EPS:SPEC"):
+        resolve_policy("noisy:2:expert", room_env)
+    with pytest.raises(UserInputError, match="not found"):
+        resolve_policy(str(tmp_path / "missing"), room_env)
+    with pytest.raises(UserInputError, match="cannot act in"):
+        resolve_policy("expert", action_space=spaces.Discrete(3))
+
+
+def test_stateful_policies_follow_episode_starts():
+    space = spaces.Discrete(3)
+    sticky = StickyPolicy(space, seed=0, hold_prob=1.0)  # never changes its mind within an episode
+    obs = np.zeros((4, 8, 8, 3), np.uint8)
+    first = act(sticky, obs, episode_start=np.ones(4, bool))
+    for _ in range(5):
+        np.testing.assert_array_equal(act(sticky, obs, episode_start=np.zeros(4, bool)), first)
+    restarted = [act(sticky, obs, episode_start=np.ones(4, bool)) for _ in range(10)]
+    assert any((r != first).any() for r in restarted)  # a new episode draws a new held action
+    # noisy: eps 0 is the base policy, eps 1 is random, and about eps of the actions are replaced
+    base = StickyPolicy(space, seed=1, hold_prob=1.0)
+    base_first = act(base, obs, episode_start=np.ones(4, bool))
+    assert (act(NoisyPolicy(base, space, 0.0), obs) == base_first).all()
+    noisy = NoisyPolicy(CallablePolicy(lambda o: 0), space, 0.5, seed=3)
+    acts = np.stack([act(noisy, obs) for _ in range(200)])
+    assert 0.28 < (acts != 0).mean() < 0.39  # half replaced, a third of those by the same action
+    rand = RandomPolicy(space, seed=0)
+    assert len(set(act(rand, np.zeros((300, 8, 8, 3), np.uint8)).tolist())) == 3
+
+
+def test_sb3_zip_loads_without_unpickling(tmp_path, room_env):
+    from stable_baselines3 import PPO
+
+    model = PPO("CnnPolicy", room_env, n_steps=8, batch_size=8, seed=0,
+                policy_kwargs={"features_extractor_kwargs": {"features_dim": 32}})
+    model.save(tmp_path / "ppo.zip")
+    policy = resolve_policy(str(tmp_path / "ppo.zip"), room_env)
+    obs = np.stack([room_env.reset(seed=s)[0] for s in range(3)])
+    want, _ = model.predict(obs, deterministic=True)
+    got, _ = policy.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(got, want)
+    (tmp_path / "bad.zip").write_bytes(b"not a zip")
+    with pytest.raises(UserInputError, match="not a Stable-Baselines3 model zip"):
+        resolve_policy(str(tmp_path / "bad.zip"), room_env)
+
+
+def test_reality_is_the_true_room_behind_the_scene_interface(room_env):
+    room = SyntheticRoom.load(EXAMPLE_DIR)
+    scene = RoomScene(room)
+    pts = np.array([[0.2, 0.1, 1.0], [-1.0, 1.0, 1.4]])  # inside the pillar; in free space
+    np.testing.assert_array_equal(scene.is_free(pts, 0.1), [False, True])
+    obs, info = room_env.reset(seed=3)
+    K = SyntheticRoom.intrinsics(40, 40, room_env.cfg.hfov_deg)
+    c2w = room_env.bodies.cameras()[0]  # the observation is the room's own ray-cast view from the body's camera
+    rgb, _ = room.render(np.asarray(c2w, np.float64), K, 40, 40, 2)
+    np.testing.assert_allclose(obs, rgb, atol=1)  # float32 poses in the env: a rounding step apart at most
+    # the expert reaches the goal in the true room; moves never pass through its solids
+    policy = resolve_policy("expert", room_env)
+    for seed in range(3):
+        obs, _ = room_env.reset(seed=seed)
+        for _ in range(60):
+            obs, _, term, trunc, info = room_env.step(act(policy, obs[None])[0])
+            assert room.clearance(np.array([[*info["position"][:2], 0.5]]))[0] > room_env.cfg.body_radius - 1e-6
+            if term or trunc:
+                break
+        assert info["success"]
+    assert isinstance(make_place_env(f"room:{EXAMPLE_DIR}", width=40, height=40).unwrapped.scene, RoomScene)
+
+
+def test_floor_map_round_trip_and_snapping(room_env):
+    yaw, scale, t = 0.7, 1.3, np.array([0.5, -0.2])
+    T = np.eye(4)
+    T[:3, :3] = scale * np.array([[math.cos(yaw), -math.sin(yaw), 0], [math.sin(yaw), math.cos(yaw), 0], [0, 0, 1]])
+    T[:2, 3] = t
+    fm = FloorMap(T)
+    assert fm.scale == pytest.approx(scale) and fm.yaw == pytest.approx(yaw)
+    p = np.array([1.0, -0.5])
+    np.testing.assert_allclose(fm.to_room(fm.to_twin(p)), p)
+    x, y, h = fm.pose_to_twin((1.0, -0.5, 0.3))
+    np.testing.assert_allclose(fm.to_room((x, y)), p)
+    assert h == pytest.approx(0.3 - yaw)
+    assert np.array_equal(FloorMap(np.eye(4)).to_twin(p), p)
+    inside_pillar = nearest_free(room_env, (0.2, 0.1))
+    i, j = room_env.grid.cell_of(inside_pillar)
+    assert room_env.grid.free[i, j] and np.linalg.norm(inside_pillar - [0.2, 0.1]) < 0.8
+
+
+def test_downsampled_world_model_predicts_full_size_frames():
+    from worldmodel.config import WorldModelConfig
+    from worldmodel.model import WorldModel
+
+    torch.manual_seed(0)
+    m = WorldModel(WorldModelConfig(resolution=(40, 40), action_space={"kind": "discrete", "n": 3}, downsample=2,
+                                    block_out_channels=(8, 16), reward_channels=(8,), num_steps=2)).eval()
+    assert m.config.network_resolution == (20, 20) and m.unet.config.sample_size == 20
+    frames = torch.randint(0, 256, (2, 5, 40, 40, 3), dtype=torch.uint8)
+    actions = torch.randint(0, 3, (2, 4))
+    loss, _, _ = m(frames, actions, torch.zeros(2), torch.zeros(2, dtype=torch.bool))
+    assert torch.isfinite(loss)
+    nxt, reward, term = m.step(frames[:, :4], actions)
+    assert nxt.shape == (2, 40, 40, 3) and nxt.dtype == torch.uint8
+    assert (nxt[:, ::2, ::2] == nxt[:, 1::2, 1::2]).all()  # each predicted pixel covers 2x2 observed ones
+    with pytest.raises(UserInputError, match="downsample"):
+        WorldModelConfig(resolution=(40, 40), downsample=3)
+
+
+def _episodes(root, n_expert=3, n_random=2):
+    """A tiny dataset: expert episodes (recorded policy 'noisy:0.3:expert') then random ones, from the true room."""
+    from training.collect import RecordEpisodes
+
+    env = make_room_env(EXAMPLE_DIR, width=40, height=40, max_steps=12, goal=GOAL)
+    rec = RecordEpisodes(env, root, (40, 40), frames="observation", meta={"policy": "noisy:0.3:expert"})
+    for spec, count in (("noisy:0.3:expert", n_expert), ("random", n_random)):
+        rec.meta = {"policy": spec, "world": "reality"}
+        policy = resolve_policy(spec, env, seed=0)
+        for ep in range(count):
+            obs, _ = rec.reset(seed=ep)
+            done, t = False, 0
+            while not done:
+                obs, _, te, tr, _ = rec.step(act(policy, obs[None], episode_start=[t == 0])[0])
+                done, t = te or tr, t + 1
+    rec.close()
+    return TrajectoryDataset(root)
+
+
+def test_episode_meta_cloning_and_coverage(tmp_path):
+    from training.behaviour_cloning import BehaviourCloningConfig, behaviour_cloning, demonstrations
+    from training.policies import load_policy
+    from worldmodel.coverage import DataCoverage
+
+    ds = _episodes(tmp_path / "data")
+    assert [e.meta["policy"] for e in ds.episodes] == ["noisy:0.3:expert"] * 3 + ["random"] * 2
+    obs, acts = demonstrations(ds, "expert")
+    assert len(obs) == sum(e.steps for e in ds.episodes[:3]) == len(acts)
+    path = behaviour_cloning(BehaviourCloningConfig(tmp_path / "data", out=tmp_path / "bc", steps=150,
+                                                    batch_size=32, channels=(8, 16, 16), hidden=32))
+    summary = json.loads((tmp_path / "bc" / "summary.json").read_text())
+    assert summary["pairs"] == len(obs) and summary["train_action_agreement"] > 0.6  # it fits its demonstrations
+    clone = load_policy(path)
+    assert json.loads((path / "policy.json").read_text())["algorithm"] == "behaviour-cloning"
+    assert clone.predict(obs[:5], deterministic=True)[0].shape == (5,)
+    with pytest.raises(UserInputError, match="no episode was recorded"):
+        behaviour_cloning(BehaviourCloningConfig(tmp_path / "data", out=tmp_path / "bc2", demonstrations="nobody"))
+    cov = DataCoverage.from_dataset(ds, holdout=1)
+    assert cov.outside_fraction(np.asarray(ds.episodes[0].frames)) == 0.0  # training frames are in the data
+    noise = np.random.default_rng(0).integers(0, 256, (20, 40, 40, 3), dtype=np.uint8)
+    assert cov.outside_fraction(noise) == 1.0
+    with pytest.raises(UserInputError, match="not plain JSON"):
+        DatasetWriter(tmp_path / "data", ds.action_space, (40, 40), append=True).add(
+            np.zeros((2, 40, 40, 3), np.uint8), [0], [0.0], [False], [True], meta={"x": object()})
+    assert len(TrajectoryDataset(tmp_path / "data")) == 5  # the refused episode left nothing behind
+
+
+def test_recent_episodes_get_their_share_of_every_batch(tmp_path):
+    from worldmodel.segments import SegmentSampler
+
+    w = DatasetWriter(tmp_path / "d", ActionSpace.from_dict({"kind": "discrete", "n": 3}), (8, 8))
+    for _ in range(8):
+        w.add(np.zeros((11, 8, 8, 3), np.uint8), [0] * 10, [0.0] * 10, [False] * 10, [False] * 9 + [True])
+    s = SegmentSampler(TrajectoryDataset(tmp_path / "d").episodes, context=2)
+    rng = np.random.default_rng(0)
+    eps = np.array([s.locate(int(i))[0] for i in s.sample_indices(4000, rng, recent_fraction=0.7, recent_episodes=2)])
+    share = (eps >= 6).mean()  # 70% drawn from the last two, plus their uniform share of the rest
+    assert share == pytest.approx(0.7 + 0.3 * 2 / 8, abs=0.03)
+    uniform = np.array([s.locate(int(i))[0] for i in s.sample_indices(4000, rng)])
+    assert (uniform >= 6).mean() == pytest.approx(2 / 8, abs=0.03)
