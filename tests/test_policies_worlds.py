@@ -207,3 +207,16 @@ def test_recent_episodes_get_their_share_of_every_batch(tmp_path):
     assert share == pytest.approx(0.7 + 0.3 * 2 / 8, abs=0.03)
     uniform = np.array([s.locate(int(i))[0] for i in s.sample_indices(4000, rng)])
     assert (uniform >= 6).mean() == pytest.approx(2 / 8, abs=0.03)
+
+
+@pytest.mark.parametrize("command", ["collect", "model-based"])
+def test_env_kwargs_are_parsed_in_one_place(command, tmp_path, capsys):
+    from training.cli import main
+
+    args = {"collect": ["collect", "CartPole-v1", "--out", str(tmp_path / "d")],
+            "model-based": ["model-based", f"room:{EXAMPLE_DIR}", "--out", str(tmp_path / "m")]}[command]
+    assert main([*args, "--env-kwargs", "{bad"]) == 2
+    assert "--env-kwargs '{bad' is not valid JSON" in capsys.readouterr().err
+    assert main([*args, "--env-kwargs", "[1, 2]"]) == 2
+    assert "give a JSON object" in capsys.readouterr().err
+    assert not (tmp_path / "d").exists() and not (tmp_path / "m").exists()  # nothing written

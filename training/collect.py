@@ -7,7 +7,6 @@ use inside your own loop. `ENV_ID` of the form `minari:DATASET_ID` imports a Min
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ import numpy as np
 import tyro
 from tqdm import tqdm
 
+from envs.options import parse_env_kwargs
 from envs.wrappers import resize_frame
 from wmcore.errors import UserInputError
 from wmcore.rundir import RunDir
@@ -177,10 +177,7 @@ class RecordEpisodes(_recorder_base()):
 
 def collect(cfg: CollectConfig) -> Path:
     """Run the policy for `cfg.episodes` episodes and record them; returns the dataset directory."""
-    try:
-        env_kwargs = json.loads(cfg.env_kwargs)
-    except json.JSONDecodeError as e:
-        raise UserInputError(f"--env-kwargs {cfg.env_kwargs!r} is not valid JSON ({e})") from e
+    env_kwargs = parse_env_kwargs(cfg.env_kwargs)
     if cfg.action_repeat < 1:
         raise UserInputError(f"--action-repeat {cfg.action_repeat}: use 1 (no repeat) or more")
     if cfg.env_id.startswith("minari:"):

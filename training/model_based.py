@@ -28,6 +28,7 @@ import numpy as np
 import torch
 import tyro
 
+from envs.options import parse_env_kwargs
 from training.actor_critic import PPOHyperparameters
 from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
@@ -147,7 +148,6 @@ def _world_model_config(cfg: ModelBasedConfig, data: Path, steps: int, recent: i
 
 def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
     """Run the loop; returns the summary (also written to OUT/summary.json)."""
-    import json
 
     from gymnasium.vector import AutoresetMode
 
@@ -163,10 +163,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
         raise UserInputError(
             "--iterations, --real-episodes, --world-model-first-steps, --policy-steps and --num-envs must be positive"
         )
-    try:
-        kwargs = json.loads(cfg.env_kwargs)
-    except json.JSONDecodeError as e:
-        raise UserInputError(f"--env-kwargs {cfg.env_kwargs!r} is not valid JSON ({e})") from e
+    kwargs = parse_env_kwargs(cfg.env_kwargs)
     if cfg.init_data is not None and not (Path(cfg.init_data) / "dataset.json").is_file():
         raise UserInputError(f"--init-data {cfg.init_data}: not a trajectory dataset (no dataset.json)")
     torch.manual_seed(cfg.seed)

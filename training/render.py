@@ -12,7 +12,6 @@ Every frame carries a caption with the step, the action and the reward (true / i
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ import cv2
 import numpy as np
 import torch
 
+from envs.options import parse_env_kwargs
 from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
 from wmcore.rundir import RunDir
@@ -94,10 +94,7 @@ def render_scene(cfg: RenderConfig) -> list[np.ndarray]:
     if cfg.scene is None:
         raise UserInputError("--kind scene needs --scene: a Scene directory from `worldmodel reconstruct`, or "
                              "room:DIR for the true room of a synthetic capture")
-    try:
-        kwargs = json.loads(cfg.env_kwargs)
-    except json.JSONDecodeError as e:
-        raise UserInputError(f"--env-kwargs {cfg.env_kwargs!r} is not valid JSON ({e})") from e
+    kwargs = parse_env_kwargs(cfg.env_kwargs)
     env = make_place_env(str(cfg.scene), render_mode="rgb_array", **{"max_steps": cfg.max_steps, **kwargs})
     policy = resolve_policy(cfg.policy, env, seed=cfg.seed, device=cfg.device)
     frames = []

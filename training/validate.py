@@ -36,6 +36,7 @@ import torch
 import tyro
 from tqdm import tqdm
 
+from envs.options import parse_env_kwargs
 from training.policies import SPEC_HELP
 from wmcore.atomic import write_json, write_text
 from wmcore.errors import UserInputError
@@ -104,16 +105,6 @@ class ValidateConfig:
 
 
 # ---------------------------------------------------------------------- the worlds
-def _json_kwargs(text: str) -> dict[str, Any]:
-    try:
-        kwargs = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise UserInputError(f"--env-kwargs {text!r} is not valid JSON ({e})") from e
-    if not isinstance(kwargs, dict):
-        raise UserInputError(f"--env-kwargs {text!r}: give a JSON object of keyword arguments")
-    return kwargs
-
-
 def make_real_env(
     name: str, max_steps: int, kwargs: dict[str, Any], source: dict[str, Any], resolution: tuple[int, int]
 ) -> Any:
@@ -154,7 +145,7 @@ class Worlds:
         h, w = self.core.model.config.resolution
         source = dataset.index.get("source") or {}
         self.repeat = int(source.get("action_repeat", 1))
-        kwargs = _json_kwargs(cfg.env_kwargs)
+        kwargs = parse_env_kwargs(cfg.env_kwargs)
         self.floor_map = None
         self.reality = self.twin = None
         self.reality_name = cfg.reality or source.get("env_id")
