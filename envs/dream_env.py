@@ -137,8 +137,15 @@ class DreamVectorEnv(VectorEnv):
 
     def __init__(self, model: str | Path | WorldModel, dataset: str | Path | TrajectoryDataset, num_envs: int = 1,
                  max_steps: int = 200, device: str = "cpu", denoising_steps: int | None = None,
-                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None):
+                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
+                 uncertainty_penalty: float = 0.0):
+        """`uncertainty_penalty` λ > 0 subtracts λ × the RMS difference of two sampled next frames (pixels in
+        [0, 1]) from every imagined reward, as MOPO penalises model uncertainty: a policy is then paid less
+        for reaching states the model is unsure of (twice the model calls per step)."""
         self.core = DreamCore(model, dataset, num_envs, max_steps, device, denoising_steps)
+        if uncertainty_penalty < 0:
+            raise ValueError(f"uncertainty_penalty {uncertainty_penalty}: use 0 (off) or more")
+        self.uncertainty_penalty = float(uncertainty_penalty)
         self.num_envs = num_envs
         self.autoreset_mode = AutoresetMode(autoreset_mode)
         if self.autoreset_mode == AutoresetMode.DISABLED:
@@ -172,8 +179,12 @@ class DreamVectorEnv(VectorEnv):
             restarting = self._done.copy()
         else:
             restarting = np.zeros(self.num_envs, bool)
-        obs, reward, terminated, truncated = self.core.step(actions)
+        penalise = self.uncertainty_penalty > 0
+        obs, reward, terminated, truncated = self.core.step(actions, spread=penalise)
         info: dict[str, Any] = {}
+        if penalise:
+            info["uncertainty"] = self.core.spread / 255.0
+            reward = reward - self.uncertainty_penalty * info["uncertainty"].astype(np.float32)
         if restarting.any():
             self.core.reset_envs(np.flatnonzero(restarting), self.np_random)
             obs = self.core.observations().copy()

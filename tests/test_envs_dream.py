@@ -173,3 +173,21 @@ def test_sb3_ppo_trains_on_scene_env_and_dream_vector_env(setup):
     obs, _ = env.reset(seed=0)
     action, _ = ppo2.predict(obs, deterministic=True)
     env.step(action)
+
+
+def test_uncertainty_penalty_is_the_spread_of_two_sampled_futures(setup):
+    """MOPO-style: the penalised reward is the model's reward for the returned frame minus lambda times the
+    RMS difference (pixels in [0, 1]) between it and a second sample from the same context."""
+    _, model, data = setup
+    vec = DreamVectorEnv(model, data, num_envs=3, uncertainty_penalty=2.0)
+    vec.reset(seed=0)
+    frames, actions = vec.core.frames.clone(), vec.core.actions.clone()
+    acts = np.array([0, 1, 2])
+    obs, reward, _, _, info = vec.step(acts)
+    u = info["uncertainty"]
+    assert u.shape == (3,) and (u > 0).all() and (u <= 1).all()  # an untrained model is unsure everywhere
+    actions[:, -1] = torch.as_tensor(acts)
+    plain, _ = vec.core.model.predict_reward_termination(frames, actions, torch.as_tensor(obs))
+    np.testing.assert_allclose(reward, plain.numpy() - 2.0 * u, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="uncertainty_penalty"):
+        DreamVectorEnv(model, data, num_envs=1, uncertainty_penalty=-1.0)

@@ -84,6 +84,10 @@ class ModelBasedConfig:
     """Imagined steps of policy training per iteration (summed over the batch)."""
     num_envs: int = 64
     """Imagined rollouts stepped together (one batched model call per step)."""
+    uncertainty_penalty: float = 0.0
+    """λ of MOPO's penalty in imagination: λ × the RMS difference of two sampled next frames (pixels in [0, 1]) is
+    subtracted from every imagined reward, so the policy gains less where the model is unsure (twice the model
+    calls); 0: off."""
     imagined_horizon: int = 15
     """Imagined episodes are cut after this many steps and their value bootstrapped (Dreamer's and DIAMOND's 15)."""
     hp: PPOHyperparameters = field(
@@ -224,6 +228,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                 max_steps=cfg.imagined_horizon,
                 device=cfg.device,
                 autoreset_mode=AutoresetMode.SAME_STEP,
+                uncertainty_penalty=cfg.uncertainty_penalty,
             )
             summary = train_actor_critic(agent, dream, cfg.policy_steps, cfg.hp, cfg.seed + it, progress=True)
             agent.train()
