@@ -220,3 +220,28 @@ def test_render_and_bad_input(scene, scene_dir, tmp_path):
         )
     with pytest.raises(gym.error.ResetNeeded):
         SceneVectorEnv(scene, num_envs=2).step(np.zeros(2, np.int64))
+
+
+def test_vector_env_over_a_scene_that_is_not_splats():
+    """Reality's RoomScene (ray-cast true geometry, one camera at a time inside its render) behind the
+    Scene interface: the vector env's bodies see and move as single SceneEnvs over it do."""
+    from scenes.room_scene import RoomScene
+
+    room = RoomScene.load()
+    kw = {"width": 16, "height": 12, "goal": GOAL, "max_steps": 5}
+    vec = SceneVectorEnv(room, num_envs=2, autoreset_mode=AutoresetMode.SAME_STEP, **kw)
+    singles = [SceneEnv(room, **kw) for _ in range(2)]
+    obs, _ = vec.reset(seed=4)
+    for i, env in enumerate(singles):
+        np.testing.assert_array_equal(obs[i], env.reset(seed=4 + i)[0])
+    for t in range(6):  # across a time-limit autoreset
+        actions = np.array([t % 3, 0])
+        obs, reward, term, trunc, info = vec.step(actions)
+        for i, env in enumerate(singles):
+            o, r, te, tr, _ = env.step(int(actions[i]))
+            if te or tr:
+                np.testing.assert_array_equal(info["final_obs"][i], o)
+                o, _ = env.reset()
+            np.testing.assert_array_equal(obs[i], o)
+            assert (reward[i], term[i], trunc[i]) == (r, te, tr)
+            np.testing.assert_array_equal(vec.bodies.pos[i], env.pos)
