@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from scenes.example_capture import load_example_capture
 from scenes.nerfstudio_io import read_transforms
 from scenes.normalize import umeyama_sim3
 from scenes.scene_meta import SceneMeta
-from scenes.synthetic import SyntheticRoom, load_example_capture
+from scenes.synthetic_room import SyntheticRoom
 
 
 def _centres(scene_dir: Path, capture_dir: str | Path) -> tuple[np.ndarray, np.ndarray, int]:

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from scenes.scene_base import camera_batch
-from scenes.synthetic import EXAMPLE_DIR, SyntheticRoom
+from scenes.synthetic_room import EXAMPLE_DIR, SyntheticRoom
 
 
 class RoomScene:

@@ -16,7 +16,7 @@ from scenes.collision import OccupancyGrid
 from scenes.ply import write_splat_ply
 from scenes.scene_meta import SceneMeta
 from scenes.splats import rgb_to_sh
-from scenes.synthetic import SyntheticRoom
+from scenes.synthetic_room import SyntheticRoom
 from wmcore.atomic import atomic_path
 
 
