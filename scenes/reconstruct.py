@@ -47,10 +47,10 @@ class ReconstructConfig:
     min_views: int = 3
     """Collision geometry: a floor cell is known to be free only where at least this many training
     views looked across it; elsewhere it is unknown, hence solid. A wall that few views saw can be
-    missing from the reconstruction, and their rays then run on through it (on the bundled example,
-    1 lets a body 30 cm into the true wall; 3 closes that gap)."""
+    missing from the reconstruction, and their rays then run on through it; the default closes such
+    gaps on the bundled example (BENCHMARKS.md, *SceneEnv*)."""
     preview_frames: int = 60
-    """Frames of the orbit preview video (nerfacto on CPU renders about 1,000 pixels per second)."""
+    """Frames of the orbit preview video (each is a full render: slow for nerfacto on a CPU)."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
     """Frame selection, camera poses and normalisation."""
     train: SplatTrainConfig = field(default_factory=SplatTrainConfig)

@@ -187,9 +187,9 @@ class SyntheticRoom:
         """`n` camera-to-world poses [n,4,4] on a closed, smooth loop (an ellipse of 1.8 x 1.4 m
         around the pillar, counter-clockwise): height 1.25-1.55 m, slight downward pitch, heading
         `yaw_offset` radians left of the direction of travel (positive: inwards, across the room)
-        and swinging +-20 degrees to look around. Measured with pycolmap: looking out at the
-        nearby walls (too little depth range) or along the path (yaw_offset=1.0) left global
-        mapping with collapsed camera centres on 16-frame subsets; 1.4 registers them all."""
+        and swinging +-20 degrees to look around. Looking across the room gives SfM the depth range
+        it needs: views of the nearby walls or along the path left global mapping with collapsed
+        camera centres (BENCHMARKS.md, *Structure from motion*)."""
         s = np.arange(n) / n * 2 * np.pi
         r = 1.0 + 0.06 * np.sin(3 * s)
         pos = np.stack([1.8 * r * np.cos(s), 1.4 * r * np.sin(s), 1.4 + 0.15 * np.sin(2 * s)], 1)

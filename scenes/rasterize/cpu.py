@@ -34,8 +34,7 @@ def _np(t: torch.Tensor) -> np.ndarray:
 def cpu_tile_size(n_cameras: int, width: int, height: int) -> int:
     """The CPU path's default tile size: 32 px while that leaves at least two tiles per thread, else
     16. Every Gaussian crossing a tile border is visited once per tile it touches, so larger tiles
-    mean fewer visits (the benchmark room at 64x64: 12.2k visits with 16-px tiles, 9.2k with 32-px
-    ones, -8 % forward time); smaller ones keep more threads busy."""
+    mean fewer visits (BENCHMARKS.md, *CPU rasterizer*); smaller ones keep more threads busy."""
     tiles = n_cameras * -(-width // 32) * -(-height // 32)
     return 32 if tiles >= 2 * numba.get_num_threads() else 16
 
