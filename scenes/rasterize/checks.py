@@ -52,8 +52,8 @@ class RasterInputs(NamedTuple):
 
 @dataclass(frozen=True)
 class RasterOptions:
-    """The settings of one call (gsplat's meaning; see `rasterization`). `tile_size` is None only
-    until `rasterization` has chosen one for the backend."""
+    """The settings of one call, named and meant as gsplat's keyword arguments (see `rasterization`).
+    `tile_size` is None only until `rasterization` has chosen one for the backend."""
 
     width: int
     height: int

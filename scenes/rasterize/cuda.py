@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import torch
 
 from scenes.rasterize.checks import RasterInputs, RasterOptions
@@ -17,22 +19,9 @@ def render_gsplat(inputs: RasterInputs, options: RasterOptions) -> tuple[torch.T
             "rasterization: CUDA tensors need gsplat; install it with "
             "`pip install -c constraints.txt gsplat` (the `cuda` extra), or pass CPU tensors"
         ) from e
-    o = options
+    # RasterOptions' fields are named as gsplat's keyword arguments.
     out, alphas, meta = gsplat.rasterization(
-        *inputs[:7],
-        o.width,
-        o.height,
-        near_plane=o.near_plane,
-        far_plane=o.far_plane,
-        radius_clip=o.radius_clip,
-        eps2d=o.eps2d,
-        sh_degree=o.sh_degree,
-        tile_size=o.tile_size,
-        backgrounds=inputs.backgrounds,
-        render_mode=o.render_mode,
-        absgrad=o.absgrad,
-        packed=False,
-        rasterize_mode="classic",
+        *inputs[:7], backgrounds=inputs.backgrounds, packed=False, rasterize_mode="classic", **asdict(options)
     )
     radii = meta["radii"]
     if radii.dim() == 3:  # gsplat >= 1.5: per-axis radii
