@@ -21,7 +21,7 @@ from scenes.collision import OccupancyGrid
 from scenes.ply import read_splat_ply, sh_degree_of
 from scenes.rasterize import rasterization
 from scenes.scene_base import SceneBase, camera_batch
-from scenes.scene_meta import SCENE_FILE, SceneMeta
+from scenes.scene_meta import SceneMeta, is_scene_dir
 from wmcore.errors import UserInputError
 
 if TYPE_CHECKING:
@@ -39,7 +39,7 @@ def load_scene(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     if not path.exists():
         raise UserInputError(f"{path}: no such scene (give a Scene directory from `worldmodel reconstruct`, "
                              "a nerfstudio run directory or a 3DGS .ply)")
-    if not (path / SCENE_FILE).is_file() and (path.name == "config.yml" or (path / "config.yml").is_file()):
+    if not is_scene_dir(path) and (path.name == "config.yml" or (path / "config.yml").is_file()):
         from scenes.nerf_scene import NerfScene
 
         return NerfScene.from_run(path, device=device)
