@@ -162,6 +162,7 @@ def bench_leaks(scene_dir: str, body_radius: float = 0.2) -> dict:
     from envs.scene_env import SceneEnv
     from scenes.pose_eval import scene_to_truth
     from scenes.scene import Scene
+    from scenes.scene_meta import SceneMeta
     from scenes.synthetic import EXAMPLE_DIR, SyntheticRoom
 
     room = SyntheticRoom.load(EXAMPLE_DIR)
@@ -181,7 +182,7 @@ def bench_leaks(scene_dir: str, body_radius: float = 0.2) -> dict:
         reachable = sum(grid.labels[grid.cell_of(p)] == main for p in leaks)
         out[f"leak_points_at_{z}m_in_navigable_component"] = int(reachable)
     out["navigable_floor_m2"] = float(grid.free.sum() * grid.cell**2)
-    out["collision_settings"] = json.loads((Path(scene_dir) / "scene.json").read_text()).get("collision")
+    out["collision_settings"] = SceneMeta.read(scene_dir).collision
     return out
 
 

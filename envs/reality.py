@@ -56,12 +56,10 @@ class FloorMap:
     def for_scene(cls, scene_dir: str | os.PathLike, capture_dir: str | os.PathLike = EXAMPLE_DIR) -> FloorMap:
         """The map for a reconstruction of a synthetic capture (from its registered camera centres); the
         identity for a Scene built from the room's true geometry (`scenes.truth_scene`)."""
-        import json
-
         from scenes.pose_eval import scene_to_truth
+        from scenes.scene_meta import SceneMeta, is_scene_dir
 
-        meta = Path(scene_dir) / "scene.json"
-        if meta.is_file() and json.loads(meta.read_text()).get("method") == "truth":
+        if is_scene_dir(scene_dir) and SceneMeta.read(scene_dir).method == "truth":
             return cls(np.eye(4))
         if not (Path(scene_dir) / "transforms.json").is_file():
             raise UserInputError(f"{scene_dir}: not a reconstruction of {capture_dir} (no transforms.json with its "

@@ -67,9 +67,9 @@ class OccupancyGrid:
         `scenes.seen_space`), columns no camera looked across are solid: unknown is not free.
 
         Points less than `floor_band` metres above `floor_z` are floor, not obstacles: a reconstructed
-        floor is a band of Gaussians (±10 cm) and of depth rendered at grazing angles, not a plane, and
-        counted as obstacles it left a ground body almost nowhere to stand on the bundled example
-        (2.4 of about 18 m² free). The cost: obstacles lower than the band are not collided with.
+        floor is a band of Gaussians and of depth rendered at grazing angles, not a plane, and counted
+        as obstacles it left a ground body almost nowhere to stand on the bundled example
+        (BENCHMARKS.md, *SceneEnv*). The cost: obstacles lower than the band are not collided with.
         """
         pts = np.asarray(points, np.float64).reshape(-1, 3)
         w = np.ones(len(pts)) if weights is None else np.asarray(weights, np.float64).reshape(-1)

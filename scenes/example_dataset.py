@@ -15,7 +15,7 @@ import numpy as np
 
 from scenes.nerfstudio_io import write_transforms
 from scenes.posed import PosedImages
-from scenes.synthetic import SyntheticRoom
+from scenes.synthetic_room import SyntheticRoom
 from wmcore.atomic import atomic_path
 
 

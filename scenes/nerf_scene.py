@@ -27,7 +27,7 @@ import torch
 from scenes.collision import OccupancyGrid
 from scenes.nerfstudio_io import GL_FROM_CV
 from scenes.nerfstudio_runtime import load_checkpoint, lpips_without_download, require_nerfstudio
-from scenes.scene import Scene
+from scenes.scene_base import SceneBase, camera_batch
 from wmcore.errors import UserInputError
 
 LOG = logging.getLogger(__name__)
@@ -169,7 +169,7 @@ def density_points(
     return centres[dense], alpha[dense]
 
 
-class NerfScene(Scene):
+class NerfScene(SceneBase):
     """A trained nerfstudio model as a Scene: same `render`, `is_free`, `raycast`, `floor_z`, bounds."""
 
     def __init__(
@@ -183,15 +183,11 @@ class NerfScene(Scene):
         meta: dict[str, Any] | None = None,
         device: str | torch.device = "cpu",
     ):
-        self.model = model
         self.to_model = np.asarray(to_model, np.float64)
         """[4,4] similarity: Scene world (metres) → model frame."""
-        self.metric_scale = 1.0 / float(np.cbrt(np.linalg.det(self.to_model[:3, :3])))
-        self.floor_z = float(floor_z)
-        self.bounds_min = np.asarray(bounds_min, np.float64)
-        self.bounds_max = np.asarray(bounds_max, np.float64)
-        self.occupancy = occupancy
-        self.meta = meta or {}
+        metric_scale = 1.0 / float(np.cbrt(np.linalg.det(self.to_model[:3, :3])))
+        super().__init__(metric_scale, floor_z, bounds_min, bounds_max, occupancy, meta)
+        self.model = model
         self.to(device)
 
     @classmethod
@@ -265,10 +261,7 @@ class NerfScene(Scene):
         (`background` is unused: a NeRF has no empty pixels.)"""
         c2w = np.asarray(torch.as_tensor(cam_to_world, dtype=torch.float64).cpu(), np.float64)
         Ks = np.asarray(torch.as_tensor(K, dtype=torch.float64).cpu(), np.float64)
-        if c2w.ndim == 2:
-            c2w, Ks = c2w[None], Ks[None] if Ks.ndim == 2 else Ks
-        if c2w.shape[-2:] != (4, 4) or Ks.shape[-2:] != (3, 3) or len(Ks) != len(c2w):
-            raise ValueError(f"cam_to_world must be [B,4,4] and K [B,3,3]; got {c2w.shape} and {Ks.shape}")
+        c2w, Ks = camera_batch(c2w, Ks)
         m = self.to_model
         c2w_model = np.einsum("ij,bjk->bik", m, c2w)
         c2w_model[:, :3, :3] *= self.metric_scale  # keep rotations orthonormal

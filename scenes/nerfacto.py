@@ -31,13 +31,14 @@ class NerfactoConfig:
     """How nerfacto is trained (nerfstudio's nerfacto defaults otherwise)."""
 
     iterations: int = 5000
-    """Training steps (nerfstudio's default is 30,000; on CPU one step of 1,024 rays takes about 2 s)."""
+    """Training steps (nerfstudio's default is 30,000, which takes days on a CPU: see BENCHMARKS.md, *NeRF*)."""
     time_budget: float = 0.0
     """Stop training after this many seconds of training (0: run all iterations)."""
     rays_per_batch: int = 1024
     """Rays per training step (nerfstudio's default is 4,096; fewer keeps CPU steps short)."""
     eval_chunk: int = 4096
-    """Rays rendered at once when evaluating and rendering (nerfstudio's default 32,768 needs ~11 GB on CPU)."""
+    """Rays rendered at once when evaluating and rendering (nerfstudio's default, 32,768, needs more memory
+    than a CPU machine may have: BENCHMARKS.md, *NeRF*)."""
     max_size: int = 128
     """Longest image side for held-out evaluation and previews (as the splat method's max_size)."""
     test_every: int = 8

@@ -9,14 +9,17 @@ from typing import Any
 
 import numpy as np
 
+from scenes.example_capture import load_example_capture
 from scenes.nerfstudio_io import read_transforms
 from scenes.normalize import umeyama_sim3
-from scenes.synthetic import SyntheticRoom, load_example_capture
+from scenes.scene_meta import SceneMeta
+from scenes.synthetic_room import SyntheticRoom
 
 
 def _centres(scene_dir: Path, capture_dir: str | Path) -> tuple[np.ndarray, np.ndarray, int]:
     """Reconstructed camera centres (metres, scene frame) and the true ones of the same frames."""
-    posed = read_transforms(scene_dir / "transforms.json")
+    meta = SceneMeta.read(scene_dir)
+    posed = read_transforms(meta.transforms_path(scene_dir))
     sources = json.loads((scene_dir / "ingest.json").read_text())["source_frames"]
     idx = []
     for p in posed.image_paths:
@@ -26,8 +29,7 @@ def _centres(scene_dir: Path, capture_dir: str | Path) -> tuple[np.ndarray, np.n
         idx.append(sources[int(m.group(1))])
     truth = load_example_capture(capture_dir)
     true_c = truth.cam_to_world[idx, :3, 3]
-    scene = json.loads((scene_dir / "scene.json").read_text())
-    est_c = posed.cam_to_world[:, :3, 3] * float(scene["metric_scale"])
+    est_c = posed.cam_to_world[:, :3, 3] * meta.metric_scale
     return est_c, true_c, len(truth.cam_to_world)
 
 

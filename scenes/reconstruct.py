@@ -47,10 +47,10 @@ class ReconstructConfig:
     min_views: int = 3
     """Collision geometry: a floor cell is known to be free only where at least this many training
     views looked across it; elsewhere it is unknown, hence solid. A wall that few views saw can be
-    missing from the reconstruction, and their rays then run on through it (on the bundled example,
-    1 lets a body 30 cm into the true wall; 3 closes that gap)."""
+    missing from the reconstruction, and their rays then run on through it; the default closes such
+    gaps on the bundled example (BENCHMARKS.md, *SceneEnv*)."""
     preview_frames: int = 60
-    """Frames of the orbit preview video (nerfacto on CPU renders about 1,000 pixels per second)."""
+    """Frames of the orbit preview video (each is a full render: slow for nerfacto on a CPU)."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
     """Frame selection, camera poses and normalisation."""
     train: SplatTrainConfig = field(default_factory=SplatTrainConfig)
@@ -67,7 +67,8 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
 
     from scenes.ingest import ingest
     from scenes.preview import orbit_poses, side_by_side_grid
-    from scenes.scene import FORMAT, SCENE_FILE, Scene
+    from scenes.scene import load_scene
+    from scenes.scene_meta import SceneMeta
     from scenes.train_splats import load_images
     from wmcore.atomic import atomic_path, write_json
     from wmcore.errors import UserInputError
@@ -99,18 +100,16 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
             method_meta, metrics, test_idx, max_size = build(cfg, tmp, out, posed, norm, run)
 
             K0 = posed.Ks[0]
-            scene_meta = {
-                "format": FORMAT, "version": 1, "method": cfg.method, **method_meta, "occupancy": "occupancy",
-                "transforms": "transforms.json",
-                "normalization": norm.to_dict(), "metric_scale": norm.metric_scale, "up": [0.0, 0.0, 1.0],
-                "intrinsics": {"K": K0.tolist(), "width": int(posed.widths[0]), "height": int(posed.heights[0])},
-                "registered_images": len(posed), "dropped_images": list(posed.dropped),
-            }
-            write_json(tmp / SCENE_FILE, scene_meta)
+            SceneMeta(
+                method=cfg.method, **method_meta, occupancy="occupancy", transforms="transforms.json",
+                normalization=norm.to_dict(), metric_scale=norm.metric_scale,
+                intrinsics={"K": K0.tolist(), "width": int(posed.widths[0]), "height": int(posed.heights[0])},
+                registered_images=len(posed), dropped_images=list(posed.dropped),
+            ).write(tmp)
             metrics = {**metrics, **ingest_metrics}
 
             # Previews from the Scene exactly as environments will see it.
-            scene = Scene.load(tmp, device=cfg.device)
+            scene = load_scene(tmp, device=cfg.device)
             images, Ks, w, h = load_images(posed, max_size)
             idx = test_idx or list(range(0, len(posed), max(1, len(posed) // 8)))
             c2w = metric_poses(posed.cam_to_world, norm.metric_scale)
@@ -130,7 +129,7 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
 
 def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run) -> tuple[dict, dict, list, int]:
     """Optimise splats into tmp/splats.ply and build their collision geometry; returns the
-    scene.json entries, metrics, held-out indices and the evaluation image size."""
+    SceneMeta fields, metrics, held-out indices and the evaluation image size."""
     from scenes.ply import write_splat_ply
     from scenes.train_splats import train_splats
 
@@ -149,7 +148,8 @@ def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run)
                           cfg.floor_band, cfg.min_views)
     occ.save(tmp / "occupancy")
     meta = {"splats": "splats.ply", "sh_degree": result.sh_degree, "floor_z": floor_z,
-            "bounds": {"min": lo.tolist(), "max": hi.tolist()}, "num_gaussians": int(len(params["means"])),
+            "bounds_min": tuple(lo.tolist()), "bounds_max": tuple(hi.tolist()),
+            "num_gaussians": int(len(params["means"])),
             "collision": collision_settings(cfg.voxel_size, cfg.floor_band, cfg.min_views)}
     return meta, result.metrics, result.test_indices, cfg.train.max_size
 
@@ -196,7 +196,7 @@ def build_nerfacto(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, ru
     OccupancyGrid.build(np.concatenate([dense, pts]), np.concatenate([alpha, np.ones(len(pts))]), lo, hi,
                         cfg.voxel_size, floor_z, floor_band=cfg.floor_band).save(tmp / "occupancy")
     meta = {"nerfstudio_run": run_rel.as_posix(), "floor_z": floor_z,
-            "bounds": {"min": lo.tolist(), "max": hi.tolist()}}
+            "bounds_min": tuple(lo.tolist()), "bounds_max": tuple(hi.tolist())}
     return meta, {**result.metrics, "density_points": len(dense)}, result.test_indices, cfg.nerfacto.max_size
 
 
@@ -275,46 +275,36 @@ class RebuildCollisionConfig:
 def rebuild_collision(cfg: RebuildCollisionConfig) -> Path:
     """Replace SCENE/occupancy (atomically) and record the settings in scene.json; the splats, poses
     and bounds are the scene's own, so the same settings give the same grid."""
-    import json
+    import dataclasses
 
     import torch
 
     from scenes.collision import OccupancyGrid
     from scenes.nerfstudio_io import read_transforms
     from scenes.ply import read_splat_ply, sh_degree_of
-    from scenes.scene import SCENE_FILE
-    from wmcore.atomic import write_json
+    from scenes.scene_meta import SceneMeta
     from wmcore.errors import UserInputError
 
     scene = Path(cfg.scene)
-    meta_path = scene / SCENE_FILE
-    if not meta_path.is_file():
-        raise UserInputError(f"{scene}: not a Scene directory ({SCENE_FILE} is missing); give the output of "
-                             "`worldmodel reconstruct`")
+    meta = SceneMeta.read(scene)
     check_min_views(cfg.min_views)
-    try:
-        meta = json.loads(meta_path.read_text())
-        method = meta.get("method", "splats")
-        s, floor_z = float(meta["metric_scale"]), float(meta["floor_z"])
-        lo, hi = np.asarray(meta["bounds"]["min"], float), np.asarray(meta["bounds"]["max"], float)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-        raise UserInputError(f"{meta_path}: malformed scene description ({e!r}); re-run reconstruct") from e
-    if method != "splats":
-        raise UserInputError(f"{scene}: a {method} scene; its collision geometry comes from the density field, "
+    if meta.method != "splats":
+        raise UserInputError(f"{scene}: a {meta.method} scene; its collision geometry comes from the density field, "
                              "so rebuild it with `worldmodel reconstruct --method nerfacto`")
-    transforms = scene / meta.get("transforms", "transforms.json")
+    transforms = meta.transforms_path(scene)
     if not transforms.is_file():
         raise UserInputError(f"{transforms}: missing; the camera poses are needed to trace what the capture saw "
                              "(re-run `worldmodel reconstruct`)")
-    params = read_splat_ply(scene / meta.get("splats", "splats.ply"))
+    s, floor_z = meta.metric_scale, meta.floor_z
+    lo, hi = np.asarray(meta.bounds_min, float), np.asarray(meta.bounds_max, float)
+    params = read_splat_ply(meta.splat_path(scene))
     posed = read_transforms(transforms)
-    voxel = OccupancyGrid.load(scene / meta.get("occupancy", "occupancy")).voxel_size
+    voxel = OccupancyGrid.load(meta.occupancy_path(scene)).voxel_size
     pts, wts = obstacle_points(params, posed, s)
     occ = build_occupancy({k: torch.as_tensor(v) for k, v in params.items()}, sh_degree_of(params), posed, s, pts,
                           wts, lo, hi, voxel, floor_z, cfg.floor_band, cfg.min_views)
-    occ.save(scene / meta.get("occupancy", "occupancy"))
-    meta["collision"] = collision_settings(voxel, cfg.floor_band, cfg.min_views)
-    write_json(meta_path, meta)
+    occ.save(meta.occupancy_path(scene))
+    dataclasses.replace(meta, collision=collision_settings(voxel, cfg.floor_band, cfg.min_views)).write(scene)
     free = float((~occ.occupied).sum()) * voxel**3
     print(f"Collision geometry of {scene} rebuilt (floor band {cfg.floor_band} m, min views {cfg.min_views}): "
           f"{free:.1f} m^3 free")

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scenes.synthetic import EXAMPLE_DIR, SyntheticRoom
+from scenes.scene_base import camera_batch
+from scenes.synthetic_room import EXAMPLE_DIR, SyntheticRoom
 
 
 class RoomScene:
@@ -52,10 +53,7 @@ class RoomScene:
         integrates over its pixels) and z-depth [B,H,W] in metres, like `Scene.render`."""
         c2w = np.asarray(torch.as_tensor(cam_to_world).cpu(), np.float64)
         Ks = np.asarray(torch.as_tensor(K).cpu(), np.float64)
-        if c2w.ndim == 2:
-            c2w, Ks = c2w[None], Ks[None] if Ks.ndim == 2 else Ks
-        if c2w.shape[-2:] != (4, 4) or Ks.shape[-2:] != (3, 3) or len(Ks) != len(c2w):
-            raise ValueError(f"cam_to_world must be [B,4,4] and K [B,3,3]; got {c2w.shape} and {Ks.shape}")
+        c2w, Ks = camera_batch(c2w, Ks)
         rgbs, depths = [], []
         for pose, k in zip(c2w, Ks):
             rgb, d = self.room.render(pose, k, width, height, self.supersample)

@@ -1,6 +1,7 @@
 """A Scene: a reconstructed place that renders from metric camera poses and answers collision
 queries in metres. Splat scenes and NeRF scenes (scenes.nerf_scene, trained nerfstudio models) sit
-behind this interface.
+behind this interface; `load_scene` (and `Scene.load`) chooses between them from what the path
+holds (scene.json is read by scenes.scene_meta).
 
 Coordinates: camera-to-world in the OpenCV convention, world z up, metres. The splats are stored
 in the normalised frame used for optimisation; `metric_scale` (metres per normalised unit) is
@@ -9,10 +10,9 @@ undone here, at the boundary.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -20,65 +20,58 @@ import torch
 from scenes.collision import OccupancyGrid
 from scenes.ply import read_splat_ply, sh_degree_of
 from scenes.rasterize import rasterization
+from scenes.scene_base import SceneBase, camera_batch
+from scenes.scene_meta import SceneMeta, is_scene_dir
 from wmcore.errors import UserInputError
 
-SCENE_FILE = "scene.json"
-FORMAT = "worldmodel-scene"
+if TYPE_CHECKING:
+    from scenes.nerf_scene import NerfScene
 
 
-class Scene:
-    """Renderable, collidable reconstruction; build with `Scene.load`."""
+def load_scene(path: str | os.PathLike, device: str | torch.device = "cpu") -> Scene | NerfScene:
+    """Load a Scene directory written by `worldmodel reconstruct` (splats or nerfacto), a
+    nerfstudio run directory (the folder holding its config.yml; needs the nerfstudio extra),
+    or a bare 3DGS .ply (nerfstudio's `ns-export gaussian-splat` of a splatfacto run, gsplat,
+    the original 3DGS code). Bare runs and .ply files are taken to be z-up and in metres."""
+    path = Path(path)
+    if path.is_file() and path.suffix.lower() == ".ply":
+        return Scene.from_ply(path, device=device)
+    if not path.exists():
+        raise UserInputError(f"{path}: no such scene (give a Scene directory from `worldmodel reconstruct`, "
+                             "a nerfstudio run directory or a 3DGS .ply)")
+    if not is_scene_dir(path) and (path.name == "config.yml" or (path / "config.yml").is_file()):
+        from scenes.nerf_scene import NerfScene
+
+        return NerfScene.from_run(path, device=device)
+    meta = SceneMeta.read(path)
+    bounds = (np.asarray(meta.bounds_min), np.asarray(meta.bounds_max))
+    occupancy = OccupancyGrid.load(meta.occupancy_path(path))
+    if meta.nerfstudio_run is not None:
+        from scenes.nerf_scene import NerfScene
+
+        return NerfScene.from_run(path / meta.nerfstudio_run, device, meta.metric_scale, meta.floor_z, bounds,
+                                  occupancy)
+    splats = read_splat_ply(meta.splat_path(path))
+    return Scene(splats, meta.metric_scale, meta.floor_z, *bounds, occupancy, meta.to_dict(), device)
+
+
+class Scene(SceneBase):
+    """Renderable, collidable splat reconstruction; build with `Scene.load` (or `load_scene`)."""
 
     def __init__(self, splats: dict[str, np.ndarray], metric_scale: float, floor_z: float,
                  bounds_min: np.ndarray, bounds_max: np.ndarray, occupancy: OccupancyGrid,
                  meta: dict[str, Any] | None = None, device: str | torch.device = "cpu"):
+        super().__init__(metric_scale, floor_z, bounds_min, bounds_max, occupancy, meta)
         self.sh_degree = sh_degree_of(splats)
-        self.metric_scale = float(metric_scale)
-        self.floor_z = float(floor_z)
-        self.bounds_min = np.asarray(bounds_min, np.float64)
-        self.bounds_max = np.asarray(bounds_max, np.float64)
-        self.occupancy = occupancy
-        self.meta = meta or {}
         self._raw = splats
         self.to(device)
 
     # ------------------------------------------------------------------ loading
     @classmethod
-    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Scene:
-        """Load a Scene directory written by `worldmodel reconstruct` (splats or nerfacto), a
-        nerfstudio run directory (the folder holding its config.yml; needs the nerfstudio extra),
-        or a bare 3DGS .ply (nerfstudio's `ns-export gaussian-splat` of a splatfacto run, gsplat,
-        the original 3DGS code). Bare runs and .ply files are taken to be z-up and in metres."""
-        path = Path(path)
-        if path.is_file() and path.suffix.lower() == ".ply":
-            return cls.from_ply(path, device=device)
-        if not path.exists():
-            raise UserInputError(f"{path}: no such scene (give a Scene directory from `worldmodel reconstruct`, "
-                                 "a nerfstudio run directory or a 3DGS .ply)")
-        meta_path = path / SCENE_FILE
-        if not meta_path.is_file() and (path.name == "config.yml" or (path / "config.yml").is_file()):
-            from scenes.nerf_scene import NerfScene
-
-            return NerfScene.from_run(path, device=device)
-        if not meta_path.is_file():
-            raise UserInputError(f"{path}: not a Scene directory ({SCENE_FILE} is missing); run "
-                                 "`worldmodel reconstruct` on your capture first")
-        try:
-            meta = json.loads(meta_path.read_text())
-            splat_file = path / meta.get("splats", "splats.ply")
-            metric_scale = float(meta["metric_scale"])
-            floor_z = float(meta["floor_z"])
-            bmin, bmax = np.asarray(meta["bounds"]["min"]), np.asarray(meta["bounds"]["max"])
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise UserInputError(f"{meta_path}: malformed scene description ({e!r}); re-run reconstruct") from e
-        occupancy = OccupancyGrid.load(path / meta.get("occupancy", "occupancy"))
-        if "nerfstudio_run" in meta:
-            from scenes.nerf_scene import NerfScene
-
-            return NerfScene.from_run(path / meta["nerfstudio_run"], device, metric_scale, floor_z, (bmin, bmax),
-                                      occupancy)
-        splats = read_splat_ply(splat_file)
-        return cls(splats, metric_scale, floor_z, bmin, bmax, occupancy, meta, device)
+    def load(cls, path: str | os.PathLike, device: str | torch.device = "cpu") -> Scene | NerfScene:
+        """`load_scene`: a Scene directory (splats, or a NerfScene for nerfacto), a nerfstudio run
+        directory or a bare 3DGS .ply."""
+        return load_scene(path, device)
 
     @classmethod
     def from_ply(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
@@ -120,26 +113,13 @@ class Scene:
         the depth channel (returns None for it), for callers that only need RGB."""
         c2w = torch.as_tensor(cam_to_world, dtype=torch.float32, device=self.device)
         Ks = torch.as_tensor(K, dtype=torch.float32, device=self.device)
-        if c2w.dim() == 2:
-            c2w, Ks = c2w[None], Ks[None] if Ks.dim() == 2 else Ks
-        if c2w.shape[-2:] != (4, 4) or Ks.shape[-2:] != (3, 3) or len(Ks) != len(c2w):
-            raise ValueError(f"cam_to_world must be [B,4,4] and K [B,3,3]; got {tuple(c2w.shape)} and "
-                             f"{tuple(Ks.shape)}")
+        c2w, Ks = camera_batch(c2w, Ks)
         viewmats = torch.linalg.inv(c2w)
         bg = torch.tensor(background, dtype=torch.float32, device=self.device).expand(len(c2w), 3)
         out, alpha, _ = rasterization(self._means, self._quats, self._scales, self._opacities, self._colors,
                                       viewmats, Ks, width, height, sh_degree=self.sh_degree,
                                       render_mode="RGB+ED" if depth else "RGB", backgrounds=bg)
         return out[..., :3].clamp(0, 1), out[..., 3] if depth else None
-
-    # ------------------------------------------------------------------ collisions (metres)
-    def is_free(self, points: np.ndarray, radius: float = 0.0) -> np.ndarray:
-        """True where a sphere of `radius` metres at each point [N,3] touches no obstacle."""
-        return self.occupancy.is_free(np.asarray(points, np.float64), radius)
-
-    def raycast(self, origins: np.ndarray, dirs: np.ndarray, max_dist: float) -> np.ndarray:
-        """Distance in metres to the first obstacle along each ray (max_dist when none)."""
-        return self.occupancy.raycast(np.asarray(origins, np.float64), np.asarray(dirs, np.float64), max_dist)
 
 
 def visible_points(splats: dict[str, np.ndarray], min_opacity: float = 0.3) -> tuple[np.ndarray, np.ndarray]:

@@ -2,12 +2,11 @@
 
 SIFT features → sequential (video) or exhaustive (unordered photos) matching → incremental
 mapping, then global mapping (GLOMAP) when incremental leaves images unregistered; global's model
-replaces incremental's only when it registers clearly more images. Measured on these machines:
-on the Lund sample (29 sparse photos) incremental finds no good initial pair and gives up in
-0.3 s with 2-3 images while global registers all 29; but on videos rendered from
-`scenes.synthetic`'s room (30-40 frames) global registered every frame with camera centres off by
-20-35% of the path (its track filtering hides this: 0.3 px reprojection error) where incremental
-was within 1-2%. So incremental goes first: accurate when it succeeds, cheap when it fails.
+replaces incremental's only when it registers clearly more images. Incremental goes first because
+it is accurate when it succeeds and cheap when it fails; global rescues sparse photo sets where
+incremental finds no initial pair, but on videos it can register every frame with its camera
+centres far off while its track filtering keeps the reprojection error low (BENCHMARKS.md,
+*Structure from motion*, has the measurements).
 Distorted cameras are undistorted into the work directory so the result is pinhole.
 """
 
@@ -65,9 +64,9 @@ class SfMOptions:
     which ties distant parts of the video together (loop closure without a vocabulary tree)."""
     seed: int = 0
     """Random seed of the two-view verification's RANSAC and of the mappers. A seed (>= 0) makes the
-    matches repeatable, at the price of matching on one thread (about 15% slower on the demo's 80
-    frames; with several threads COLMAP's verifiers draw from per-thread generators, so the inlier
-    sets change from run to run); -1 matches on every core with a time-based seed."""
+    matches repeatable, at the price of matching on one thread (with several threads COLMAP's
+    verifiers draw from per-thread generators, so the inlier sets change from run to run; the cost
+    is in BENCHMARKS.md); -1 matches on every core with a time-based seed."""
 
 
 @dataclass
@@ -94,9 +93,9 @@ def sequential_pairs(names: list[str], overlap: int, keyframes: int) -> list[tup
     """Image pairs for an ordered sequence: each frame with its next `overlap` frames and with
     `keyframes` evenly spaced key frames.
 
-    pycolmap's own match_sequential was measured worse here: on a rendered 30-frame video it
-    drifted to a 25% focal-length error and 20% camera-centre error (overlap 5, 10 or 20), while
-    the same neighbour window matched from an explicit pair list gave 2%.
+    An explicit pair list, because pycolmap's own match_sequential drifted (focal length and camera
+    centres) on our rendered videos where the same neighbour window matched from a pair list did
+    not (BENCHMARKS.md, *Structure from motion*).
     """
     n = len(names)
     pairs = {(i, j) for i in range(n) for j in range(i + 1, min(n, i + overlap + 1))}

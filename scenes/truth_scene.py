@@ -14,10 +14,10 @@ import numpy as np
 
 from scenes.collision import OccupancyGrid
 from scenes.ply import write_splat_ply
-from scenes.scene import FORMAT, SCENE_FILE
+from scenes.scene_meta import SceneMeta
 from scenes.splats import rgb_to_sh
-from scenes.synthetic import SyntheticRoom
-from wmcore.atomic import atomic_path, write_json
+from scenes.synthetic_room import SyntheticRoom
+from wmcore.atomic import atomic_path
 
 
 def truth_scene(out_dir: str | os.PathLike, room: SyntheticRoom | None = None, num_gaussians: int = 20_000,
@@ -62,9 +62,6 @@ def truth_scene(out_dir: str | os.PathLike, room: SyntheticRoom | None = None, n
         area = 3.0 * (dx * dy + dx * dz + dy * dz)  # room faces, plus as much again for objects
         surface = room.sample_surface(int(4 * area / voxel_size**2), seed=seed)
         OccupancyGrid.build(surface, None, lo, hi, voxel_size, room.floor_z).save(tmp / "occupancy")
-        write_json(tmp / SCENE_FILE, {
-            "format": FORMAT, "version": 1, "method": "truth", "splats": "splats.ply", "sh_degree": sh_degree,
-            "occupancy": "occupancy", "metric_scale": 1.0, "up": [0.0, 0.0, 1.0], "floor_z": room.floor_z,
-            "bounds": {"min": lo.tolist(), "max": hi.tolist()}, "num_gaussians": n,
-        })
+        SceneMeta(method="truth", splats="splats.ply", sh_degree=sh_degree, metric_scale=1.0, floor_z=room.floor_z,
+                  bounds_min=tuple(lo.tolist()), bounds_max=tuple(hi.tolist()), num_gaussians=n).write(tmp)
     return out

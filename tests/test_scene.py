@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from scenes.preview import look_at
-from scenes.scene import Scene
+from scenes.scene import Scene, load_scene
+from scenes.scene_meta import SceneMeta
 from scenes.synthetic import SyntheticRoom
 from scenes.truth_scene import truth_scene
 from wmcore.errors import UserInputError
@@ -102,6 +103,14 @@ def test_bad_scene_paths(tmp_path):
     (bad / "scene.json").write_text(json.dumps({"splats": "splats.ply"}))
     with pytest.raises(UserInputError, match="malformed"):
         Scene.load(bad)
+
+
+def test_load_scene_chooses_the_splat_scene_and_keeps_its_description(scene_dir):
+    scene = load_scene(scene_dir)
+    meta = SceneMeta.read(scene_dir)
+    assert type(scene) is Scene and meta.method == "truth" and scene.meta == meta.to_dict()
+    assert scene.metric_scale == meta.metric_scale and scene.num_gaussians == meta.num_gaussians
+    np.testing.assert_array_equal(scene.bounds_min, meta.bounds_min)
 
 
 def test_trace_views_sees_the_room_not_behind_its_walls(scene_dir):

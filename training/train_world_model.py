@@ -60,8 +60,8 @@ class TrainWorldModelConfig:
     weights."""
     motion_weight: float = 25.0
     """Extra loss weight on pixels that change from the last context frame to the target (0: plain EDM
-    loss). When few pixels move (Atari) it is what makes the model learn the actions' effect: on
-    Breakout, action sensitivity at h=5 was 0.78 dB with 25 and 0.08 dB with 0 (BENCHMARKS.md)."""
+    loss). When few pixels move (Atari) it is what makes the model learn the actions' effect (BENCHMARKS.md,
+    *World model*: Breakout with and without it)."""
     mixed_precision: str = "no"
     """"no", "bf16" or "fp16" (passed to accelerate; fp16 needs a GPU)."""
     context: int = 4
@@ -96,7 +96,7 @@ class TrainWorldModelConfig:
     """Reward/termination CNN: features pooled to this grid before the head (1: global average)."""
     termination_weight: float | None = None
     """Loss weight of terminal steps in the termination BCE; None: sqrt(non-terminal / terminal steps)
-    of the training episodes. Terminal steps are rare (about 1 in 80 on SceneNav), and unweighted the
+    of the training episodes. Terminal steps are rare (at most one per episode), and unweighted the
     model learns never to end an episode."""
     text_encoder: Path | None = None
     """Local directory of a CLIP text model or T5 encoder (+ tokenizer) for text conditioning; None: no
@@ -120,9 +120,8 @@ class TrainWorldModelConfig:
     threads: int | None = None
     """torch CPU threads per process (None: torch's default)."""
     compile: bool = False
-    """Run the denoiser UNet through torch.compile: the first step waits for compilation (about a
-    minute on CPU); on the 2-core CPU later steps are only 4% faster (BENCHMARKS.md), as the
-    convolutions' backward dominates there."""
+    """Run the denoiser UNet through torch.compile: the first step waits for compilation, and on a CPU
+    the later steps gain little, as the convolutions' backward dominates there (BENCHMARKS.md, *Speed*)."""
     seed: int = 0
     """Seed of the initial weights, batches and noise."""
 

@@ -58,8 +58,13 @@ def write_text(path: str | os.PathLike, text: str) -> Path:
     return write_bytes(path, text.encode("utf-8"))
 
 
+def json_text(obj: Any) -> str:
+    """The text `write_json` writes for `obj` (indented; paths as strings, numpy values as lists/numbers)."""
+    return json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+
+
 def write_json(path: str | os.PathLike, obj: Any) -> Path:
-    return write_text(path, json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n")
+    return write_text(path, json_text(obj))
 
 
 def _json_default(o: Any) -> Any:

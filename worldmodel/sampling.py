@@ -6,8 +6,8 @@ and preconditioning. Both are deterministic given the generator that draws the i
 The schedule ends ..., sigma_min, 0. Heun's steps into sigma_min and into 0 are first order: its
 correction there evaluates the denoiser at sigma_min and divides the result by sigma_min, which
 multiplies any error of a few-step denoised estimate by (sigma - sigma_min) / (2 sigma_min), e.g.
-70x on the step 0.28 -> 0.002 of a 3-step schedule (a trained CarRacing model's frames fell to
-6 dB PSNR with it); EDM's many-step schedules never take such a jump. Even with an exact
+70x on the step 0.28 -> 0.002 of a 3-step schedule (what that did to a trained model's rollouts is
+in BENCHMARKS.md, *CarRacing*); EDM's many-step schedules never take such a jump. Even with an exact
 denoiser, Heun only beats Euler from about 10 steps: with 3-5 its correction at the end of the first,
 long step overshoots (tests/test_worldmodel_sampling.py), so Euler is the few-step default.
 """

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
-from scenes.rasterize.checks import check_inputs
-from scenes.rasterize.cpu import cpu_tile_size, render_autograd, render_lean
+from scenes.rasterize.checks import RasterInputs, RasterOptions, check_inputs
+from scenes.rasterize.cpu import cpu_tile_size, render_cpu
 from scenes.rasterize.cuda import render_gsplat
 
 
@@ -43,40 +45,10 @@ def rasterization(
     CUDA tensors are rendered by gsplat; CPU tensors by our numba rasterizer, which is
     differentiable w.r.t. means, quats, scales, opacities, colors and backgrounds.
     """
-    check_inputs(
-        means,
-        quats,
-        scales,
-        opacities,
-        colors,
-        viewmats,
-        Ks,
-        width,
-        height,
-        sh_degree,
-        tile_size,
-        backgrounds,
-        render_mode,
-    )
+    inputs = RasterInputs(means, quats, scales, opacities, colors, viewmats, Ks, backgrounds)
+    options = RasterOptions(width, height, near_plane, far_plane, radius_clip, eps2d, sh_degree, tile_size,
+                            render_mode, absgrad)
+    check_inputs(inputs, options)
     if tile_size is None:
-        tile_size = 16 if means.is_cuda else cpu_tile_size(viewmats.shape[0], width, height)
-    options = dict(
-        near_plane=near_plane,
-        far_plane=far_plane,
-        radius_clip=radius_clip,
-        eps2d=eps2d,
-        sh_degree=sh_degree,
-        tile_size=tile_size,
-        backgrounds=backgrounds,
-        render_mode=render_mode,
-    )
-    if means.is_cuda:
-        return render_gsplat(
-            means, quats, scales, opacities, colors, viewmats, Ks, width, height, absgrad=absgrad, **options
-        )
-    args = (means, quats, scales, opacities, colors, viewmats, Ks, width, height, near_plane, far_plane,
-            radius_clip, eps2d, sh_degree, tile_size, backgrounds, render_mode)
-    inputs = (means, quats, scales, opacities, colors, backgrounds)
-    if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in inputs):
-        return render_autograd(*args, absgrad)
-    return render_lean(*args)
+        options = replace(options, tile_size=16 if means.is_cuda else cpu_tile_size(viewmats.shape[0], width, height))
+    return (render_gsplat if means.is_cuda else render_cpu)(inputs, options)

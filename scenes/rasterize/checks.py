@@ -1,8 +1,13 @@
-"""Input validation shared by every rasterizer path, so bad input fails the same way everywhere."""
+"""What one rasterization call is, stated once for every path: its tensors (`RasterInputs`), its
+settings (`RasterOptions`, built once by `rasterization`) and the validation every path shares,
+so bad input fails the same way everywhere.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import torch
 
@@ -32,33 +37,65 @@ def _shape(name: str, t: torch.Tensor, expected: str, ok: bool) -> None:
         raise UserInputError(f"rasterization: `{name}` must have shape {expected}, got {tuple(t.shape)}")
 
 
-def check_inputs(
-    means: torch.Tensor,
-    quats: torch.Tensor,
-    scales: torch.Tensor,
-    opacities: torch.Tensor,
-    colors: torch.Tensor,
-    viewmats: torch.Tensor,
-    Ks: torch.Tensor,
-    width: int,
-    height: int,
-    sh_degree: int | None,
-    tile_size: int | None,
-    backgrounds: torch.Tensor | None,
-    render_mode: str,
-) -> Problem:
+class RasterInputs(NamedTuple):
+    """The tensors of one call (gsplat's meaning; see `rasterization`)."""
+
+    means: torch.Tensor
+    quats: torch.Tensor
+    scales: torch.Tensor
+    opacities: torch.Tensor
+    colors: torch.Tensor
+    viewmats: torch.Tensor
+    Ks: torch.Tensor
+    backgrounds: torch.Tensor | None
+
+
+@dataclass(frozen=True)
+class RasterOptions:
+    """The settings of one call, named and meant as gsplat's keyword arguments (see `rasterization`).
+    `tile_size` is None only until `rasterization` has chosen one for the backend."""
+
+    width: int
+    height: int
+    near_plane: float
+    far_plane: float
+    radius_clip: float
+    eps2d: float
+    sh_degree: int | None
+    tile_size: int | None
+    render_mode: str
+    absgrad: bool
+
+    @property
+    def expected_depth(self) -> bool:
+        """The depth channel is divided by alpha (ED modes)."""
+        return self.render_mode in ("ED", "RGB+ED")
+
+
+def with_depth_channel(feats: Any, depths: Any, backgrounds: Any, render_mode: str, n_cameras: int,
+                       cat: Callable[[Any, Any], Any], zeros: Callable[[int], Any]) -> tuple[Any, Any]:
+    """The features to composite for `render_mode` ([C,N,D], with depth [C,N] appended or alone) and
+    their backgrounds (depth channels always get background 0, as in gsplat). `cat` joins along
+    the last axis and `zeros(C)` makes [C,1] zeros, so tensors and arrays go through alike."""
+    if render_mode in ("RGB+D", "RGB+ED"):
+        feats = cat(feats, depths[..., None])
+        if backgrounds is not None:
+            backgrounds = cat(backgrounds, zeros(n_cameras))
+    elif render_mode in ("D", "ED"):
+        feats = depths[..., None]
+        if backgrounds is not None:
+            backgrounds = zeros(n_cameras)
+    return feats, backgrounds
+
+
+def check_inputs(inputs: RasterInputs, options: RasterOptions) -> Problem:
     """Raise UserInputError naming the offending argument; return the problem's sizes."""
-    tensors = {
-        "means": means,
-        "quats": quats,
-        "scales": scales,
-        "opacities": opacities,
-        "colors": colors,
-        "viewmats": viewmats,
-        "Ks": Ks,
-    }
-    if backgrounds is not None:
-        tensors["backgrounds"] = backgrounds
+    means, quats, scales, opacities, colors, viewmats, Ks, backgrounds = inputs
+    width, height, sh_degree, tile_size = options.width, options.height, options.sh_degree, options.tile_size
+    render_mode = options.render_mode
+    tensors = dict(zip(RasterInputs._fields, inputs))
+    if backgrounds is None:
+        del tensors["backgrounds"]
     for name, t in tensors.items():
         if not isinstance(t, torch.Tensor):
             raise UserInputError(f"rasterization: `{name}` must be a torch.Tensor, got {type(t).__name__}")

@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 import torch
 
+from scenes.rasterize.checks import RasterInputs, RasterOptions
 from wmcore.errors import UserInputError
 
 
-def render_gsplat(
-    means: torch.Tensor,
-    quats: torch.Tensor,
-    scales: torch.Tensor,
-    opacities: torch.Tensor,
-    colors: torch.Tensor,
-    viewmats: torch.Tensor,
-    Ks: torch.Tensor,
-    width: int,
-    height: int,
-    **kwargs,
-) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def render_gsplat(inputs: RasterInputs, options: RasterOptions) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """`gsplat.rasterization` (classic, unpacked); meta["radii"] is reduced to [C,N] like the CPU path."""
     try:
         import gsplat
@@ -27,19 +19,9 @@ def render_gsplat(
             "rasterization: CUDA tensors need gsplat; install it with "
             "`pip install -c constraints.txt gsplat` (the `cuda` extra), or pass CPU tensors"
         ) from e
+    # RasterOptions' fields are named as gsplat's keyword arguments.
     out, alphas, meta = gsplat.rasterization(
-        means,
-        quats,
-        scales,
-        opacities,
-        colors,
-        viewmats,
-        Ks,
-        width,
-        height,
-        packed=False,
-        rasterize_mode="classic",
-        **kwargs,
+        *inputs[:7], backgrounds=inputs.backgrounds, packed=False, rasterize_mode="classic", **asdict(options)
     )
     radii = meta["radii"]
     if radii.dim() == 3:  # gsplat >= 1.5: per-axis radii

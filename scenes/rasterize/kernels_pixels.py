@@ -104,8 +104,7 @@ def _row_span(mx, span, dy, px0, px1):
     0.05 px on each side against float32 rounding of sigma in the exact per-pixel test, which
     still decides. Bounding boxes of thin tilted ellipses are mostly empty: this skips ~2/3 of
     their pixels. Boxes at most CHORD_MIN_WIDTH wide are visited whole: there the square root
-    costs more than the few pixels it skips (with 16-px tiles: -6.5 % / -5 % compositing at 64x64 /
-    128x128, neutral at 256x256)."""
+    costs more than the few pixels it skips (BENCHMARKS.md, *CPU rasterizer*)."""
     if px1 - px0 <= CHORD_MIN_WIDTH:
         return px0, px1
     k_shift, k_det, k_cut = float(span[0]), float(span[1]), float(span[2])

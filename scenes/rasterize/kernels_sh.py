@@ -66,8 +66,8 @@ def _basis_grad(deg, x, y, z):
 def _sh_sum(b, coeffs, g, nb):
     """sum_k b[k] * coeffs[g, k, :] over the first nb basis functions, the three channels in one
     pass over the Gaussian's contiguous coefficients. The loop has a fixed trip count, so LLVM
-    unrolls it and the basis tuple stays in registers: with `range(1, nb)` the three chains of
-    dependent adds ran ~23 % slower."""
+    unrolls it and the basis tuple stays in registers, which `range(1, nb)` did not allow
+    (BENCHMARKS.md, *CPU rasterizer*)."""
     r, gr, bl = b[0] * coeffs[g, 0, 0], b[0] * coeffs[g, 0, 1], b[0] * coeffs[g, 0, 2]
     for k in range(1, 16):
         if k < nb:

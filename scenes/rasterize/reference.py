@@ -12,7 +12,15 @@ import math
 import torch
 import torch.nn.functional as F
 
-from scenes.rasterize.checks import ALPHA_MAX, ALPHA_THRESHOLD, TRANSMITTANCE_MIN, check_inputs
+from scenes.rasterize.checks import (
+    ALPHA_MAX,
+    ALPHA_THRESHOLD,
+    TRANSMITTANCE_MIN,
+    RasterInputs,
+    RasterOptions,
+    check_inputs,
+    with_depth_channel,
+)
 from scenes.rasterize.sh_basis import sh_basis
 
 
@@ -195,34 +203,11 @@ def rasterization_reference(
 
     `absgrad` is accepted for signature parity but not computed (no `means2d.absgrad`).
     """
-    prob = check_inputs(
-        means,
-        quats,
-        scales,
-        opacities,
-        colors,
-        viewmats,
-        Ks,
-        width,
-        height,
-        sh_degree,
-        tile_size,
-        backgrounds,
-        render_mode,
-    )
+    options = RasterOptions(width, height, near_plane, far_plane, radius_clip, eps2d, sh_degree, tile_size,
+                            render_mode, absgrad)
+    prob = check_inputs(RasterInputs(means, quats, scales, opacities, colors, viewmats, Ks, backgrounds), options)
     proj = project_reference(
-        means,
-        quats,
-        scales,
-        opacities,
-        viewmats,
-        Ks,
-        width,
-        height,
-        eps2d,
-        near_plane,
-        far_plane,
-        radius_clip,
+        means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near_plane, far_plane, radius_clip
     )
     c, n = prob.n_cameras, prob.n_gaussians
     if sh_degree is None:
@@ -230,20 +215,16 @@ def rasterization_reference(
     else:
         feats = sh_colors_reference(means, colors, viewmats, sh_degree)
     depths = proj["depths"]
-    if render_mode in ("RGB+D", "RGB+ED"):
-        feats = torch.cat([feats, depths[..., None]], -1)
-        if backgrounds is not None:
-            backgrounds = torch.cat([backgrounds, backgrounds.new_zeros(c, 1)], -1)
-    elif render_mode in ("D", "ED"):
-        feats = depths[..., None]
-        if backgrounds is not None:
-            backgrounds = backgrounds.new_zeros(c, 1)
+    feats, backgrounds = with_depth_channel(
+        feats, depths, backgrounds, render_mode, c, lambda a, b: torch.cat([a, b], -1),
+        lambda k: backgrounds.new_zeros(k, 1),
+    )
     ops = opacities[None].expand(c, n)
     mask = tile_mask(proj["means2d"].detach(), proj["radii_xy"], width, height, tile_size)
     out, alphas = composite_reference(
         proj["means2d"], proj["conics"], feats, ops, depths, mask, width, height, backgrounds
     )
-    if render_mode in ("ED", "RGB+ED"):
+    if options.expected_depth:
         out = torch.cat([out[..., :-1], out[..., -1:] / alphas.clamp(min=1e-10)], -1)
     meta = {
         "means2d": proj["means2d"],
