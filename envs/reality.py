@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from envs.scene_env import SceneEnv
+from envs.scene_env import SceneEnv, check_scene_path
 from scenes.room_scene import RoomScene
 from scenes.synthetic import EXAMPLE_DIR
 from wmcore.errors import UserInputError
@@ -25,18 +25,13 @@ from wmcore.errors import UserInputError
 def make_room_env(room: str | os.PathLike = EXAMPLE_DIR, supersample: int = 2, **kwargs: Any) -> SceneEnv:
     """A SceneEnv in the true room of a synthetic capture directory (`scene_spec.json`; default: the
     bundled example). Keyword arguments are SceneEnvConfig options, in the room's frame (metres)."""
-    if not (Path(room) / "scene_spec.json").is_file():
-        raise UserInputError(f"{room}: no scene_spec.json; give a synthetic capture directory such as {EXAMPLE_DIR}")
+    check_scene_path(f"room:{room}")
     return SceneEnv(RoomScene.load(room, supersample), **kwargs)
 
 
 def make_place_env(place: str | os.PathLike, **kwargs: Any) -> SceneEnv:
     """A SceneEnv in `place`: "room:DIR" is the true room of a synthetic capture (reality), anything else a
     Scene directory, nerfstudio run or 3DGS .ply (a twin)."""
-    if str(place).startswith("room:"):
-        return make_room_env(str(place)[5:], **kwargs)
-    from envs.scene_env import check_scene_path
-
     check_scene_path(place)
     return SceneEnv(place, **kwargs)
 

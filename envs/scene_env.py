@@ -110,8 +110,13 @@ def resolve_config(config: SceneEnvConfig | None, overrides: dict[str, Any], who
 
 
 def load_scene(scene: Any, device: str) -> Any:
-    """A scene object from a path (Scene directory, nerfstudio run, 3DGS .ply), or `scene` itself
-    when it already has the Scene interface."""
+    """A scene object from a path (Scene directory, nerfstudio run, 3DGS .ply) or from "room:DIR" (the true
+    room of a synthetic capture: reality for the bundled example), or `scene` itself when it already has
+    the Scene interface."""
+    if isinstance(scene, (str, os.PathLike)) and str(scene).startswith("room:"):
+        from scenes.room_scene import RoomScene
+
+        return RoomScene.load(str(scene)[5:])
     if isinstance(scene, (str, os.PathLike)):
         from scenes.scene import Scene
 
@@ -125,6 +130,11 @@ def load_scene(scene: Any, device: str) -> Any:
 
 def check_scene_path(scene: Any) -> None:
     """The registered entry points' check: a path that does not exist is a UserInputError."""
+    if isinstance(scene, (str, os.PathLike)) and str(scene).startswith("room:"):
+        if not (Path(str(scene)[5:]) / "scene_spec.json").is_file():
+            raise UserInputError(f"{scene}: no scene_spec.json in {str(scene)[5:]}; room:DIR names a synthetic "
+                                 "capture directory such as room:assets/example_room")
+        return
     if isinstance(scene, (str, os.PathLike)) and not Path(scene).exists():
         raise UserInputError(f"{scene}: no such scene; pass a Scene directory from `worldmodel reconstruct` "
                              "or a 3DGS .ply")
@@ -225,12 +235,12 @@ class SceneBodies:
         for k in idx:
             self.goals[k] = self.tasks[k].goal
         if self.cfg.goal is not None:  # one goal: every task holds the same field
-            self._fields = self.tasks[int(idx[0])]._dist_field
+            self._fields = self.tasks[int(idx[0])].distance_field
             return
         if self._fields is None or self._fields.ndim != 3:
             self._fields = np.full((self.n, *self.grid.shape), np.inf)
         for k in idx:
-            self._fields[k] = self.tasks[k]._dist_field
+            self._fields[k] = self.tasks[k].distance_field
 
     def geodesic(self, idx: np.ndarray) -> np.ndarray:
         """PointNav: geodesic distance [len(idx)] of bodies `idx` to their goals — one gather from the

@@ -77,6 +77,11 @@ class PointNav:
             )
         return goal
 
+    @property
+    def distance_field(self) -> np.ndarray:
+        """Geodesic distance (metres) from every navigation cell to this episode's goal; inf where unreachable."""
+        return self._dist_field
+
     def distance(self, pos: np.ndarray) -> float:
         """Geodesic distance to the goal; from a cell the grid counts blocked (the body can touch
         one), through its nearest free neighbour; never less than the straight-line distance."""

@@ -220,3 +220,21 @@ def test_env_kwargs_are_parsed_in_one_place(command, tmp_path, capsys):
     assert main([*args, "--env-kwargs", "[1, 2]"]) == 2
     assert "give a JSON object" in capsys.readouterr().err
     assert not (tmp_path / "d").exists() and not (tmp_path / "m").exists()  # nothing written
+
+
+def test_model_based_loop_on_a_standard_env_with_continuous_actions(tmp_path):
+    """CarRacing-v3: reality is the env itself (no twin), frames are its render() resized, actions a Box."""
+    pytest.importorskip("Box2D")
+    from training.model_based import ModelBasedConfig, model_based
+    from training.policies import load_policy
+
+    result = model_based(ModelBasedConfig(
+        "CarRacing-v3", out=tmp_path / "mb", resolution=(32, 32), episode_steps=12, iterations=2, real_episodes=1,
+        initial_policy="random", world_model_first_steps=2, world_model_steps=2, world_model_batch_size=2,
+        world_model_channels=(8, 16), world_model_downsample=2, context=2, policy_steps=16, num_envs=4,
+        imagined_horizon=4, channels=(8, 16, 16), hidden=32,
+    ))
+    assert result["real_steps"] == 24 and result["free_episodes"] == 0
+    policy = load_policy(tmp_path / "mb" / "policy")
+    a, _ = policy.predict(np.zeros((32, 32, 3), np.uint8), deterministic=False)
+    assert a.shape == (3,) and (a >= [-1, 0, 0]).all() and (a <= [1, 1, 1]).all()

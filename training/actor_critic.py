@@ -185,7 +185,7 @@ class PPOHyperparameters:
     """PPO with GAE (the CleanRL ppo_atari defaults, shortened rollouts for imagination)."""
 
     learning_rate: float = 2.5e-4
-    """Adam learning rate (annealed linearly to 0)."""
+    """Adam learning rate (the native actor-critic anneals it linearly to 0 over a run; SB3 keeps it constant)."""
     rollout_steps: int = 16
     """Steps per environment between updates (each step is one batched world-model call)."""
     gamma: float = 0.99

@@ -346,35 +346,14 @@ def _family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, lo
 
 
 def _ppo_in_reality(cfg: DemoConfig, reality: dict[str, Any], steps: int, out: Path) -> Path:
-    """SB3 PPO (CnnPolicy) trained model-free in reality for `steps` real steps: the baseline the loop must beat."""
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.vec_env import DummyVecEnv
+    """SB3 PPO (CnnPolicy) trained model-free in reality for `steps` real steps: the baseline the loop must beat
+    (4 bodies and 32-step rollouts, so that so few steps still make a dozen updates)."""
+    from training.train_policy import TrainPolicySceneConfig, train_policy_scene
 
-    from envs.reality import make_room_env
-    from training.policies import save_sb3_policy
-
-    n = 4
-    venv = DummyVecEnv([lambda: make_room_env(EXAMPLE, **reality)] * n)
-    venv.seed(cfg.seed)
-    n_steps = max(8, min(128, steps // n))
-    model = PPO(
-        "CnnPolicy",
-        venv,
-        n_steps=n_steps,
-        batch_size=max(16, n * n_steps // 4),
-        n_epochs=4,
-        ent_coef=0.01,
-        seed=cfg.seed,
-        device=cfg.device,
-        policy_kwargs={"features_extractor_kwargs": {"features_dim": 256}},
-    )
-    model.learn(steps)
-    return save_sb3_policy(
-        model,
-        out / "policy",
-        {"features_extractor_kwargs": {"features_dim": 256}},
-        extra={"trained_in": {"world": "reality", "real_steps": int(model.num_timesteps)}},
-    )
+    hp = PPOHyperparameters(rollout_steps=32, epochs=4, minibatches=4, ent_coef=0.01)
+    return train_policy_scene(TrainPolicySceneConfig(
+        Path(f"room:{EXAMPLE}"), env_kwargs=json.dumps(reality), out=out, total_steps=steps, num_envs=4, hp=hp,
+        device=cfg.device, seed=cfg.seed))
 
 
 def _validate(

@@ -244,10 +244,11 @@ def _train_sb3_ppo(cfg: TrainPolicyConfig | TrainPolicySceneConfig, env, run: Ru
 # ---------------------------------------------------------------------- training in the twin
 @dataclass
 class TrainPolicySceneConfig:
-    """Train SB3 PPO (CnnPolicy) in a Scene — the twin — through SceneVectorEnv."""
+    """Train SB3 PPO (CnnPolicy) in a Scene — the twin, or reality's room — through SceneVectorEnv."""
 
     scene: tyro.conf.Positional[Path]
-    """Scene directory (from `worldmodel reconstruct`), nerfstudio run, or 3DGS .ply."""
+    """Scene directory (from `worldmodel reconstruct`), nerfstudio run, 3DGS .ply, or room:DIR (the true room of
+    a synthetic capture: model-free training in reality, every step counted)."""
     env_kwargs: str = "{}"
     """JSON SceneEnv options (envs.scene_env.SceneEnvConfig), e.g. the demo's task:
     '{"width": 40, "height": 40, "max_steps": 50, "goal": [x, y]}'. RGB observations only (CnnPolicy)."""
