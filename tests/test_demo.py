@@ -16,6 +16,7 @@ from training.actor_critic import PPOHyperparameters
 from training.demo import DemoConfig, demo
 from training.model_based import ModelBasedConfig
 from wmcore.errors import UserInputError
+from worldmodel.config import WorldModelConfig
 
 
 def tiny(out) -> DemoConfig:
@@ -34,8 +35,10 @@ def tiny(out) -> DemoConfig:
         expert_episodes=4,
         loop=ModelBasedConfig(
             "room:assets/example_room", iterations=2, real_episodes=2, world_model_first_steps=6,
-            world_model_steps=2, world_model_batch_size=4, world_model_channels=(8, 16), world_model_downsample=2,
-            policy_steps=64, num_envs=4, hp=PPOHyperparameters(rollout_steps=8), channels=(8, 16, 16), hidden=32,
+            world_model_steps=2, world_model_batch_size=4,
+            world_model=WorldModelConfig(block_out_channels=(8, 16), reward_channels=(8, 16), downsample=2),
+            policy_steps=64, final_policy_steps=32, num_envs=4, hp=PPOHyperparameters(rollout_steps=8),
+            channels=(8, 16, 16), hidden=32,
         ),
         clone_steps=10,
         twin_ppo_steps=256,

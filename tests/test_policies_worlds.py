@@ -227,11 +227,13 @@ def test_model_based_loop_on_a_standard_env_with_continuous_actions(tmp_path):
     pytest.importorskip("Box2D")
     from training.model_based import ModelBasedConfig, model_based
     from training.policies import load_policy
+    from worldmodel.config import WorldModelConfig
 
     result = model_based(ModelBasedConfig(
         "CarRacing-v3", out=tmp_path / "mb", resolution=(32, 32), episode_steps=12, iterations=2, real_episodes=1,
         initial_policy="random", world_model_first_steps=2, world_model_steps=2, world_model_batch_size=2,
-        world_model_channels=(8, 16), world_model_downsample=2, context=2, policy_steps=16, num_envs=4,
+        world_model=WorldModelConfig(block_out_channels=(8, 16), reward_channels=(8, 16), downsample=2, context=2),
+        policy_steps=16, num_envs=4,
         imagined_horizon=4, channels=(8, 16, 16), hidden=32,
     ))
     assert result["real_steps"] == 24 and result["free_episodes"] == 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -18,17 +19,18 @@ from test_worldmodel_dataset import make_dataset
 from training.train_world_model import TrainWorldModelConfig, train_world_model
 from wmcore.errors import UserInputError
 from wmcore.tensors import load_tensors
+from worldmodel.config import WorldModelConfig
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = [
-    "--block-out-channels",
+    "--model.block-out-channels",
     "16",
     "32",
-    "--reward-channels",
+    "--model.reward-channels",
     "8",
-    "--action-embed-dim",
+    "--model.action-embed-dim",
     "8",
-    "--context",
+    "--model.context",
     "2",
     "--batch-size",
     "4",
@@ -43,12 +45,10 @@ TINY = [
 ]
 
 
-def tiny_cfg(data: Path, out: Path, **kw) -> TrainWorldModelConfig:
+def tiny_cfg(data: Path, out: Path, model: dict | None = None, **kw) -> TrainWorldModelConfig:
+    arch = WorldModelConfig(block_out_channels=(16, 32), reward_channels=(8,), action_embed_dim=8, context=2)
     base = dict(
-        block_out_channels=(16, 32),
-        reward_channels=(8,),
-        action_embed_dim=8,
-        context=2,
+        model=dataclasses.replace(arch, **(model or {})),
         batch_size=4,
         warmup_steps=2,
         log_every=1,
@@ -86,7 +86,7 @@ def test_training_reduces_the_loss_and_writes_a_loadable_model(data, tmp_path):
     assert m.sample_next(frames, torch.zeros(1, 2, dtype=torch.long)).shape == (1, 16, 16, 3)
     # a checkpoint from another model config is refused, naming the difference
     with pytest.raises(UserInputError, match="block_out_channels"):
-        train_world_model(tiny_cfg(data, tmp_path / "run", steps=45, block_out_channels=(8, 16)))
+        train_world_model(tiny_cfg(data, tmp_path / "run", steps=45, model={"block_out_channels": (8, 16)}))
 
 
 def test_own_context_puts_the_models_prediction_in_the_last_context_frame(data):

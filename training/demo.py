@@ -34,6 +34,7 @@ from scenes.train_splats import SplatTrainConfig
 from training.actor_critic import PPOHyperparameters
 from training.model_based import ModelBasedConfig
 from wmcore.errors import UserInputError
+from worldmodel.config import WorldModelConfig
 
 LOG = logging.getLogger("worldmodel.demo")
 EXAMPLE = "assets/example_room"
@@ -91,8 +92,7 @@ class DemoConfig:
             world_model_first_steps=1500,
             world_model_steps=500,
             world_model_batch_size=16,
-            world_model_channels=(16, 32, 32),
-            world_model_downsample=2,
+            world_model=WorldModelConfig(block_out_channels=(16, 32, 32), reward_channels=(16, 32, 32), downsample=2),
             policy_steps=35_000,
             num_envs=64,
             hp=PPOHyperparameters(learning_rate=5e-4, rollout_steps=16, clip=0.2, ent_coef=0.01),
@@ -128,7 +128,7 @@ def apply_quality(cfg: DemoConfig) -> None:
     lp = cfg.loop
     lp.iterations, lp.real_episodes = 6, 50
     lp.world_model_first_steps, lp.world_model_steps, lp.world_model_batch_size = 40_000, 10_000, 32
-    lp.world_model_channels, lp.world_model_downsample = (64, 128, 128), 1
+    lp.world_model = WorldModelConfig(block_out_channels=(64, 128, 128), reward_channels=(64, 128, 128))
     lp.policy_steps, lp.num_envs = 200_000, 256
     cfg.twin_ppo_steps, cfg.validate_episodes = 500_000, 200
 

@@ -33,6 +33,7 @@ from training.actor_critic import PPOHyperparameters
 from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
 from wmcore.rundir import RunDir
+from worldmodel.config import WorldModelConfig
 
 LOG = logging.getLogger("worldmodel.model_based")
 
@@ -67,21 +68,24 @@ class ModelBasedConfig:
     """Segments per world-model step."""
     world_model_lr: float = 1e-3
     """Peak learning rate of the world model."""
-    world_model_channels: tuple[int, ...] = (32, 64, 64)
-    """World model: UNet channels per level (and of the reward model)."""
-    world_model_downsample: int = 2
-    """World model: frames area-averaged by this factor for its networks (WorldModelConfig.downsample)."""
-    context: int = 4
-    """World model: frames of context L."""
-    denoising_steps: int = 3
-    """Denoising steps per imagined frame."""
+    world_model: WorldModelConfig = field(
+        default_factory=lambda: WorldModelConfig(block_out_channels=(32, 64, 64), reward_channels=(32, 64, 64),
+                                                 downsample=2)
+    )
+    """The world model's architecture and sampling settings (its resolution and action space are reality's)."""
     self_context: float = 0.25
     """World model: fraction of each batch trained on its own prediction of the last context frame (from step
     `world_model_first_steps // 2`): scheduled sampling, against errors compounding along rollouts."""
     real_fraction: float = 0.5
     """Fraction of every world-model batch drawn from the real episodes (when there are free ones too)."""
     policy_steps: int = 20_000
-    """Imagined steps of policy training per iteration (summed over the batch)."""
+    """Imagined steps of policy training per iteration (summed over the batch); these policies collect the next
+    iteration's real episodes."""
+    final_policy_steps: int = 0
+    """After the last iteration, train a fresh policy for this many imagined steps on the final world model and
+    deploy it as OUT/policy (0: OUT/policy is the loop's own policy). Measured on the demo's task, a policy
+    carried through the early, poorer models ended worse in reality than a fresh one trained on the last model
+    (BENCHMARKS.md, "Three worlds")."""
     num_envs: int = 64
     """Imagined rollouts stepped together (one batched model call per step)."""
     uncertainty_penalty: float = 0.0
@@ -134,11 +138,7 @@ def _world_model_config(cfg: ModelBasedConfig, data: Path, steps: int, recent: i
         batch_size=cfg.world_model_batch_size,
         lr=cfg.world_model_lr,
         warmup_steps=min(100, cfg.world_model_first_steps // 10),
-        context=cfg.context,
-        downsample=cfg.world_model_downsample,
-        block_out_channels=cfg.world_model_channels,
-        reward_channels=cfg.world_model_channels,
-        num_sampling_steps=cfg.denoising_steps,
+        model=cfg.world_model,
         self_context=cfg.self_context,
         self_context_start=cfg.world_model_first_steps // 2,
         recent_fraction=cfg.real_fraction if recent else 0.0,
@@ -163,7 +163,9 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
     from worldmodel.action_space import ActionSpace
     from worldmodel.dataset import DatasetWriter, TrajectoryDataset
 
-    if min(cfg.iterations, cfg.real_episodes, cfg.world_model_first_steps, cfg.policy_steps, cfg.num_envs) < 1:
+    if min(cfg.iterations, cfg.real_episodes, cfg.world_model_first_steps, cfg.policy_steps, cfg.num_envs) < 1 or (
+        cfg.final_policy_steps < 0
+    ):
         raise UserInputError(
             "--iterations, --real-episodes, --world-model-first-steps, --policy-steps and --num-envs must be positive"
         )
@@ -195,7 +197,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
             append=True,
         )
         free_episodes = len(writer.index["episodes"])
-        input_size = cfg.policy_input_size or h // cfg.world_model_downsample
+        input_size = cfg.policy_input_size or h // cfg.world_model.downsample
         agent = ActorCritic(
             ActorCriticNetConfig(
                 (h, w, 3), space.to_dict(), cfg.channels, cfg.hidden, input_size=None if input_size == h else input_size
@@ -263,6 +265,17 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                 100 * row["collected_success"],
                 row["imagined_return"],
             )
+        final = None
+        if cfg.final_policy_steps > 0:
+            torch.manual_seed(cfg.seed + 1)
+            agent = ActorCritic(agent.config).to(cfg.device)
+            t0 = time.time()
+            summary = train_actor_critic(agent, dream, cfg.final_policy_steps, cfg.hp, cfg.seed + cfg.iterations,
+                                         progress=True)
+            final = {"imagined_steps": summary["steps"], "imagined_return": summary["mean_return"],
+                     "imagined_steps_per_second": summary["steps_per_second"], "seconds": round(time.time() - t0, 1)}
+            LOG.info("final policy: %d imagined steps on the last world model, imagined return %.2f", summary["steps"],
+                     summary["mean_return"])
         agent.eval().save(
             out / "policy",
             extra={
@@ -270,6 +283,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                     "model": str(out / "world_model" / "model"),
                     "iterations": cfg.iterations,
                     "real_steps": real_steps,
+                    "fresh_on_final_model": final is not None,
                 }
             },
         )
@@ -277,6 +291,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
             "real_steps": real_steps,
             "free_episodes": free_episodes,
             "iterations": history,
+            "final_policy": final,
             "policy": str(out / "policy"),
             "world_model": str(out / "world_model" / "model"),
             "data": str(data),

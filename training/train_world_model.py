@@ -13,7 +13,7 @@ import logging
 import math
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ from wmcore.atomic import atomic_path, write_json
 from wmcore.errors import UserInputError
 from wmcore.rundir import RunDir
 from wmcore.tensors import load_tensors, save_tensors
+from worldmodel.config import WorldModelConfig
 
 LOG = logging.getLogger("worldmodel.train")
 
@@ -64,19 +65,15 @@ class TrainWorldModelConfig:
     *World model*: Breakout with and without it)."""
     mixed_precision: str = "no"
     """"no", "bf16" or "fp16" (passed to accelerate; fp16 needs a GPU)."""
-    context: int = 4
-    """L: context frames and actions."""
-    downsample: int = 1
-    """The networks see frames area-averaged by this factor and predictions are enlarged back (WorldModelConfig):
-    about downsample² cheaper steps, for policies that look at frames at the reduced size."""
+    model: WorldModelConfig = field(default_factory=WorldModelConfig)
+    """The world model's architecture and sampling settings (worldmodel.config.WorldModelConfig, written as the
+    model's config.json); its resolution and action space are the dataset's, its text settings follow
+    --text-encoder."""
     recent_fraction: float = 0.0
     """Fraction of each batch drawn from the newest `recent_episodes` episodes (DIAMOND: 0.7 of the newest
     quarter), so what the current policy collected weighs more; 0: uniform over all segments."""
     recent_episodes: int = 0
     """How many of the dataset's last (training) episodes count as recent for `recent_fraction`."""
-    context_noise: float = 0.0
-    """Noise augmentation of the context frames: levels drawn from [0, context_noise] (pixels in [-1, 1]),
-    given to the network; 0: off. Against errors compounding along rollouts (WorldModelConfig)."""
     self_context: float = 0.0
     """Fraction of each batch whose last context frame is the model's own prediction of it (sampled
     without gradient from the real frames before it), so that it learns to continue from frames like
@@ -84,16 +81,6 @@ class TrainWorldModelConfig:
     sampling call on that fraction of the batch per step."""
     self_context_start: int = 1000
     """First step at which `self_context` applies (before it, the predictions are mostly noise)."""
-    block_out_channels: tuple[int, ...] = (32, 64, 64)
-    """UNet channels per level."""
-    layers_per_block: int = 1
-    """ResNet blocks per UNet level."""
-    action_embed_dim: int = 64
-    """Per-step action embedding width."""
-    reward_channels: tuple[int, ...] = (32, 64, 64)
-    """Reward/termination CNN channels."""
-    reward_pool: int = 4
-    """Reward/termination CNN: features pooled to this grid before the head (1: global average)."""
     termination_weight: float | None = None
     """Loss weight of terminal steps in the termination BCE; None: sqrt(non-terminal / terminal steps)
     of the training episodes. Terminal steps are rare (at most one per episode), and unweighted the
@@ -101,8 +88,6 @@ class TrainWorldModelConfig:
     text_encoder: Path | None = None
     """Local directory of a CLIP text model or T5 encoder (+ tokenizer) for text conditioning; None: no
     text."""
-    num_sampling_steps: int = 3
-    """Denoising steps used when sampling (stored in the model config)."""
     holdout_episodes: int = 1
     """Last episodes of the dataset held out for periodic evaluation."""
     eval_every: int = 500
@@ -146,22 +131,14 @@ def own_context(
     return out, actions[:, 1:]
 
 
-def _model_config(cfg: TrainWorldModelConfig, dataset: Any):
-    from worldmodel.config import WorldModelConfig
-
-    return WorldModelConfig(
+def _model_config(cfg: TrainWorldModelConfig, dataset: Any) -> WorldModelConfig:
+    """cfg.model with the dataset's resolution and action space, and the text settings of --text-encoder."""
+    return replace(
+        cfg.model,
         resolution=dataset.resolution,
         action_space=dataset.action_space.to_dict(),
-        context=cfg.context,
-        downsample=cfg.downsample,
-        context_noise=cfg.context_noise,
-        block_out_channels=cfg.block_out_channels,
-        layers_per_block=cfg.layers_per_block,
-        action_embed_dim=cfg.action_embed_dim,
-        reward_channels=cfg.reward_channels,
-        reward_pool=cfg.reward_pool,
-        num_steps=cfg.num_sampling_steps,
         text_encoder="text_encoder" if cfg.text_encoder else None,
+        cross_attention_dim=0,
     )
 
 
@@ -240,8 +217,6 @@ def load_checkpoint(ckpt_root: Path, model: Any, optimizer: Any, model_config: d
             f"{latest}: unreadable checkpoint pointer or state ({e}); delete {ckpt_root} "
             "to start afresh or restore it"
         ) from e
-    from worldmodel.config import WorldModelConfig
-
     stored = WorldModelConfig.from_dict(state["model_config"]).to_dict()  # fields added later take defaults
     if stored != model_config:
         diff = [k for k in model_config if model_config.get(k) != stored.get(k)]
@@ -292,7 +267,7 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     dataset = TrajectoryDataset(cfg.dataset)
     train_eps, held_eps = dataset.split(cfg.holdout_episodes)
     # self_context needs the frame before each segment, to predict its last context frame from
-    sampler = SegmentSampler(train_eps, cfg.context, 2 if cfg.self_context > 0 else 1)
+    sampler = SegmentSampler(train_eps, cfg.model.context, 2 if cfg.self_context > 0 else 1)
     term_weight = cfg.termination_weight or termination_weight(train_eps)
     model_config = _model_config(cfg, dataset)
     torch.manual_seed(cfg.seed)
