@@ -217,12 +217,12 @@ def load_checkpoint(ckpt_root: Path, model: Any, optimizer: Any, model_config: d
             f"{latest}: unreadable checkpoint pointer or state ({e}); delete {ckpt_root} "
             "to start afresh or restore it"
         ) from e
-    stored = WorldModelConfig.from_dict(state["model_config"]).to_dict()  # fields added later take defaults
-    if stored != model_config:
-        diff = [k for k in model_config if model_config.get(k) != stored.get(k)]
+    stored = WorldModelConfig.from_dict(state["model_config"])  # fields added later take their defaults
+    diff = WorldModelConfig.from_dict(model_config).differences(stored)
+    if diff:
         raise UserInputError(
             f"{ckpt_root / name}: checkpoint was written with another model config "
-            f"(differs in {diff}); use the same settings or a new --out directory"
+            f"({'; '.join(diff)}); use the same settings or a new --out directory"
         )
     model.load_weights(load_tensors(ckpt_root / name / "model.safetensors"), str(ckpt_root / name))
     ema = load_tensors(ckpt_root / name / "ema.safetensors")
