@@ -233,17 +233,19 @@ class WorldModel(nn.Module):
         noise = torch.randn(target.shape, generator=generator, device=gen_dev).to(x.device)
         s = sigma.view(b, 1, 1, 1)
         noisy = target + noise * s
-        sd = c.sigma_data
-        c_in = 1 / (s**2 + sd**2).sqrt()
-        c_skip = sd**2 / (s**2 + sd**2)
-        c_out = s * sd / (s**2 + sd**2).sqrt()
         level = None
         if c.context_noise > 0:
             level = (torch.rand(b, generator=generator, device=gen_dev) * c.context_noise).to(x.device)
             eps = torch.randn(context.shape, generator=generator, device=gen_dev).to(x.device)
             context = context + eps * level.view(b, 1, 1, 1)
-        out = self._denoiser(context, actions, self._text_states(texts, b), level)(noisy * c_in, sigma)
-        err = (out.float() - (target - c_skip * noisy) / c_out) ** 2
+        # EDM preconditioning from the scheduler that sampling uses (one definition of c_in, c_skip, c_out); the
+        # loss weight 1/c_out² makes the error that of the raw network output, of unit scale at every sigma.
+        out = self._denoiser(context, actions, self._text_states(texts, b), level)(
+            self.scheduler.precondition_inputs(noisy, s), sigma
+        )
+        denoised = self.scheduler.precondition_outputs(noisy, out.float(), s)
+        sd = c.sigma_data
+        err = (denoised - target) ** 2 * ((s**2 + sd**2) / (s * sd) ** 2)
         if motion_weight <= 0:
             return err.mean()
         moved = (x[:, -1] - x[:, -2]).abs().amax(1, keepdim=True) > 0.04
