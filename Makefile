@@ -43,6 +43,7 @@ test: install install-nerfstudio
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 bench: install
 	$(PY) benchmarks/bench_rasterizer.py

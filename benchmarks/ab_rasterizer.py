@@ -42,10 +42,16 @@ def export(rev: str, dest: Path, name: str) -> None:
     if rev == "WORKTREE":
         files = {p.name: p.read_text() for p in (ROOT / PACKAGE).glob("*.py")}
     else:
-        listing = subprocess.run(["git", "ls-tree", "--name-only", f"{rev}:{PACKAGE}"], cwd=ROOT, check=True,
-                                 capture_output=True, text=True).stdout.split()
-        files = {f: subprocess.run(["git", "show", f"{rev}:{PACKAGE}/{f}"], cwd=ROOT, check=True,
-                                   capture_output=True, text=True).stdout for f in listing if f.endswith(".py")}
+        listing = subprocess.run(
+            ["git", "ls-tree", "--name-only", f"{rev}:{PACKAGE}"], cwd=ROOT, check=True, capture_output=True, text=True
+        ).stdout.split()
+        files = {
+            f: subprocess.run(
+                ["git", "show", f"{rev}:{PACKAGE}/{f}"], cwd=ROOT, check=True, capture_output=True, text=True
+            ).stdout
+            for f in listing
+            if f.endswith(".py")
+        }
     for fname, text in files.items():
         text = text.replace("scenes.rasterize.", f"{name}.")
         text = text.replace("from scenes.rasterize import", f"from {name} import")
@@ -102,11 +108,15 @@ def main() -> None:
                         f(**scene, **kwargs)
                     rates[rev].append(args.calls * args.cameras / (time.perf_counter() - t0))
                     cpu_ms[rev].append((time.process_time() - c0) / args.calls / args.cameras * 1e3)
-    print(f"forward frames/s, {args.gaussians} Gaussians at {args.size}x{args.size}, {args.cameras} camera(s) per "
-          f"call, {args.rounds} interleaved rounds")
+    print(
+        f"forward frames/s, {args.gaussians} Gaussians at {args.size}x{args.size}, {args.cameras} camera(s) per "
+        f"call, {args.rounds} interleaved rounds"
+    )
     for rev, r in rates.items():
-        print(f"{rev:>12s}  median {statistics.median(r):7.1f}  best {max(r):7.1f}  worst {min(r):7.1f}"
-              f"   CPU ms/frame (both threads) median {statistics.median(cpu_ms[rev]):.3f}")
+        print(
+            f"{rev:>12s}  median {statistics.median(r):7.1f}  best {max(r):7.1f}  worst {min(r):7.1f}"
+            f"   CPU ms/frame (both threads) median {statistics.median(cpu_ms[rev]):.3f}"
+        )
 
 
 if __name__ == "__main__":

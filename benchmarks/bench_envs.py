@@ -1,16 +1,16 @@
 """SceneEnv, SceneVectorEnv and DreamVectorEnv throughput, and SceneEnv's collision guarantee.
 
-  python benchmarks/bench_envs.py scene      # steps/s at 64x64 on a 20k-Gaussian truth scene of the
-                                             # example room; 10k random steps checked against the true
-                                             # room geometry
-  python benchmarks/bench_envs.py scene --scene runs/demo/scene   # the same on the reconstruction of the
-                                             # bundled example (aligned to the truth by Sim(3))
-  python benchmarks/bench_envs.py vector     # total steps/s of one SceneEnv against SceneVectorEnv with 8 and
-                                             # 32 bodies (64x64, 20k-Gaussian truth scene), variants alternating
-                                             # round by round; medians and ratios to the single env
-  python benchmarks/bench_envs.py dream      # imagined steps/s at batch 1, 8, 32 (default model)
-  python benchmarks/bench_envs.py leaks --scene runs/demo/scene   # where the reconstruction's collision
-                                             # geometry would let a body stand inside the true room's solids
+python benchmarks/bench_envs.py scene      # steps/s at 64x64 on a 20k-Gaussian truth scene of the
+                                           # example room; 10k random steps checked against the true
+                                           # room geometry
+python benchmarks/bench_envs.py scene --scene runs/demo/scene   # the same on the reconstruction of the
+                                           # bundled example (aligned to the truth by Sim(3))
+python benchmarks/bench_envs.py vector     # total steps/s of one SceneEnv against SceneVectorEnv with 8 and
+                                           # 32 bodies (64x64, 20k-Gaussian truth scene), variants alternating
+                                           # round by round; medians and ratios to the single env
+python benchmarks/bench_envs.py dream      # imagined steps/s at batch 1, 8, 32 (default model)
+python benchmarks/bench_envs.py leaks --scene runs/demo/scene   # where the reconstruction's collision
+                                           # geometry would let a body stand inside the true room's solids
 """
 
 from __future__ import annotations
@@ -65,9 +65,15 @@ def bench_scene(steps: int, check_steps: int, scene_dir: str | None) -> dict:
             collisions += info["collided"]
             if te or tr:
                 env.reset()
-    return {"scene": scene_dir or "truth scene, 20k Gaussians", "num_gaussians": env.scene.num_gaussians,
-            "steps_per_s": sps, "resolution": "64x64", "random_steps_checked": check_steps,
-            "passes_through_obstacles": passes, "collisions_stopped": collisions}
+    return {
+        "scene": scene_dir or "truth scene, 20k Gaussians",
+        "num_gaussians": env.scene.num_gaussians,
+        "steps_per_s": sps,
+        "resolution": "64x64",
+        "random_steps_checked": check_steps,
+        "passes_through_obstacles": passes,
+        "collisions_stopped": collisions,
+    }
 
 
 def bench_vector(sizes: list[int], rounds: int, seconds: float, scene_dir: str | None) -> dict:
@@ -116,9 +122,14 @@ def bench_vector(sizes: list[int], rounds: int, seconds: float, scene_dir: str |
             samples[name].append(round(fn(), 1))
     med = {name: float(np.median(x)) for name, x in samples.items()}
     return {
-        "scene": scene_dir or "truth scene, 20k Gaussians", "num_gaussians": scene.num_gaussians,
-        "resolution": "64x64", "rounds": rounds, "seconds_per_run": seconds, "steps_per_s": samples,
-        "median_steps_per_s": med, "ratio_to_single": {k: round(v / med["single"], 2) for k, v in med.items()},
+        "scene": scene_dir or "truth scene, 20k Gaussians",
+        "num_gaussians": scene.num_gaussians,
+        "resolution": "64x64",
+        "rounds": rounds,
+        "seconds_per_run": seconds,
+        "steps_per_s": samples,
+        "median_steps_per_s": med,
+        "ratio_to_single": {k: round(v / med["single"], 2) for k, v in med.items()},
         "torch_threads": __import__("torch").get_num_threads(),
         "numba_threads": __import__("numba").get_num_threads(),
     }
@@ -137,8 +148,13 @@ def bench_dream(batches: list[int], steps: int) -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         w = DatasetWriter(Path(tmp) / "data", ActionSpace.discrete(3), (64, 64))
         rng = np.random.default_rng(0)
-        w.add(rng.integers(0, 255, (41, 64, 64, 3), dtype=np.uint8), rng.integers(0, 3, 40), np.zeros(40),
-              np.zeros(40, bool), np.zeros(40, bool))
+        w.add(
+            rng.integers(0, 255, (41, 64, 64, 3), dtype=np.uint8),
+            rng.integers(0, 3, 40),
+            np.zeros(40),
+            np.zeros(40, bool),
+            np.zeros(40, bool),
+        )
         torch.manual_seed(0)
         model = WorldModel(WorldModelConfig(action_space={"kind": "discrete", "n": 3}))
         out["parameters"] = sum(p.numel() for p in model.parameters())
@@ -207,8 +223,7 @@ def main() -> None:
         res = bench_scene(args.steps, args.check_steps, args.scene)
     else:
         res = bench_dream(args.batches, max(3, args.steps // 200))
-    res.update(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(),
-               date=time.strftime("%Y-%m-%d"))
+    res.update(machine=platform.processor() or platform.machine(), cpus=os.cpu_count(), date=time.strftime("%Y-%m-%d"))
     print(json.dumps(res, indent=2))
 
 

@@ -65,8 +65,7 @@ def real_vector_env(source: dict, resolution: tuple[int, int], num_envs: int, ma
     """The dataset's env, `num_envs` copies, SAME_STEP autoreset (train_actor_critic's contract)."""
 
     def make() -> gym.Env:
-        env = make_rgb_env(source["env_id"], max_steps, int(source.get("action_repeat", 1)),
-                           source.get("env_kwargs"))
+        env = make_rgb_env(source["env_id"], max_steps, int(source.get("action_repeat", 1)), source.get("env_kwargs"))
         return RenderedFrames(env, resolution)
 
     return gym.vector.SyncVectorEnv([make] * num_envs, autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
@@ -74,9 +73,17 @@ def real_vector_env(source: dict, resolution: tuple[int, int], num_envs: int, ma
 
 def policy_config(args: argparse.Namespace, out: Path, total_steps: int) -> TrainPolicyConfig:
     """One config for both arms, so the network, PPO hyperparameters and seed are the same."""
-    return TrainPolicyConfig(model=args.model, dataset=args.dataset, out=out, total_steps=total_steps,
-                             num_envs=args.num_envs, max_steps=args.imagined_max_steps,
-                             denoising_steps=args.denoising_steps, seed=args.seed, algorithm="actor-critic")
+    return TrainPolicyConfig(
+        model=args.model,
+        dataset=args.dataset,
+        out=out,
+        total_steps=total_steps,
+        num_envs=args.num_envs,
+        max_steps=args.imagined_max_steps,
+        denoising_steps=args.denoising_steps,
+        seed=args.seed,
+        algorithm="actor-critic",
+    )
 
 
 def trained_summary(policy_dir: Path) -> dict:
@@ -113,19 +120,28 @@ def evaluate(policy, env, seeds: list[int], max_steps: int, deterministic: bool 
     episodes = [true_episode(env, policy, s, max_steps, deterministic) for s in seeds]
     returns = np.array([float(e["rewards"].sum()) for e in episodes])
     mean, lo, hi = t_interval(returns)
-    return {"mean_return": mean, "return_ci95": [lo, hi], "returns": returns.tolist(),
-            "lengths": [len(e["actions"]) for e in episodes], "seconds": round(time.time() - t0, 2)}
+    return {
+        "mean_return": mean,
+        "return_ci95": [lo, hi],
+        "returns": returns.tolist(),
+        "lengths": [len(e["actions"]) for e in episodes],
+        "seconds": round(time.time() - t0, 2),
+    }
 
 
 def markdown_table(results: dict) -> str:
-    rows = ["| policy | real steps used | imagined steps | actions | true return (95% CI) | train s | eval s |",
-            "|---|---|---|---|---|---|---|"]
+    rows = [
+        "| policy | real steps used | imagined steps | actions | true return (95% CI) | train s | eval s |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for name, r in results["arms"].items():
         for mode, e in r["eval"].items():
             lo, hi = e["return_ci95"]
             ci = f"{e['mean_return']:.2f} [{lo:.2f}, {hi:.2f}]"
-            rows.append(f"| {name} | {r['real_steps']:,} | {r['imagined_steps']:,} | {mode} | {ci} | "
-                        f"{r['train_seconds']:.0f} | {e['seconds']:.0f} |")
+            rows.append(
+                f"| {name} | {r['real_steps']:,} | {r['imagined_steps']:,} | {mode} | {ci} | "
+                f"{r['train_seconds']:.0f} | {e['seconds']:.0f} |"
+            )
     return "\n".join(rows)
 
 
@@ -153,6 +169,7 @@ def main() -> None:
     args = parse_args()
     torch.set_num_threads(args.threads)
     import envs  # noqa: F401  (registers ALE with the worldmodel ids)
+
     args.out.mkdir(parents=True, exist_ok=True)
     dataset = TrajectoryDataset(args.dataset)
     real_steps = args.real_steps or dataset.total_steps
@@ -165,8 +182,12 @@ def main() -> None:
     seeds = [args.eval_seed + i for i in range(args.episodes)]
     random_policy = resolve_policy("random", env, seed=args.seed)
     arms = {
-        "random": {"real_steps": 0, "imagined_steps": 0, "train_seconds": 0.0,
-                   "eval": {"sampled": evaluate(random_policy, env, seeds, args.max_steps)}},
+        "random": {
+            "real_steps": 0,
+            "imagined_steps": 0,
+            "train_seconds": 0.0,
+            "eval": {"sampled": evaluate(random_policy, env, seeds, args.max_steps)},
+        },
     }
     for name, policy_dir, summary, data_steps, imagined_steps in (
         ("imagination only", imagined_dir, imagined, dataset.total_steps, imagined.get("steps", 0)),
@@ -174,17 +195,28 @@ def main() -> None:
     ):
         policy = load_policy(policy_dir)
         arms[name] = {
-            "policy": str(policy_dir), "real_steps": data_steps, "imagined_steps": imagined_steps,
-            "train_seconds": summary.get("seconds", float("nan")), "train_summary": summary,
-            "eval": {"greedy": evaluate(policy, env, seeds, args.max_steps, deterministic=True),
-                     "sampled": evaluate(policy, env, seeds, args.max_steps)},
+            "policy": str(policy_dir),
+            "real_steps": data_steps,
+            "imagined_steps": imagined_steps,
+            "train_seconds": summary.get("seconds", float("nan")),
+            "train_summary": summary,
+            "eval": {
+                "greedy": evaluate(policy, env, seeds, args.max_steps, deterministic=True),
+                "sampled": evaluate(policy, env, seeds, args.max_steps),
+            },
         }
         print(name, {m: round(e["mean_return"], 2) for m, e in arms[name]["eval"].items()}, flush=True)
 
-    results = {"args": {k: str(v) for k, v in vars(args).items()}, "env": dataset.index["source"],
-               "dataset_steps": dataset.total_steps, "eval_seeds": seeds, "machine": platform.processor()
-               or platform.machine(), "torch_threads": torch.get_num_threads(),
-               "hp": asdict(policy_config(args, args.out, 1).hp), "arms": arms}
+    results = {
+        "args": {k: str(v) for k, v in vars(args).items()},
+        "env": dataset.index["source"],
+        "dataset_steps": dataset.total_steps,
+        "eval_seeds": seeds,
+        "machine": platform.processor() or platform.machine(),
+        "torch_threads": torch.get_num_threads(),
+        "hp": asdict(policy_config(args, args.out, 1).hp),
+        "arms": arms,
+    }
     results["table"] = markdown_table(results)
     write_json(args.out / "imagination_vs_real.json", results)
     print(results["table"])

@@ -119,8 +119,16 @@ def _best_rate(fn, min_time: float, repeats: int) -> tuple[float, float]:
     return best, cpu_ms
 
 
-def bench(n: int, sizes: list[int], ref_n: int, ref_size: int, min_time: float, repeats: int,
-          device: str = "cpu", num_cameras: tuple[int, ...] = (1,)) -> dict:
+def bench(
+    n: int,
+    sizes: list[int],
+    ref_n: int,
+    ref_size: int,
+    min_time: float,
+    repeats: int,
+    device: str = "cpu",
+    num_cameras: tuple[int, ...] = (1,),
+) -> dict:
     scene = {k: v.to(device) for k, v in room_scene(n).items()}
     fast = "gsplat" if device.startswith("cuda") else "fast"
     rows = []
@@ -233,6 +241,7 @@ def host_check() -> dict:
     speed) and array copies of 4 MB (about one frame's data, cache-resident when the host is quiet)
     and 64 MB (main memory). The shared VM's speed varies by tens of percent between hours; these
     tell a slow host from a slow rasterizer."""
+
     def best(fn, n: int) -> float:
         t = []
         for _ in range(n):
@@ -284,8 +293,16 @@ def main() -> None:
     ap.add_argument("--cameras", type=int, nargs="+", default=[1], help="cameras per call (batched views)")
     ap.add_argument("--json", default=None, help="also write the results to this JSON file")
     args = ap.parse_args()
-    res = bench(args.gaussians, args.sizes, args.ref_gaussians, args.ref_size, args.min_time, args.repeats,
-                args.device, tuple(args.cameras))
+    res = bench(
+        args.gaussians,
+        args.sizes,
+        args.ref_gaussians,
+        args.ref_size,
+        args.min_time,
+        args.repeats,
+        args.device,
+        tuple(args.cameras),
+    )
     res["machine"] = machine()
     print(f"machine: {res['machine']}")
     print(

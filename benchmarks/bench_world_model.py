@@ -84,9 +84,7 @@ def main(cfg: BenchConfig) -> dict:
     device = torch.device(cfg.device)
     torch.manual_seed(0)
     r = cfg.resolution
-    mcfg = WorldModelConfig(
-        resolution=(r, r), block_out_channels=cfg.block_out_channels, num_steps=cfg.num_steps
-    )
+    mcfg = WorldModelConfig(resolution=(r, r), block_out_channels=cfg.block_out_channels, num_steps=cfg.num_steps)
     results: dict = {
         "machine": {
             "platform": platform.platform(),
@@ -121,9 +119,7 @@ def main(cfg: BenchConfig) -> dict:
                 "seconds_per_call": sec,
                 "frames_per_second": b / sec,
             }
-            print(
-                f"sampling {variant} batch {b}: {b / sec:.1f} frames/s ({sec * 1000:.0f} ms/call)", flush=True
-            )
+            print(f"sampling {variant} batch {b}: {b / sec:.1f} frames/s ({sec * 1000:.0f} ms/call)", flush=True)
     b = cfg.train_batch
     frames = torch.randint(0, 256, (b, L + 1, r, r, 3), dtype=torch.uint8, device=device)
     actions = torch.randint(0, 4, (b, L), device=device)

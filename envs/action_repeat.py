@@ -43,6 +43,5 @@ def make_rgb_env(
     """gym.make(env_id, **env_kwargs) with render_mode="rgb_array", `max_steps` agent steps per episode
     (each of `action_repeat` environment steps), wrapped in ActionRepeat when it is above 1. The env's
     own keyword arguments stay in a dict, so they may use any name (SceneNav's max_steps)."""
-    env = gym.make(env_id, render_mode="rgb_array", max_episode_steps=max_steps * action_repeat,
-                   **(env_kwargs or {}))
+    env = gym.make(env_id, render_mode="rgb_array", max_episode_steps=max_steps * action_repeat, **(env_kwargs or {}))
     return ActionRepeat(env, action_repeat) if action_repeat > 1 else env

@@ -28,16 +28,26 @@ def gym_action_space(space: ActionSpace) -> spaces.Space:
     """The Gymnasium space of a stored action space."""
     if space.is_discrete:
         return spaces.Discrete(space.n)
-    return spaces.Box(np.asarray(space.low, np.float32).reshape(space.shape),
-                      np.asarray(space.high, np.float32).reshape(space.shape), dtype=np.float32)
+    return spaces.Box(
+        np.asarray(space.low, np.float32).reshape(space.shape),
+        np.asarray(space.high, np.float32).reshape(space.shape),
+        dtype=np.float32,
+    )
 
 
 class DreamCore:
     """Batched imagination state shared by DreamEnv and DreamVectorEnv: context buffers, episode
     counters and the model call."""
 
-    def __init__(self, model: str | Path | WorldModel, dataset: str | Path | TrajectoryDataset, num_envs: int,
-                 max_steps: int, device: str, denoising_steps: int | None):
+    def __init__(
+        self,
+        model: str | Path | WorldModel,
+        dataset: str | Path | TrajectoryDataset,
+        num_envs: int,
+        max_steps: int,
+        device: str,
+        denoising_steps: int | None,
+    ):
         self.model = model if isinstance(model, WorldModel) else _load_model(model, device)
         self.dataset = dataset if isinstance(dataset, TrajectoryDataset) else TrajectoryDataset(dataset)
         cfg = self.model.config
@@ -46,12 +56,15 @@ class DreamCore:
             raise UserInputError(
                 f"{self.dataset.path}: dataset (actions {self.dataset.action_space.to_dict()}, resolution "
                 f"{self.dataset.resolution}) does not match the model (actions {self.space.to_dict()}, "
-                f"resolution {tuple(cfg.resolution)}); use the dataset the model was trained on")
+                f"resolution {tuple(cfg.resolution)}); use the dataset the model was trained on"
+            )
         self.L = int(cfg.context)
         starts = [(e, t) for e, ep in enumerate(self.dataset.episodes) for t in range(self.L - 1, ep.steps)]
         if not starts:
-            raise UserInputError(f"{self.dataset.path}: no episode has the {self.L} frames of context the model "
-                                 "needs; record longer episodes")
+            raise UserInputError(
+                f"{self.dataset.path}: no episode has the {self.L} frames of context the model "
+                "needs; record longer episodes"
+            )
         self.starts = starts
         self.n = num_envs
         self.max_steps = max_steps
@@ -59,8 +72,9 @@ class DreamCore:
         h, w = cfg.resolution
         self.frames = torch.zeros(num_envs, self.L, h, w, 3, dtype=torch.uint8)
         act_shape = () if self.space.is_discrete else self.space.shape
-        self.actions = torch.zeros((num_envs, self.L) + act_shape,
-                                   dtype=torch.long if self.space.is_discrete else torch.float32)
+        self.actions = torch.zeros(
+            (num_envs, self.L) + act_shape, dtype=torch.long if self.space.is_discrete else torch.float32
+        )
         self.steps = np.zeros(num_envs, np.int64)
         self.generator = torch.Generator(device=self.model.device)
         self.spread = np.full(num_envs, np.nan)
@@ -73,17 +87,19 @@ class DreamCore:
         for i in idx:
             e, t = self.starts[rng.integers(len(self.starts))]
             ep = self.dataset.episodes[e]
-            self.set_context(int(i), ep.frames[t - self.L + 1:t + 1], ep.actions[t - self.L + 1:t])
+            self.set_context(int(i), ep.frames[t - self.L + 1 : t + 1], ep.actions[t - self.L + 1 : t])
 
     def set_context(self, i: int, frames: np.ndarray, actions: np.ndarray) -> None:
         """Start env `i` from given frames uint8 [L,H,W,3] and the L-1 actions between them — for
         rollouts matched to a real episode (validation, side-by-side videos)."""
         frames = np.asarray(frames)
         if frames.shape != tuple(self.frames.shape[1:]) or len(actions) != self.L - 1:
-            raise ValueError(f"context must be frames {list(self.frames.shape[1:])} and {self.L - 1} actions, got "
-                             f"{list(frames.shape)} and {len(actions)}")
+            raise ValueError(
+                f"context must be frames {list(self.frames.shape[1:])} and {self.L - 1} actions, got "
+                f"{list(frames.shape)} and {len(actions)}"
+            )
         self.frames[i] = torch.from_numpy(np.array(frames, np.uint8))
-        self.actions[i, :self.L - 1] = torch.as_tensor(np.asarray(actions)).to(self.actions.dtype)
+        self.actions[i, : self.L - 1] = torch.as_tensor(np.asarray(actions)).to(self.actions.dtype)
         self.steps[i] = 0
 
     def step(self, actions: np.ndarray, spread: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -95,15 +111,19 @@ class DreamCore:
         a = torch.as_tensor(np.asarray(actions), dtype=self.actions.dtype).reshape(self.actions[:, -1].shape)
         self.actions[:, -1] = a
         if spread:
-            both = self.model.sample_next(torch.cat([self.frames, self.frames]),
-                                          torch.cat([self.actions, self.actions]),
-                                          generator=self.generator, num_steps=self.denoising_steps)
-            nxt, alt = both[: self.n], both[self.n:]
+            both = self.model.sample_next(
+                torch.cat([self.frames, self.frames]),
+                torch.cat([self.actions, self.actions]),
+                generator=self.generator,
+                num_steps=self.denoising_steps,
+            )
+            nxt, alt = both[: self.n], both[self.n :]
             self.spread = (nxt.float() - alt.float()).pow(2).mean((1, 2, 3)).sqrt().cpu().numpy()
             reward, term = self.model.predict_reward_termination(self.frames, self.actions, nxt)
         else:
-            nxt, reward, term = self.model.step(self.frames, self.actions, generator=self.generator,
-                                                num_steps=self.denoising_steps)
+            nxt, reward, term = self.model.step(
+                self.frames, self.actions, generator=self.generator, num_steps=self.denoising_steps
+            )
         nxt = nxt.cpu()
         self.frames = torch.cat([self.frames[:, 1:], nxt[:, None]], 1)
         self.actions = torch.cat([self.actions[:, 1:], torch.zeros_like(self.actions[:, :1])], 1)
@@ -125,8 +145,10 @@ class DreamCore:
 
 def _load_model(path: str | Path, device: str) -> WorldModel:
     if not Path(path).exists():
-        raise UserInputError(f"{path}: no such world model; give a directory written by "
-                             "`worldmodel train-world-model` (RUN/model) or WorldModel.save_pretrained")
+        raise UserInputError(
+            f"{path}: no such world model; give a directory written by "
+            "`worldmodel train-world-model` (RUN/model) or WorldModel.save_pretrained"
+        )
     return WorldModel.from_pretrained(path, device=device)
 
 
@@ -135,10 +157,18 @@ class DreamVectorEnv(VectorEnv):
 
     metadata = {"render_modes": ["rgb_array"], "autoreset_mode": AutoresetMode.NEXT_STEP}
 
-    def __init__(self, model: str | Path | WorldModel, dataset: str | Path | TrajectoryDataset, num_envs: int = 1,
-                 max_steps: int = 200, device: str = "cpu", denoising_steps: int | None = None,
-                 autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP, render_mode: str | None = None,
-                 uncertainty_penalty: float = 0.0):
+    def __init__(
+        self,
+        model: str | Path | WorldModel,
+        dataset: str | Path | TrajectoryDataset,
+        num_envs: int = 1,
+        max_steps: int = 200,
+        device: str = "cpu",
+        denoising_steps: int | None = None,
+        autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
+        render_mode: str | None = None,
+        uncertainty_penalty: float = 0.0,
+    ):
         """`uncertainty_penalty` λ > 0 subtracts λ × the RMS difference of two sampled next frames (pixels in
         [0, 1]) from every imagined reward, as MOPO penalises model uncertainty: a policy is then paid less
         for reaching states the model is unsure of (twice the model calls per step)."""
@@ -209,9 +239,15 @@ class DreamEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, model: str | Path | WorldModel, dataset: str | Path | TrajectoryDataset,
-                 max_steps: int = 200, device: str = "cpu", denoising_steps: int | None = None,
-                 render_mode: str | None = None):
+    def __init__(
+        self,
+        model: str | Path | WorldModel,
+        dataset: str | Path | TrajectoryDataset,
+        max_steps: int = 200,
+        device: str = "cpu",
+        denoising_steps: int | None = None,
+        render_mode: str | None = None,
+    ):
         self.core = DreamCore(model, dataset, 1, max_steps, device, denoising_steps)
         self.render_mode = render_mode
         h, w = self.core.model.config.resolution

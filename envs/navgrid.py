@@ -15,8 +15,16 @@ class NavGrid:
     """Cells of `cell` metres over the scene bounds; a cell is free when a body of `radius`
     standing there collides with nothing at any of `z_levels`, with `margin_cells` to spare."""
 
-    def __init__(self, is_free_fn, bounds_min: np.ndarray, bounds_max: np.ndarray, z_levels: np.ndarray,
-                 radius: float, cell: float, margin_cells: int = 0):
+    def __init__(
+        self,
+        is_free_fn,
+        bounds_min: np.ndarray,
+        bounds_max: np.ndarray,
+        z_levels: np.ndarray,
+        radius: float,
+        cell: float,
+        margin_cells: int = 0,
+    ):
         self.origin = np.asarray(bounds_min[:2], np.float64)
         self.cell = float(cell)
         nx = max(1, int(np.ceil((bounds_max[0] - bounds_min[0]) / cell)))
@@ -49,8 +57,10 @@ class NavGrid:
 
     def largest_component(self) -> int:
         if self.num_components == 0:
-            raise RuntimeError("the scene has no free floor space for the body; lower body_radius or "
-                               "camera_height, or check the scene's floor and occupancy")
+            raise RuntimeError(
+                "the scene has no free floor space for the body; lower body_radius or "
+                "camera_height, or check the scene's floor and occupancy"
+            )
         sizes = ndimage.sum(self.free, self.labels, index=np.arange(1, self.num_components + 1))
         return int(np.argmax(sizes)) + 1
 
@@ -74,11 +84,11 @@ def _grid_graph(free: np.ndarray, cell: float) -> csr_matrix:
     idx = np.arange(nx * ny).reshape(nx, ny)
     rows, cols, w = [], [], []
     for di, dj in ((1, 0), (0, 1), (1, 1), (1, -1)):
-        a = free[max(0, -di):nx - max(0, di), max(0, -dj):ny - max(0, dj)]
-        b = free[max(0, di):nx - max(0, -di) or None, max(0, dj):ny - max(0, -dj) or None]
+        a = free[max(0, -di) : nx - max(0, di), max(0, -dj) : ny - max(0, dj)]
+        b = free[max(0, di) : nx - max(0, -di) or None, max(0, dj) : ny - max(0, -dj) or None]
         ok = a & b
-        ia = idx[max(0, -di):nx - max(0, di), max(0, -dj):ny - max(0, dj)][ok]
-        ib = idx[max(0, di):nx - max(0, -di) or None, max(0, dj):ny - max(0, -dj) or None][ok]
+        ia = idx[max(0, -di) : nx - max(0, di), max(0, -dj) : ny - max(0, dj)][ok]
+        ib = idx[max(0, di) : nx - max(0, -di) or None, max(0, dj) : ny - max(0, -dj) or None][ok]
         length = cell * np.hypot(di, dj)
         rows += [ia, ib]
         cols += [ib, ia]

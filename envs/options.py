@@ -14,9 +14,11 @@ def parse_env_kwargs(text: str, flag: str = "--env-kwargs") -> dict[str, Any]:
     try:
         kwargs = json.loads(text)
     except json.JSONDecodeError as e:
-        raise UserInputError(f"{flag} {text!r} is not valid JSON ({e}); write a JSON object, e.g. "
-                             '\'{"width": 64, "height": 64}\'') from e
+        raise UserInputError(
+            f'{flag} {text!r} is not valid JSON ({e}); write a JSON object, e.g. \'{{"width": 64, "height": 64}}\''
+        ) from e
     if not isinstance(kwargs, dict):
-        raise UserInputError(f"{flag} {text!r}: give a JSON object of keyword arguments, e.g. "
-                             '\'{"width": 64, "height": 64}\'')
+        raise UserInputError(
+            f'{flag} {text!r}: give a JSON object of keyword arguments, e.g. \'{{"width": 64, "height": 64}}\''
+        )
     return kwargs

@@ -23,8 +23,9 @@ class ShortestPathPolicy:
         self.tolerance = math.radians(tolerance_deg)
         self.lookahead = lookahead
 
-    def predict(self, obs: Any = None, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.ndarray, None]:
+    def predict(
+        self, obs: Any = None, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, None]:
         """The policy protocol (training.policies): the planner's action for the env's one body; the
         observation is not looked at."""
         if obs is not None and np.asarray(obs).ndim == 4:

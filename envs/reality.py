@@ -57,8 +57,10 @@ class FloorMap:
         if is_scene_dir(scene_dir) and SceneMeta.read(scene_dir).method == "truth":
             return cls(np.eye(4))
         if not (Path(scene_dir) / "transforms.json").is_file():
-            raise UserInputError(f"{scene_dir}: not a reconstruction of {capture_dir} (no transforms.json with its "
-                                 "registered cameras), so its frame cannot be matched to the room's")
+            raise UserInputError(
+                f"{scene_dir}: not a reconstruction of {capture_dir} (no transforms.json with its "
+                "registered cameras), so its frame cannot be matched to the room's"
+            )
         return cls(scene_to_truth(Path(scene_dir), Path(capture_dir)))
 
     def _rot(self, angle: float) -> np.ndarray:

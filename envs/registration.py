@@ -31,8 +31,16 @@ def register_worldmodel_envs() -> None:
     if "worldmodel/SceneNav-v0" in gym.registry:
         return
     for name, task in (("SceneNav", "pointnav"), ("SceneExplore", "explore")):
-        gym.register(f"worldmodel/{name}-v0", entry_point="envs.scene_env:make_scene_env",
-                     vector_entry_point="envs.scene_vector_env:make_scene_vector_env", kwargs={"task": task},
-                     disable_env_checker=True)
-    gym.register("worldmodel/Dream-v0", entry_point="envs.dream_env:DreamEnv",
-                 vector_entry_point="envs.dream_env:DreamVectorEnv", disable_env_checker=True)
+        gym.register(
+            f"worldmodel/{name}-v0",
+            entry_point="envs.scene_env:make_scene_env",
+            vector_entry_point="envs.scene_vector_env:make_scene_vector_env",
+            kwargs={"task": task},
+            disable_env_checker=True,
+        )
+    gym.register(
+        "worldmodel/Dream-v0",
+        entry_point="envs.dream_env:DreamEnv",
+        vector_entry_point="envs.dream_env:DreamVectorEnv",
+        disable_env_checker=True,
+    )

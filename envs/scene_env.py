@@ -32,9 +32,14 @@ from wmcore.errors import UserInputError
 
 # Discrete actions: (forward m, left m, up m, turn-left rad) in units of step_length / turn_angle.
 _DISCRETE = {
-    "forward": (1, 0, 0, 0), "turn_left": (0, 0, 0, 1), "turn_right": (0, 0, 0, -1),
-    "backward": (-1, 0, 0, 0), "strafe_left": (0, 1, 0, 0), "strafe_right": (0, -1, 0, 0),
-    "up": (0, 0, 1, 0), "down": (0, 0, -1, 0),
+    "forward": (1, 0, 0, 0),
+    "turn_left": (0, 0, 0, 1),
+    "turn_right": (0, 0, 0, -1),
+    "backward": (-1, 0, 0, 0),
+    "strafe_left": (0, 1, 0, 0),
+    "strafe_right": (0, -1, 0, 0),
+    "up": (0, 0, 1, 0),
+    "down": (0, 0, -1, 0),
 }
 
 SCENE_INTERFACE = ("render", "is_free", "raycast", "floor_z", "bounds_min", "bounds_max")
@@ -123,8 +128,10 @@ def load_scene(scene: Any, device: str) -> Any:
         return Scene.load(scene, device=device)
     missing = [a for a in SCENE_INTERFACE if not hasattr(scene, a)]
     if missing:
-        raise TypeError(f"scene {type(scene).__name__} lacks {missing} of the Scene interface {list(SCENE_INTERFACE)}; "
-                        "pass a Scene directory, a .ply, or an object with those")
+        raise TypeError(
+            f"scene {type(scene).__name__} lacks {missing} of the Scene interface {list(SCENE_INTERFACE)}; "
+            "pass a Scene directory, a .ply, or an object with those"
+        )
     return scene
 
 
@@ -132,12 +139,15 @@ def check_scene_path(scene: Any) -> None:
     """The registered entry points' check: a path that does not exist is a UserInputError."""
     if isinstance(scene, (str, os.PathLike)) and str(scene).startswith("room:"):
         if not (Path(str(scene)[5:]) / "scene_spec.json").is_file():
-            raise UserInputError(f"{scene}: no scene_spec.json in {str(scene)[5:]}; room:DIR names a synthetic "
-                                 "capture directory such as room:assets/example_room")
+            raise UserInputError(
+                f"{scene}: no scene_spec.json in {str(scene)[5:]}; room:DIR names a synthetic "
+                "capture directory such as room:assets/example_room"
+            )
         return
     if isinstance(scene, (str, os.PathLike)) and not Path(scene).exists():
-        raise UserInputError(f"{scene}: no such scene; pass a Scene directory from `worldmodel reconstruct` "
-                             "or a 3DGS .ply")
+        raise UserInputError(
+            f"{scene}: no such scene; pass a Scene directory from `worldmodel reconstruct` or a 3DGS .ply"
+        )
 
 
 def intrinsics(hfov_deg: float, w: int, h: int) -> np.ndarray:
@@ -162,8 +172,9 @@ class SceneBodies:
         self.cfg, self.n = cfg, int(num_bodies)
         self.scene = s = load_scene(scene, cfg.device)
         goal = None if cfg.goal is None else (float(cfg.goal[0]), float(cfg.goal[1]))
-        self.tasks: list[Task] = [PointNav(fixed_goal=goal) if cfg.task == "pointnav" else Explore()
-                                  for _ in range(self.n)]
+        self.tasks: list[Task] = [
+            PointNav(fixed_goal=goal) if cfg.task == "pointnav" else Explore() for _ in range(self.n)
+        ]
         self.pointnav = cfg.task == "pointnav"
         self.action_names, self.action_space, self.observation_space = build_spaces(cfg)
         self.Ks = np.repeat(intrinsics(cfg.hfov_deg, cfg.width, cfg.height)[None], self.n, 0)
@@ -175,12 +186,14 @@ class SceneBodies:
         lo_z = s.floor_z + cfg.body_radius + 3 * voxel
         self.levels = np.unique(np.linspace(min(lo_z, eye), eye, 3)) - eye
         # A ground body is checked as spheres at these heights under its camera; a flying one at the camera.
-        self._offsets = np.stack([0 * self.levels, 0 * self.levels, self.levels], 1) if cfg.body == "ground" \
-            else np.zeros((1, 3))
+        self._offsets = (
+            np.stack([0 * self.levels, 0 * self.levels, self.levels], 1) if cfg.body == "ground" else np.zeros((1, 3))
+        )
         # Plan (and sample starts and goals) with one cell of margin over the collision radius, so
         # paths between free cells never graze an obstacle.
-        self.grid = NavGrid(s.is_free, s.bounds_min, s.bounds_max, eye + self.levels, cfg.body_radius,
-                            max(voxel, 0.05), margin_cells=1)
+        self.grid = NavGrid(
+            s.is_free, s.bounds_min, s.bounds_max, eye + self.levels, cfg.body_radius, max(voxel, 0.05), margin_cells=1
+        )
         for t in self.tasks:
             if isinstance(t, Explore):
                 t.bind(s.raycast, math.radians(cfg.hfov_deg), eye)
@@ -228,7 +241,8 @@ class SceneBodies:
             raise ValueError(
                 f"start {tuple(float(v) for v in starts[k])} (x, y metres, heading radians) is not free: a body of "
                 f"radius {self.cfg.body_radius} m there touches an obstacle or lies outside the scene "
-                f"(x {lo[0]:.2f}..{hi[0]:.2f}, y {lo[1]:.2f}..{hi[1]:.2f} m); pick a point in the free floor space")
+                f"(x {lo[0]:.2f}..{hi[0]:.2f}, y {lo[1]:.2f}..{hi[1]:.2f} m); pick a point in the free floor space"
+            )
 
     def _bind_fields(self, idx: np.ndarray) -> None:
         """Keep the PointNav tasks' geodesic fields (and goals) where the vectorised lookup reads them."""
@@ -352,10 +366,14 @@ class SceneBodies:
             d = torch.as_tensor(depth)[..., None].to(torch.float32)
             obs["depth"] = d.cpu().numpy() if to_host else d
         if cfg.state:
-            state = np.concatenate([self.pos.astype(np.float32), np.stack([np.cos(self.heading), np.sin(self.heading)],
-                                                                          1).astype(np.float32),
-                                    np.stack([t.state(p, h) for t, p, h in zip(self.tasks, self.pos, self.heading)])],
-                                   1).astype(np.float32)
+            state = np.concatenate(
+                [
+                    self.pos.astype(np.float32),
+                    np.stack([np.cos(self.heading), np.sin(self.heading)], 1).astype(np.float32),
+                    np.stack([t.state(p, h) for t, p, h in zip(self.tasks, self.pos, self.heading)]),
+                ],
+                1,
+            ).astype(np.float32)
             obs["state"] = state if to_host else torch.from_numpy(state).to(img.device)
         return obs
 
@@ -367,8 +385,9 @@ class SceneBodies:
         """`render()` of body k: a larger first-person view beside the top-down map."""
         size = self.cfg.render_size
         w = int(round(size * self.cfg.width / self.cfg.height))
-        rgb, _ = self.scene.render(self.cameras(np.array([k])), intrinsics(self.cfg.hfov_deg, w, size)[None], w, size,
-                                   depth=False)
+        rgb, _ = self.scene.render(
+            self.cameras(np.array([k])), intrinsics(self.cfg.hfov_deg, w, size)[None], w, size, depth=False
+        )
         first = (torch.as_tensor(rgb[0]).cpu().numpy() * 255 + 0.5).astype(np.uint8)
         return np.concatenate([first, np.full((size, 4, 3), 255, np.uint8), self.top_down(k, size)], 1)
 
@@ -390,8 +409,9 @@ class SceneBodies:
             cv2.polylines(img, [pts], False, (40, 120, 255), 1, cv2.LINE_AA)
         task = self.tasks[k]
         if getattr(task, "goal", None) is not None:
-            cv2.circle(img, px(task.goal), max(2, int(task.success_radius / grid.cell * scale)), (0, 180, 0), 2,
-                       cv2.LINE_AA)
+            cv2.circle(
+                img, px(task.goal), max(2, int(task.success_radius / grid.cell * scale)), (0, 180, 0), 2, cv2.LINE_AA
+            )
         pos, heading = self.pos[k], float(self.heading[k])
         tip = px(pos + 0.4 * np.array([math.cos(heading), math.sin(heading), 0]))
         cv2.arrowedLine(img, px(pos), tip, (220, 30, 30), 2, cv2.LINE_AA, tipLength=0.4)
@@ -449,8 +469,10 @@ def start_option(options: dict[str, Any] | None, n: int) -> np.ndarray | None:
     if s.shape == (3,):
         s = np.tile(s, (n, 1))
     if s.shape != (n, 3):
-        raise ValueError(f"options['start'] {value!r} has shape {s.shape}; give (x, y, heading) or an array "
-                         f"[{n}, 3] of them (x, y metres, heading radians)")
+        raise ValueError(
+            f"options['start'] {value!r} has shape {s.shape}; give (x, y, heading) or an array "
+            f"[{n}, 3] of them (x, y metres, heading radians)"
+        )
     return s
 
 
@@ -464,8 +486,9 @@ class SceneEnv(gym.Env):
 
     metadata = {"render_modes": ["rgb_array"], "render_fps": 10}
 
-    def __init__(self, scene: Any, render_mode: str | None = None, config: SceneEnvConfig | None = None,
-                 **overrides: Any):
+    def __init__(
+        self, scene: Any, render_mode: str | None = None, config: SceneEnvConfig | None = None, **overrides: Any
+    ):
         self.cfg = cfg = resolve_config(config, overrides, "SceneEnv")
         if render_mode not in (None, "rgb_array"):
             raise ValueError(f"render_mode {render_mode!r} is not supported; use 'rgb_array' or None")

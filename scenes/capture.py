@@ -65,8 +65,9 @@ def _count_frames(video: Path) -> int:
     return n
 
 
-def extract_frames(video: str | Path, out_dir: str | Path, num_frames: int = 150, max_size: int = 1600,
-                   ext: str = ".jpg") -> tuple[list[Path], list[int]]:
+def extract_frames(
+    video: str | Path, out_dir: str | Path, num_frames: int = 150, max_size: int = 1600, ext: str = ".jpg"
+) -> tuple[list[Path], list[int]]:
     """Pick the sharpest frame in each of `num_frames` evenly spaced windows of `video` and write
     them to `out_dir` as frame_00000.jpg, … (time order, which sequential matching relies on).
 
@@ -77,8 +78,10 @@ def extract_frames(video: str | Path, out_dir: str | Path, num_frames: int = 150
         raise UserInputError(f"{video}: video file not found; check the path")
     cap = cv2.VideoCapture(str(video))
     if not cap.isOpened():
-        raise UserInputError(f"{video}: OpenCV cannot decode this video; re-encode it "
-                             "(e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`) or pass a folder of frames")
+        raise UserInputError(
+            f"{video}: OpenCV cannot decode this video; re-encode it "
+            "(e.g. `ffmpeg -i IN -c:v libx264 OUT.mp4`) or pass a folder of frames"
+        )
     total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))
     if total <= 0:  # some containers do not report a count: count by decoding once
         cap.release()
@@ -123,8 +126,10 @@ def extract_frames(video: str | Path, out_dir: str | Path, num_frames: int = 150
     if i == 0:
         raise UserInputError(f"{video}: no decodable frames; re-encode the video or pass a folder of frames")
     if len(paths) < MIN_IMAGES:
-        raise UserInputError(f"{video}: only {len(paths)} frame(s) could be selected (need at least "
-                             f"{MIN_IMAGES}); use a longer video or a larger num_frames")
+        raise UserInputError(
+            f"{video}: only {len(paths)} frame(s) could be selected (need at least "
+            f"{MIN_IMAGES}); use a longer video or a larger num_frames"
+        )
     LOG.info("selected %d of %d frames from %s", len(paths), i, video)
     return paths, sources
 
@@ -136,11 +141,15 @@ def list_images(folder: str | Path) -> list[Path]:
         raise UserInputError(f"{folder}: not a folder of photos")
     files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not files:
-        raise UserInputError(f"{folder}: no .jpg/.jpeg/.png images found; pass a folder of photos, "
-                             "a video, a transforms.json or a COLMAP model")
+        raise UserInputError(
+            f"{folder}: no .jpg/.jpeg/.png images found; pass a folder of photos, "
+            "a video, a transforms.json or a COLMAP model"
+        )
     if len(files) < MIN_IMAGES:
-        raise UserInputError(f"{folder}: only {len(files)} image(s) found, at least {MIN_IMAGES} overlapping "
-                             "photos are needed for camera poses (20 or more are better)")
+        raise UserInputError(
+            f"{folder}: only {len(files)} image(s) found, at least {MIN_IMAGES} overlapping "
+            "photos are needed for camera poses (20 or more are better)"
+        )
     return files
 
 

@@ -47,15 +47,24 @@ class OccupancyGrid:
         # Distance (metres) from each voxel centre to the nearest occupied voxel centre; the
         # world outside the grid is occupied, hence the padding.
         padded = np.pad(~occupied, 1, constant_values=False)
-        self.distance = (ndimage.distance_transform_edt(padded)[1:-1, 1:-1, 1:-1] * self.voxel_size
-                         ).astype(np.float32)
+        self.distance = (ndimage.distance_transform_edt(padded)[1:-1, 1:-1, 1:-1] * self.voxel_size).astype(np.float32)
 
     # ------------------------------------------------------------------ construction
     @classmethod
-    def build(cls, points: np.ndarray, weights: np.ndarray | None, bounds_min: np.ndarray,
-              bounds_max: np.ndarray, voxel_size: float, floor_z: float, min_weight: float = 1.5,
-              dilate: int = 1, max_cavity: float = 2.0, seen_xy: np.ndarray | None = None,
-              floor_band: float = 0.0) -> OccupancyGrid:
+    def build(
+        cls,
+        points: np.ndarray,
+        weights: np.ndarray | None,
+        bounds_min: np.ndarray,
+        bounds_max: np.ndarray,
+        voxel_size: float,
+        floor_z: float,
+        min_weight: float = 1.5,
+        dilate: int = 1,
+        max_cavity: float = 2.0,
+        seen_xy: np.ndarray | None = None,
+        floor_band: float = 0.0,
+    ) -> OccupancyGrid:
         """Voxelise `points` [N,3] (metres) with `weights` [N] (opacity; 1 when None).
 
         A voxel holding points is an obstacle when the total weight in its 3x3x3 neighbourhood
@@ -83,8 +92,10 @@ class OccupancyGrid:
             raise UserInputError(f"bounds {lo.tolist()} .. {hi.tolist()}: max must exceed min on every axis")
         shape = np.maximum(np.ceil((hi - lo) / voxel_size).astype(np.int64), 1)
         if int(np.prod(shape)) > MAX_VOXELS:
-            raise UserInputError(f"voxel_size={voxel_size} m gives a {shape.tolist()} grid (over "
-                                 f"{MAX_VOXELS:,} voxels); use a larger voxel size")
+            raise UserInputError(
+                f"voxel_size={voxel_size} m gives a {shape.tolist()} grid (over "
+                f"{MAX_VOXELS:,} voxels); use a larger voxel size"
+            )
         keep = np.all(np.isfinite(pts), 1) & (pts[:, 2] >= floor_z + floor_band)
         idx = np.floor((pts[keep] - lo) / voxel_size).astype(np.int64)
         inside = np.all((idx >= 0) & (idx < shape), 1)
@@ -116,14 +127,21 @@ class OccupancyGrid:
         with atomic_path(path) as tmp:
             tmp.mkdir(parents=True)
             bits = np.packbits(self.occupied.ravel())
-            save_tensors(tmp / TENSOR_FILE, {"occupied_bits": torch.from_numpy(bits)},
-                         metadata={"format": FORMAT})
-            write_json(tmp / META_FILE, {
-                "format": FORMAT, "version": 1, "units": "metres, world z up",
-                "origin": self.origin.tolist(), "voxel_size": self.voxel_size,
-                "shape": list(self.occupied.shape), "floor_z": self.floor_z,
-                "layout": "occupied_bits = numpy.packbits(occupied[ix, iy, iz].ravel()), C order",
-                "occupied_fraction": float(self.occupied.mean())})
+            save_tensors(tmp / TENSOR_FILE, {"occupied_bits": torch.from_numpy(bits)}, metadata={"format": FORMAT})
+            write_json(
+                tmp / META_FILE,
+                {
+                    "format": FORMAT,
+                    "version": 1,
+                    "units": "metres, world z up",
+                    "origin": self.origin.tolist(),
+                    "voxel_size": self.voxel_size,
+                    "shape": list(self.occupied.shape),
+                    "floor_z": self.floor_z,
+                    "layout": "occupied_bits = numpy.packbits(occupied[ix, iy, iz].ravel()), C order",
+                    "occupied_fraction": float(self.occupied.mean()),
+                },
+            )
         return path
 
     @classmethod
@@ -133,8 +151,7 @@ class OccupancyGrid:
         meta_path = path / META_FILE
         remedy = "re-run reconstruct to rebuild the scene's collision geometry"
         if not meta_path.is_file():
-            raise UserInputError(f"{meta_path}: not found (expected occupancy written by worldmodel); "
-                                 f"{remedy}")
+            raise UserInputError(f"{meta_path}: not found (expected occupancy written by worldmodel); {remedy}")
         try:
             meta = json.loads(meta_path.read_text())
             if meta.get("format") != FORMAT:
@@ -149,8 +166,7 @@ class OccupancyGrid:
         bits = tensors.get("occupied_bits")
         n = int(np.prod(shape))
         if bits is None or bits.dtype != torch.uint8 or bits.numel() != (n + 7) // 8:
-            raise UserInputError(f"{path / TENSOR_FILE}: does not hold a {list(shape)} occupancy grid; "
-                                 f"{remedy}")
+            raise UserInputError(f"{path / TENSOR_FILE}: does not hold a {list(shape)} occupancy grid; {remedy}")
         occ = np.unpackbits(bits.numpy(), count=n).astype(bool).reshape(shape)
         return cls(occ, np.asarray(origin, np.float64), voxel, floor_z)
 
@@ -243,6 +259,8 @@ class OccupancyGrid:
         zc = self.origin[2] + (np.arange(self.occupied.shape[2]) + 0.5) * self.voxel_size
         sel = (zc >= z_min) & (zc <= z_max)
         if not sel.any():
-            raise UserInputError(f"z range {z_min}..{z_max} m holds no voxel centre of the grid "
-                                 f"(z from {zc[0]:.3f} to {zc[-1]:.3f}); widen it")
+            raise UserInputError(
+                f"z range {z_min}..{z_max} m holds no voxel centre of the grid "
+                f"(z from {zc[0]:.3f} to {zc[-1]:.3f}); widen it"
+            )
         return self.occupied[:, :, sel].any(2).T

@@ -45,20 +45,20 @@ def quiet_colmap() -> Iterator[None]:
 
 def is_model_dir(path: Path) -> bool:
     """Whether `path` holds a COLMAP model (cameras + images, binary or text)."""
-    return all((path / f"{name}.bin").is_file() or (path / f"{name}.txt").is_file()
-               for name in ("cameras", "images"))
+    return all((path / f"{name}.bin").is_file() or (path / f"{name}.txt").is_file() for name in ("cameras", "images"))
 
 
 def load_reconstruction(model_dir: str | Path) -> pycolmap.Reconstruction:
     model_dir = Path(model_dir)
     if not model_dir.is_dir() or not is_model_dir(model_dir):
-        raise UserInputError(f"{model_dir}: not a COLMAP model folder (expected cameras.bin/.txt, "
-                             "images.bin/.txt and points3D.bin/.txt, e.g. sparse/0)")
+        raise UserInputError(
+            f"{model_dir}: not a COLMAP model folder (expected cameras.bin/.txt, "
+            "images.bin/.txt and points3D.bin/.txt, e.g. sparse/0)"
+        )
     try:
         return pycolmap.Reconstruction(model_dir)
     except Exception as e:  # pycolmap raises RuntimeError/ValueError on corrupt files
-        raise UserInputError(f"{model_dir}: COLMAP model could not be read ({e}); re-export it from COLMAP"
-                             ) from e
+        raise UserInputError(f"{model_dir}: COLMAP model could not be read ({e}); re-export it from COLMAP") from e
 
 
 def find_image_dir(model_dir: Path) -> Path | None:
@@ -76,7 +76,8 @@ def opencv_distortion(camera: pycolmap.Camera) -> np.ndarray:
     if name not in _DISTORTION_IDX:
         raise UserInputError(
             f"COLMAP camera model {name} is not supported (supported: {', '.join(_DISTORTION_IDX)}); "
-            "undistort the images first (`colmap image_undistorter`) and pass the undistorted model")
+            "undistort the images first (`colmap image_undistorter`) and pass the undistorted model"
+        )
     params = np.asarray(camera.params, np.float64)
     return np.array([0.0 if i is None else params[i] for i in _DISTORTION_IDX[name]])
 
@@ -107,14 +108,25 @@ def reconstruction_to_posed(rec: pycolmap.Reconstruction, image_dir: Path) -> Po
         hs.append(cam.height)
         dists.append(opencv_distortion(cam))
     if not paths:
-        raise UserInputError(f"{image_dir}: none of the model's registered images were found there; "
-                             "pass the folder that holds the images the model was built from")
+        raise UserInputError(
+            f"{image_dir}: none of the model's registered images were found there; "
+            "pass the folder that holds the images the model was built from"
+        )
     pts = rec.points3D
     xyz = np.array([p.xyz for p in pts.values()], np.float64).reshape(-1, 3)
     rgb = np.array([p.color for p in pts.values()], np.uint8).reshape(-1, 3)
     dist = np.stack(dists)
-    return PosedImages(paths, np.stack(c2ws), np.stack(Ks), np.array(ws), np.array(hs), xyz, rgb,
-                       dist if np.any(dist != 0) else None, dropped)
+    return PosedImages(
+        paths,
+        np.stack(c2ws),
+        np.stack(Ks),
+        np.array(ws),
+        np.array(hs),
+        xyz,
+        rgb,
+        dist if np.any(dist != 0) else None,
+        dropped,
+    )
 
 
 def read_colmap_model(model_dir: str | Path, image_dir: str | Path | None = None) -> PosedImages:
@@ -124,8 +136,10 @@ def read_colmap_model(model_dir: str | Path, image_dir: str | Path | None = None
     if image_dir is None:
         image_dir = find_image_dir(model_dir)
         if image_dir is None:
-            raise UserInputError(f"{model_dir}: cannot find the images of this COLMAP model (looked for "
-                                 "images/ beside and above it); pass the image folder explicitly")
+            raise UserInputError(
+                f"{model_dir}: cannot find the images of this COLMAP model (looked for "
+                "images/ beside and above it); pass the image folder explicitly"
+            )
     return reconstruction_to_posed(rec, Path(image_dir))
 
 

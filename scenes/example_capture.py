@@ -33,9 +33,16 @@ class ExampleCapture(NamedTuple):
     """Frame height in pixels."""
 
 
-def write_example_capture(out_dir: str | os.PathLike, num_frames: int = 120, width: int = 320,
-                          height: int = 240, fps: int = 10, seed: int = 0, supersample: int = 2,
-                          room: SyntheticRoom | None = None) -> ExampleCapture:
+def write_example_capture(
+    out_dir: str | os.PathLike,
+    num_frames: int = 120,
+    width: int = 320,
+    height: int = 240,
+    fps: int = 10,
+    seed: int = 0,
+    supersample: int = 2,
+    room: SyntheticRoom | None = None,
+) -> ExampleCapture:
     """Render `room` (default: `SyntheticRoom.default(seed)`) along its camera loop and write
     `capture.mp4` (H.264, checked to decode with OpenCV), `true_poses.json` and `scene_spec.json`
     into `out_dir` (atomically, as one directory)."""
@@ -49,9 +56,15 @@ def write_example_capture(out_dir: str | os.PathLike, num_frames: int = 120, wid
     out = Path(out_dir)
     with atomic_path(out) as tmp:
         tmp.mkdir(parents=True)
-        writer = imageio.get_writer(str(tmp / "capture.mp4"), fps=fps, codec="libx264", quality=None,
-                                    pixelformat="yuv420p", macro_block_size=8,
-                                    output_params=["-crf", "16", "-preset", "slow"])
+        writer = imageio.get_writer(
+            str(tmp / "capture.mp4"),
+            fps=fps,
+            codec="libx264",
+            quality=None,
+            pixelformat="yuv420p",
+            macro_block_size=8,
+            output_params=["-crf", "16", "-preset", "slow"],
+        )
         with writer:
             for pose in tqdm(c2w, desc="render example", unit="frame", disable=None):
                 writer.append_data(room.render(pose, K, width, height, supersample)[0])
@@ -62,13 +75,23 @@ def write_example_capture(out_dir: str | os.PathLike, num_frames: int = 120, wid
         cap.release()
         if decoded != num_frames:
             raise RuntimeError(f"OpenCV decoded {decoded} of {num_frames} frames of the written video")
-        frames = [{"index": i, "c2w": p.tolist(), "K": K.tolist(), "width": width, "height": height}
-                  for i, p in enumerate(c2w)]
-        write_json(tmp / "true_poses.json", {
-            "convention": "camera-to-world, OpenCV camera (x right, y down, z forward), world z up, metres; "
-                          "K with pixel centres at half-integers",
-            "video": "capture.mp4", "fps": fps, "width": width, "height": height, "K": K.tolist(),
-            "frames": frames})
+        frames = [
+            {"index": i, "c2w": p.tolist(), "K": K.tolist(), "width": width, "height": height}
+            for i, p in enumerate(c2w)
+        ]
+        write_json(
+            tmp / "true_poses.json",
+            {
+                "convention": "camera-to-world, OpenCV camera (x right, y down, z forward), world z up, metres; "
+                "K with pixel centres at half-integers",
+                "video": "capture.mp4",
+                "fps": fps,
+                "width": width,
+                "height": height,
+                "K": K.tolist(),
+                "frames": frames,
+            },
+        )
         write_json(tmp / "scene_spec.json", room.to_spec())
     return ExampleCapture(out / "capture.mp4", c2w, K, width, height)
 

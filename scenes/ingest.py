@@ -66,15 +66,18 @@ class IngestConfig:
 def detect_input(path: Path) -> tuple[InputKind, Path]:
     """The kind of capture at `path` and the file or folder to read it from."""
     if not path.exists():
-        raise UserInputError(f"{path}: input not found; pass a video, a photo folder, a transforms.json "
-                             "or a COLMAP model folder")
+        raise UserInputError(
+            f"{path}: input not found; pass a video, a photo folder, a transforms.json or a COLMAP model folder"
+        )
     if path.is_file():
         if path.suffix.lower() in VIDEO_SUFFIXES:
             return "video", path
         if path.suffix.lower() == ".json":
             return "transforms", path
-        raise UserInputError(f"{path}: unsupported input file; pass a video ({', '.join(VIDEO_SUFFIXES)}), "
-                             "a transforms.json, a photo folder or a COLMAP model folder")
+        raise UserInputError(
+            f"{path}: unsupported input file; pass a video ({', '.join(VIDEO_SUFFIXES)}), "
+            "a transforms.json, a photo folder or a COLMAP model folder"
+        )
     if (path / "transforms.json").is_file():
         return "transforms", path / "transforms.json"
     for model in (path, path / "sparse" / "0", path / "sparse"):
@@ -121,12 +124,22 @@ def _rectify(posed: PosedImages, out_dir: Path, max_size: int) -> PosedImages:
         Ks.append(K)
         ws.append(nw)
         hs.append(nh)
-    return PosedImages(paths, posed.cam_to_world, np.stack(Ks), np.array(ws), np.array(hs), posed.points,
-                       posed.points_rgb, None, list(posed.dropped))
+    return PosedImages(
+        paths,
+        posed.cam_to_world,
+        np.stack(Ks),
+        np.array(ws),
+        np.array(hs),
+        posed.points,
+        posed.points_rgb,
+        None,
+        list(posed.dropped),
+    )
 
 
-def ingest(input_path: str | Path, work_dir: str | Path, cfg: IngestConfig | None = None
-           ) -> tuple[PosedImages, Normalization, dict[str, Any]]:
+def ingest(
+    input_path: str | Path, work_dir: str | Path, cfg: IngestConfig | None = None
+) -> tuple[PosedImages, Normalization, dict[str, Any]]:
     """Capture → normalised PosedImages, its Normalization and an info dict (also written as
     work_dir/ingest.json beside work_dir/transforms.json and sparse_pc.ply)."""
     cfg = cfg or IngestConfig()
@@ -145,18 +158,30 @@ def ingest(input_path: str | Path, work_dir: str | Path, cfg: IngestConfig | Non
         else:
             paths = import_images(list_images(source), images, cfg.max_size)
         matcher = cfg.matcher if cfg.matcher != "auto" else "sequential" if kind == "video" else "exhaustive"
-        opts = SfMOptions(matcher=matcher, mapper=cfg.mapper, single_camera=kind == "video",
-                          camera_model=cfg.camera_model, max_image_size=cfg.sfm_max_size,
-                          max_features=cfg.max_features, seed=cfg.seed)
+        opts = SfMOptions(
+            matcher=matcher,
+            mapper=cfg.mapper,
+            single_camera=kind == "video",
+            camera_model=cfg.camera_model,
+            max_image_size=cfg.sfm_max_size,
+            max_features=cfg.max_features,
+            seed=cfg.seed,
+        )
         posed, report = run_sfm(images, work_dir / "sfm", [p.name for p in paths], opts)
-        info.update(num_input_images=report.num_images, num_registered=report.num_registered,
-                    dropped=report.dropped, mapper=report.mapper,
-                    mean_reprojection_error=report.mean_reprojection_error, sfm_seconds=report.seconds)
+        info.update(
+            num_input_images=report.num_images,
+            num_registered=report.num_registered,
+            dropped=report.dropped,
+            mapper=report.mapper,
+            mean_reprojection_error=report.mean_reprojection_error,
+            sfm_seconds=report.seconds,
+        )
     else:
         posed = read_transforms(source) if kind == "transforms" else read_colmap_model(source, cfg.image_dir)
         posed = _rectify(posed, work_dir / "images_rectified", cfg.max_size)
-        info.update(num_input_images=len(posed) + len(posed.dropped), num_registered=len(posed),
-                    dropped=list(posed.dropped))
+        info.update(
+            num_input_images=len(posed) + len(posed.dropped), num_registered=len(posed), dropped=list(posed.dropped)
+        )
     if len(posed) < 3:
         raise UserInputError(f"{input_path}: only {len(posed)} posed image(s); at least 3 are needed")
 
@@ -165,8 +190,7 @@ def ingest(input_path: str | Path, work_dir: str | Path, cfg: IngestConfig | Non
     if cfg.scale_from:
         norm = apply_scale_from(norm, posed_n, cfg.scale_from)
     write_transforms(posed_n, work_dir, applied_transform=norm.matrix)
-    info.update(num_points=len(posed_n.points), normalization=norm.to_dict(),
-                seconds=time.perf_counter() - t0)
+    info.update(num_points=len(posed_n.points), normalization=norm.to_dict(), seconds=time.perf_counter() - t0)
     write_json(work_dir / "ingest.json", info)
     LOG.info("ingest: %d posed images, %d points, %.1f s", len(posed_n), len(posed_n.points), info["seconds"])
     return posed_n, norm, info

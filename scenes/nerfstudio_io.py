@@ -35,8 +35,12 @@ _INTRINSICS = ("fl_x", "fl_y", "cx", "cy", "w", "h")
 _DIST = ("k1", "k2", "p1", "p2")
 
 
-def write_transforms(posed: PosedImages, out_dir: str | os.PathLike,
-                     applied_transform: np.ndarray | None = None, ply_name: str = "sparse_pc.ply") -> Path:
+def write_transforms(
+    posed: PosedImages,
+    out_dir: str | os.PathLike,
+    applied_transform: np.ndarray | None = None,
+    ply_name: str = "sparse_pc.ply",
+) -> Path:
     """Write `out_dir/transforms.json` (and `out_dir/<ply_name>` when there are points), atomically.
 
     applied_transform: the 4x4 similarity from the original world (e.g. COLMAP's) to the frame of
@@ -45,8 +49,9 @@ def write_transforms(posed: PosedImages, out_dir: str | os.PathLike,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     n = len(posed)
-    intr = np.stack([posed.Ks[:, 0, 0], posed.Ks[:, 1, 1], posed.Ks[:, 0, 2], posed.Ks[:, 1, 2],
-                     posed.widths, posed.heights], 1).astype(np.float64)
+    intr = np.stack(
+        [posed.Ks[:, 0, 0], posed.Ks[:, 1, 1], posed.Ks[:, 0, 2], posed.Ks[:, 1, 2], posed.widths, posed.heights], 1
+    ).astype(np.float64)
     dist = posed.distortion if posed.distortion is not None else np.zeros((n, 4))
     shared = bool(np.all(intr == intr[:1]) and np.all(dist == dist[:1]))
     meta: dict[str, Any] = {"camera_model": "OPENCV" if posed.distortion is not None else "PINHOLE"}
@@ -86,8 +91,7 @@ def _number(src: dict[str, Any], key: str, path: Path, where: str) -> float:
     try:
         value = float(src[key])
     except (TypeError, ValueError) as e:
-        raise UserInputError(f"{path}: {where} key {key!r} is not a number ({src[key]!r}); fix the file"
-                             ) from e
+        raise UserInputError(f"{path}: {where} key {key!r} is not a number ({src[key]!r}); fix the file") from e
     if not np.isfinite(value):
         raise UserInputError(f"{path}: {where} key {key!r} is not finite; fix the file")
     return value
@@ -126,8 +130,7 @@ def read_transforms(path: str | os.PathLike) -> PosedImages:
         raise UserInputError(f"{path}: expected a JSON object with a 'frames' list")
     frames = meta.get("frames")
     if not isinstance(frames, list) or not frames:
-        raise UserInputError(f"{path}: key 'frames' is missing or empty; it must list the images and "
-                             "their poses")
+        raise UserInputError(f"{path}: key 'frames' is missing or empty; it must list the images and their poses")
     data_dir = path.parent
 
     paths, c2ws, Ks, ws, hs, dists, dropped = [], [], [], [], [], [], []
@@ -140,19 +143,21 @@ def read_transforms(path: str | os.PathLike) -> PosedImages:
                 raise UserInputError(f"{path}: {where} is missing key {key!r}")
         model = str(frame.get("camera_model", meta.get("camera_model", "PINHOLE")))
         if model not in _SUPPORTED_MODELS:
-            raise UserInputError(f"{path}: camera_model {model!r} is not supported (use one of "
-                                 f"{', '.join(_SUPPORTED_MODELS)}; undistort fisheye/360 images first)")
+            raise UserInputError(
+                f"{path}: camera_model {model!r} is not supported (use one of "
+                f"{', '.join(_SUPPORTED_MODELS)}; undistort fisheye/360 images first)"
+            )
         try:
             m = np.asarray(frame["transform_matrix"], np.float64)
         except (TypeError, ValueError) as e:
             raise UserInputError(f"{path}: {where} key 'transform_matrix' is not a 4x4 matrix") from e
         if m.shape not in ((4, 4), (3, 4)) or not np.isfinite(m).all():
-            raise UserInputError(f"{path}: {where} key 'transform_matrix' must be a finite 4x4 (or 3x4) "
-                                 f"matrix, got shape {m.shape}")
+            raise UserInputError(
+                f"{path}: {where} key 'transform_matrix' must be a finite 4x4 (or 3x4) matrix, got shape {m.shape}"
+            )
         image = _resolve_image(data_dir, str(frame["file_path"]))
         if image is None:
-            LOG.warning("%s: %s image %s not found, skipping it", path, where,
-                        data_dir / str(frame["file_path"]))
+            LOG.warning("%s: %s image %s not found, skipping it", path, where, data_dir / str(frame["file_path"]))
             dropped.append(str(frame["file_path"]))
             continue
 
@@ -169,17 +174,17 @@ def read_transforms(path: str | os.PathLike) -> PosedImages:
         if fx is None:
             angle = get("camera_angle_x")
             if angle is None:
-                raise UserInputError(f"{path}: {where} has no focal length: key 'fl_x' (or 'camera_angle_x') "
-                                     "missing at the top level and in the frame")
+                raise UserInputError(
+                    f"{path}: {where} has no focal length: key 'fl_x' (or 'camera_angle_x') "
+                    "missing at the top level and in the frame"
+                )
             fx = 0.5 * w / np.tan(0.5 * angle)
         fy = get("fl_y")
         if fy is None:
             angle_y = get("camera_angle_y")
             fy = fx if angle_y is None else 0.5 * h / np.tan(0.5 * angle_y)
         cx, cy = get("cx"), get("cy")
-        K = np.array([[fx, 0.0, w / 2 if cx is None else cx],
-                      [0.0, fy, h / 2 if cy is None else cy],
-                      [0.0, 0.0, 1.0]])
+        K = np.array([[fx, 0.0, w / 2 if cx is None else cx], [0.0, fy, h / 2 if cy is None else cy], [0.0, 0.0, 1.0]])
         extra = [k for k in ("k3", "k4") if (get(k) or 0.0) != 0.0]
         if extra:
             LOG.warning("%s: %s distortion %s ignored (only k1, k2, p1, p2 are used)", path, where, extra)
@@ -192,8 +197,10 @@ def read_transforms(path: str | os.PathLike) -> PosedImages:
         hs.append(int(round(h)))
         dists.append([get(k) or 0.0 for k in _DIST])
     if not paths:
-        raise UserInputError(f"{path}: none of the {len(frames)} images listed under 'frames' exist; "
-                             "file_path is relative to the json's folder")
+        raise UserInputError(
+            f"{path}: none of the {len(frames)} images listed under 'frames' exist; "
+            "file_path is relative to the json's folder"
+        )
     points, rgb = np.zeros((0, 3)), np.zeros((0, 3), np.uint8)
     if "ply_file_path" in meta:
         ply = data_dir / str(meta["ply_file_path"])
@@ -202,5 +209,14 @@ def read_transforms(path: str | os.PathLike) -> PosedImages:
         else:
             LOG.warning("%s: ply_file_path %s not found, continuing without sparse points", path, ply)
     dist = np.asarray(dists, np.float64)
-    return PosedImages(paths, np.stack(c2ws), np.stack(Ks), np.array(ws), np.array(hs), points, rgb,
-                       dist if np.any(dist != 0) else None, dropped)
+    return PosedImages(
+        paths,
+        np.stack(c2ws),
+        np.stack(Ks),
+        np.array(ws),
+        np.array(hs),
+        points,
+        rgb,
+        dist if np.any(dist != 0) else None,
+        dropped,
+    )

@@ -55,17 +55,28 @@ class Normalization:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form, as stored in ingest.json / scene.json."""
-        return {"matrix": self.matrix.tolist(), "metric_scale": self.metric_scale, "up": self.up.tolist(),
-                "floor_z": self.floor_z, "floor_source": self.floor_source, "up_source": self.up_source,
-                "scale_source": self.scale_source}
+        return {
+            "matrix": self.matrix.tolist(),
+            "metric_scale": self.metric_scale,
+            "up": self.up.tolist(),
+            "floor_z": self.floor_z,
+            "floor_source": self.floor_source,
+            "up_source": self.up_source,
+            "scale_source": self.scale_source,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Normalization:
         """Inverse of `to_dict`."""
-        return cls(np.asarray(d["matrix"], np.float64), float(d["metric_scale"]),
-                   np.asarray(d["up"], np.float64),
-                   float(d["floor_z"]), d.get("floor_source", "cameras"), d.get("up_source", "none"),
-                   d.get("scale_source", "input-units"))
+        return cls(
+            np.asarray(d["matrix"], np.float64),
+            float(d["metric_scale"]),
+            np.asarray(d["up"], np.float64),
+            float(d["floor_z"]),
+            d.get("floor_source", "cameras"),
+            d.get("up_source", "none"),
+            d.get("scale_source", "input-units"),
+        )
 
 
 def rotation_to_z(up: np.ndarray) -> np.ndarray:
@@ -92,8 +103,9 @@ def up_from_cameras(cam_to_world: np.ndarray) -> np.ndarray:
     x_axes = cam_to_world[:, :3, 0]
     minus_y = -cam_to_world[:, :3, 1].mean(0)
     if np.linalg.norm(minus_y) < 1e-9:
-        raise UserInputError("cannot find the up direction from the cameras (they point every which way); "
-                             "use up='ground' or up='none'")
+        raise UserInputError(
+            "cannot find the up direction from the cameras (they point every which way); use up='ground' or up='none'"
+        )
     _, sv, vt = np.linalg.svd(x_axes, full_matrices=True)
     if len(sv) > 1 and sv[1] > 0.17 * np.sqrt(len(x_axes)):
         up = vt[2]
@@ -104,9 +116,15 @@ def up_from_cameras(cam_to_world: np.ndarray) -> np.ndarray:
     return up / np.linalg.norm(up)
 
 
-def fit_ground_plane(points: np.ndarray, cam_centres: np.ndarray, up_hint: np.ndarray, threshold: float,
-                     max_tilt_deg: float = 15.0, iters: int = 400, seed: int = 0
-                     ) -> tuple[np.ndarray, float, np.ndarray] | None:
+def fit_ground_plane(
+    points: np.ndarray,
+    cam_centres: np.ndarray,
+    up_hint: np.ndarray,
+    threshold: float,
+    max_tilt_deg: float = 15.0,
+    iters: int = 400,
+    seed: int = 0,
+) -> tuple[np.ndarray, float, np.ndarray] | None:
     """RANSAC for the largest plane within `max_tilt_deg` of `up_hint` that lies clearly (3
     thresholds) below the cameras. Returns (unit normal pointing to the cameras, offset d with
     n·x + d = 0, inlier mask) or None when fewer than 20 points support any such plane."""
@@ -205,8 +223,13 @@ def normalize(posed: PosedImages, up: UpMethod = "auto", min_ground_fraction: fl
         floor, floor_source = float(pts_z.min()), "lowest-point"
     else:
         floor, floor_source = float(z_cams.min()), "cameras"
-    LOG.info("normalisation: up from %s, %.3g normalised units per input unit, floor z=%.3f (%s)", source, s,
-             floor, floor_source)
+    LOG.info(
+        "normalisation: up from %s, %.3g normalised units per input unit, floor z=%.3f (%s)",
+        source,
+        s,
+        floor,
+        floor_source,
+    )
     return Normalization(T, 1.0 / s, up_vec, floor, floor_source, source, "input-units")
 
 
@@ -228,8 +251,10 @@ def _find_image(posed: PosedImages, name: str, spec: str) -> int:
         if name in (p.name, p.stem):
             return i
     known = ", ".join(p.name for p in posed.image_paths[:8])
-    raise UserInputError(f"--scale-from {spec!r}: no registered image named {name!r} "
-                         f"(images are named like: {known}{', …' if len(posed) > 8 else ''})")
+    raise UserInputError(
+        f"--scale-from {spec!r}: no registered image named {name!r} "
+        f"(images are named like: {known}{', …' if len(posed) > 8 else ''})"
+    )
 
 
 def apply_scale_from(norm: Normalization, posed_normalised: PosedImages, spec: str) -> Normalization:
@@ -244,23 +269,30 @@ def apply_scale_from(norm: Normalization, posed_normalised: PosedImages, spec: s
     if spec_s.lower().startswith("camera-height:"):
         metres = _metres(spec_s.split(":", 1)[1].strip(), spec)
         if norm.floor_source not in ("plane", "layer"):
-            raise UserInputError(f"--scale-from {spec!r}: the floor is not visible in the sparse points, so "
-                                 "the camera height is unknown; use the 'IMG_A,IMG_B,METRES' form instead")
+            raise UserInputError(
+                f"--scale-from {spec!r}: the floor is not visible in the sparse points, so "
+                "the camera height is unknown; use the 'IMG_A,IMG_B,METRES' form instead"
+            )
         height = float(centres[:, 2].mean() - norm.floor_z)
         if height <= 1e-9:
-            raise UserInputError(f"--scale-from {spec!r}: the estimated floor is not below the cameras; "
-                                 "use the 'IMG_A,IMG_B,METRES' form instead")
+            raise UserInputError(
+                f"--scale-from {spec!r}: the estimated floor is not below the cameras; "
+                "use the 'IMG_A,IMG_B,METRES' form instead"
+            )
         return dataclasses.replace(norm, metric_scale=metres / height, scale_source=spec_s)
     m = _PAIR.match(spec_s)
     if m is None:
-        raise UserInputError(f"--scale-from {spec!r}: expected 'IMG_A,IMG_B,METRES' (distance between two "
-                             "camera centres) or 'camera-height:METRES' (mean camera height above the floor)")
+        raise UserInputError(
+            f"--scale-from {spec!r}: expected 'IMG_A,IMG_B,METRES' (distance between two "
+            "camera centres) or 'camera-height:METRES' (mean camera height above the floor)"
+        )
     a, b = _find_image(posed_normalised, m.group(1), spec), _find_image(posed_normalised, m.group(2), spec)
     metres = _metres(m.group(3), spec)
     dist = float(np.linalg.norm(centres[a] - centres[b]))
     if dist < 1e-9:
-        raise UserInputError(f"--scale-from {spec!r}: the two cameras are at the same place; pick two images "
-                             "taken further apart")
+        raise UserInputError(
+            f"--scale-from {spec!r}: the two cameras are at the same place; pick two images taken further apart"
+        )
     return dataclasses.replace(norm, metric_scale=metres / dist, scale_source=spec_s)
 
 
@@ -269,8 +301,7 @@ def umeyama_sim3(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     align estimated camera centres to true ones."""
     src, dst = np.asarray(src, np.float64), np.asarray(dst, np.float64)
     if src.shape != dst.shape or src.ndim != 2 or src.shape[1] != 3 or len(src) < 3:
-        raise ValueError(f"umeyama_sim3 needs two [N>=3, 3] arrays of the same shape, got {src.shape}, "
-                         f"{dst.shape}")
+        raise ValueError(f"umeyama_sim3 needs two [N>=3, 3] arrays of the same shape, got {src.shape}, {dst.shape}")
     mu_s, mu_d = src.mean(0), dst.mean(0)
     xs, xd = src - mu_s, dst - mu_d
     cov = xd.T @ xs / len(src)

@@ -56,20 +56,27 @@ def read_splat_ply(path: str | os.PathLike) -> dict[str, np.ndarray]:
     except Exception as e:  # plyfile raises many types on malformed input
         raise UserInputError(f"{path}: not a readable .ply file ({e}); re-export it from your splat tool") from e
     names = set(v.dtype.names or ())
-    required = {"x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity"} | {f"scale_{i}" for i in range(3)} | {
-        f"rot_{i}" for i in range(4)}
+    required = (
+        {"x", "y", "z", "f_dc_0", "f_dc_1", "f_dc_2", "opacity"}
+        | {f"scale_{i}" for i in range(3)}
+        | {f"rot_{i}" for i in range(4)}
+    )
     missing = sorted(required - names)
     if missing:
         raise UserInputError(
             f"{path}: not a Gaussian-splat .ply, missing properties {missing} (a plain point cloud? "
-            "export splats with `ns-export gaussian-splat`, gsplat's export or the 3DGS code)")
+            "export splats with `ns-export gaussian-splat`, gsplat's export or the 3DGS code)"
+        )
     n = len(v)
     n_rest = len([k for k in names if k.startswith("f_rest_")])
     k = n_rest // 3 + 1
     if n_rest % 3 or k not in _SH_COUNTS:
         raise UserInputError(f"{path}: {n_rest} f_rest_* properties do not match an SH degree 0..3")
-    rest = np.stack([v[f"f_rest_{i}"] for i in range(n_rest)], 1).astype(np.float32) if n_rest else np.zeros(
-        (n, 0), np.float32)
+    rest = (
+        np.stack([v[f"f_rest_{i}"] for i in range(n_rest)], 1).astype(np.float32)
+        if n_rest
+        else np.zeros((n, 0), np.float32)
+    )
     params = {
         "means": np.stack([v["x"], v["y"], v["z"]], 1).astype(np.float32),
         "quats": np.stack([v[f"rot_{i}"] for i in range(4)], 1).astype(np.float32),
@@ -90,8 +97,9 @@ def sh_degree_of(params: dict[str, np.ndarray]) -> int:
 
 def write_points_ply(path: str | os.PathLike, xyz: np.ndarray, rgb: np.ndarray) -> Path:
     """A coloured point cloud (x y z red green blue), as nerfstudio's `ply_file_path` expects."""
-    arr = np.empty(len(xyz), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"),
-                                    ("red", "u1"), ("green", "u1"), ("blue", "u1")])
+    arr = np.empty(
+        len(xyz), dtype=[("x", "f4"), ("y", "f4"), ("z", "f4"), ("red", "u1"), ("green", "u1"), ("blue", "u1")]
+    )
     for i, a in enumerate("xyz"):
         arr[a] = xyz[:, i]
     for i, a in enumerate(("red", "green", "blue")):

@@ -61,5 +61,14 @@ class PosedImages:
         c2w[:, :3, :3] = R @ c2w[:, :3, :3]
         c2w[:, :3, 3] = (sim3[:3, :3] @ self.cam_to_world[:, :3, 3].T).T + sim3[:3, 3]
         pts = (sim3[:3, :3] @ self.points.T).T + sim3[:3, 3] if len(self.points) else self.points
-        return PosedImages(self.image_paths, c2w, self.Ks, self.widths, self.heights, pts,
-                           self.points_rgb, self.distortion, list(self.dropped))
+        return PosedImages(
+            self.image_paths,
+            c2w,
+            self.Ks,
+            self.widths,
+            self.heights,
+            pts,
+            self.points_rgb,
+            self.distortion,
+            list(self.dropped),
+        )

@@ -16,7 +16,7 @@ def side_by_side_grid(pairs: list[tuple[np.ndarray, np.ndarray]], cols: int = 4,
     grid = np.full((rows * (h + pad), cols * (w + pad), 3), 255, np.uint8)
     for i, t in enumerate(tiles):
         r, c = divmod(i, cols)
-        grid[r * (h + pad):r * (h + pad) + h, c * (w + pad):c * (w + pad) + w] = t
+        grid[r * (h + pad) : r * (h + pad) + h, c * (w + pad) : c * (w + pad) + w] = t
     return grid
 
 

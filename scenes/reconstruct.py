@@ -58,6 +58,7 @@ class ReconstructConfig:
     nerfacto: NerfactoConfig = field(default_factory=NerfactoConfig)
     """nerfacto training (with --method nerfacto)."""
 
+
 METHODS = ("splats", "nerfacto")
 
 
@@ -89,10 +90,13 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
         with RunDir(tmp, cfg) as run:
             posed, norm, info = ingest(Path(cfg.input), tmp, cfg.ingest)
             ingest_metrics = {
-                "ingest_seconds": info["seconds"], "input_images": info["num_input_images"],
-                "registered_images": len(posed), "dropped_images": len(posed.dropped),
+                "ingest_seconds": info["seconds"],
+                "input_images": info["num_input_images"],
+                "registered_images": len(posed),
+                "dropped_images": len(posed.dropped),
                 "sparse_points": info["num_points"],
-                "mean_reprojection_error": info.get("mean_reprojection_error"), "sfm_mapper": info.get("mapper"),
+                "mean_reprojection_error": info.get("mean_reprojection_error"),
+                "sfm_mapper": info.get("mapper"),
             }
             run.log_metrics(stage="ingest", **ingest_metrics)
             prune_work_files(tmp, posed.image_paths)
@@ -101,10 +105,15 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
 
             K0 = posed.Ks[0]
             SceneMeta(
-                method=cfg.method, **method_meta, occupancy="occupancy", transforms="transforms.json",
-                normalization=norm.to_dict(), metric_scale=norm.metric_scale,
+                method=cfg.method,
+                **method_meta,
+                occupancy="occupancy",
+                transforms="transforms.json",
+                normalization=norm.to_dict(),
+                metric_scale=norm.metric_scale,
                 intrinsics={"K": K0.tolist(), "width": int(posed.widths[0]), "height": int(posed.heights[0])},
-                registered_images=len(posed), dropped_images=list(posed.dropped),
+                registered_images=len(posed),
+                dropped_images=list(posed.dropped),
             ).write(tmp)
             metrics = {**metrics, **ingest_metrics}
 
@@ -121,8 +130,14 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
             write_video(tmp / "previews" / "orbit.mp4", frames)
             metrics["total_seconds"] = time.perf_counter() - t_start
             write_json(tmp / "metrics.json", metrics)
-            LOG.info("held-out PSNR %.2f dB, SSIM %.4f (%s), %d/%d images registered", metrics["psnr"],
-                     metrics["ssim"], cfg.method, len(posed), len(posed) + len(posed.dropped))
+            LOG.info(
+                "held-out PSNR %.2f dB, SSIM %.4f (%s), %d/%d images registered",
+                metrics["psnr"],
+                metrics["ssim"],
+                cfg.method,
+                len(posed),
+                len(posed) + len(posed.dropped),
+            )
     print(f"Scene written to {out} (held-out PSNR {metrics['psnr']:.2f} dB); previews in {out / 'previews'}")
     return out
 
@@ -144,13 +159,30 @@ def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run)
     s = norm.metric_scale
     pts, wts = obstacle_points(params, posed, s)
     lo, hi, floor_z = metric_bounds(pts, posed, norm, cfg.voxel_size)
-    occ = build_occupancy(result.params, result.sh_degree, posed, s, pts, wts, lo, hi, cfg.voxel_size, floor_z,
-                          cfg.floor_band, cfg.min_views)
+    occ = build_occupancy(
+        result.params,
+        result.sh_degree,
+        posed,
+        s,
+        pts,
+        wts,
+        lo,
+        hi,
+        cfg.voxel_size,
+        floor_z,
+        cfg.floor_band,
+        cfg.min_views,
+    )
     occ.save(tmp / "occupancy")
-    meta = {"splats": "splats.ply", "sh_degree": result.sh_degree, "floor_z": floor_z,
-            "bounds_min": tuple(lo.tolist()), "bounds_max": tuple(hi.tolist()),
-            "num_gaussians": int(len(params["means"])),
-            "collision": collision_settings(cfg.voxel_size, cfg.floor_band, cfg.min_views)}
+    meta = {
+        "splats": "splats.ply",
+        "sh_degree": result.sh_degree,
+        "floor_z": floor_z,
+        "bounds_min": tuple(lo.tolist()),
+        "bounds_max": tuple(hi.tolist()),
+        "num_gaussians": int(len(params["means"])),
+        "collision": collision_settings(cfg.voxel_size, cfg.floor_band, cfg.min_views),
+    }
     return meta, result.metrics, result.test_indices, cfg.train.max_size
 
 
@@ -193,10 +225,21 @@ def build_nerfacto(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, ru
     lo, hi, floor_z = metric_bounds(pts, posed, norm, cfg.voxel_size)
     to_model = np.diag([1 / s, 1 / s, 1 / s, 1.0])  # the dataparser keeps our normalised frame
     dense, alpha = density_points(result.model, to_model, lo, hi, cfg.voxel_size)
-    OccupancyGrid.build(np.concatenate([dense, pts]), np.concatenate([alpha, np.ones(len(pts))]), lo, hi,
-                        cfg.voxel_size, floor_z, floor_band=cfg.floor_band).save(tmp / "occupancy")
-    meta = {"nerfstudio_run": run_rel.as_posix(), "floor_z": floor_z,
-            "bounds_min": tuple(lo.tolist()), "bounds_max": tuple(hi.tolist())}
+    OccupancyGrid.build(
+        np.concatenate([dense, pts]),
+        np.concatenate([alpha, np.ones(len(pts))]),
+        lo,
+        hi,
+        cfg.voxel_size,
+        floor_z,
+        floor_band=cfg.floor_band,
+    ).save(tmp / "occupancy")
+    meta = {
+        "nerfstudio_run": run_rel.as_posix(),
+        "floor_z": floor_z,
+        "bounds_min": tuple(lo.tolist()),
+        "bounds_max": tuple(hi.tolist()),
+    }
     return meta, {**result.metrics, "density_points": len(dense)}, result.test_indices, cfg.nerfacto.max_size
 
 
@@ -238,9 +281,20 @@ def prune_work_files(scene_dir: Path, keep_images: list[Path]) -> None:
             root.rmdir()
 
 
-def build_occupancy(params: dict, sh_degree: int, posed, metric_scale: float, points: np.ndarray,
-                    weights: np.ndarray, lo: np.ndarray, hi: np.ndarray, voxel_size: float, floor_z: float,
-                    floor_band: float, min_views: int):
+def build_occupancy(
+    params: dict,
+    sh_degree: int,
+    posed,
+    metric_scale: float,
+    points: np.ndarray,
+    weights: np.ndarray,
+    lo: np.ndarray,
+    hi: np.ndarray,
+    voxel_size: float,
+    floor_z: float,
+    floor_band: float,
+    min_views: int,
+):
     """Collision geometry in metres: voxels holding splats, SfM points and the surfaces the training
     views' rendered depth hits, plus every column fewer than `min_views` of those views looked
     across (unknown space is solid)."""
@@ -252,11 +306,18 @@ def build_occupancy(params: dict, sh_degree: int, posed, metric_scale: float, po
     scale = 48.0 / max(w0, h0)  # coarse renders are enough to trace free space
     w, h = max(1, round(w0 * scale)), max(1, round(h0 * scale))
     Ks = posed.Ks * np.array([[w / w0], [h / h0], [1.0]])[None]
-    views, surface = trace_views(params, sh_degree, posed.cam_to_world, Ks, w, h, metric_scale, lo, voxel_size,
-                                shape)
+    views, surface = trace_views(params, sh_degree, posed.cam_to_world, Ks, w, h, metric_scale, lo, voxel_size, shape)
     # A depth hit weighs 0.1: a wall seen from many views adds up; a floater seen in a few does not.
-    return OccupancyGrid.build(np.concatenate([points, surface]), np.concatenate([weights, np.full(len(surface), 0.1)]),
-                               lo, hi, voxel_size, floor_z, seen_xy=views >= min_views, floor_band=floor_band)
+    return OccupancyGrid.build(
+        np.concatenate([points, surface]),
+        np.concatenate([weights, np.full(len(surface), 0.1)]),
+        lo,
+        hi,
+        voxel_size,
+        floor_z,
+        seen_xy=views >= min_views,
+        floor_band=floor_band,
+    )
 
 
 @dataclass
@@ -289,23 +350,41 @@ def rebuild_collision(cfg: RebuildCollisionConfig) -> Path:
     meta = SceneMeta.read(scene)
     check_min_views(cfg.min_views)
     if meta.method != "splats":
-        raise UserInputError(f"{scene}: a {meta.method} scene; its collision geometry comes from the density field, "
-                             "so rebuild it with `worldmodel reconstruct --method nerfacto`")
+        raise UserInputError(
+            f"{scene}: a {meta.method} scene; its collision geometry comes from the density field, "
+            "so rebuild it with `worldmodel reconstruct --method nerfacto`"
+        )
     transforms = meta.transforms_path(scene)
     if not transforms.is_file():
-        raise UserInputError(f"{transforms}: missing; the camera poses are needed to trace what the capture saw "
-                             "(re-run `worldmodel reconstruct`)")
+        raise UserInputError(
+            f"{transforms}: missing; the camera poses are needed to trace what the capture saw "
+            "(re-run `worldmodel reconstruct`)"
+        )
     s, floor_z = meta.metric_scale, meta.floor_z
     lo, hi = np.asarray(meta.bounds_min, float), np.asarray(meta.bounds_max, float)
     params = read_splat_ply(meta.splat_path(scene))
     posed = read_transforms(transforms)
     voxel = OccupancyGrid.load(meta.occupancy_path(scene)).voxel_size
     pts, wts = obstacle_points(params, posed, s)
-    occ = build_occupancy({k: torch.as_tensor(v) for k, v in params.items()}, sh_degree_of(params), posed, s, pts,
-                          wts, lo, hi, voxel, floor_z, cfg.floor_band, cfg.min_views)
+    occ = build_occupancy(
+        {k: torch.as_tensor(v) for k, v in params.items()},
+        sh_degree_of(params),
+        posed,
+        s,
+        pts,
+        wts,
+        lo,
+        hi,
+        voxel,
+        floor_z,
+        cfg.floor_band,
+        cfg.min_views,
+    )
     occ.save(meta.occupancy_path(scene))
     dataclasses.replace(meta, collision=collision_settings(voxel, cfg.floor_band, cfg.min_views)).write(scene)
     free = float((~occ.occupied).sum()) * voxel**3
-    print(f"Collision geometry of {scene} rebuilt (floor band {cfg.floor_band} m, min views {cfg.min_views}): "
-          f"{free:.1f} m^3 free")
+    print(
+        f"Collision geometry of {scene} rebuilt (floor band {cfg.floor_band} m, min views {cfg.min_views}): "
+        f"{free:.1f} m^3 free"
+    )
     return scene

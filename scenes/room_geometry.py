@@ -41,7 +41,6 @@ class Cylinder:
     """Texture name: one of `MATERIALS`."""
 
 
-
 class Surface:
     """One textured face: maps hit points to texture coordinates (metres) and normals."""
 
@@ -68,8 +67,17 @@ class Surface:
 
 
 class Plane(Surface):
-    def __init__(self, axis: int, coord: float, normal_sign: float, lo: np.ndarray, hi: np.ndarray,
-                 material: str, seed: int, tpm: float):
+    def __init__(
+        self,
+        axis: int,
+        coord: float,
+        normal_sign: float,
+        lo: np.ndarray,
+        hi: np.ndarray,
+        material: str,
+        seed: int,
+        tpm: float,
+    ):
         self.axis, self.coord, self.sign = axis, coord, normal_sign
         self.ua, self.va = [(1, 2), (0, 2), (0, 1)][axis]
         self.lo, self.hi = lo, hi
@@ -111,8 +119,9 @@ class Disc(Plane):
     def sample(self, rng, n):
         r = self.cyl.radius * np.sqrt(rng.uniform(0, 1, n))
         a = rng.uniform(0, 2 * np.pi, n)
-        return np.stack([self.cyl.center[0] + r * np.cos(a), self.cyl.center[1] + r * np.sin(a),
-                         np.full(n, self.coord)], 1)
+        return np.stack(
+            [self.cyl.center[0] + r * np.cos(a), self.cyl.center[1] + r * np.sin(a), np.full(n, self.coord)], 1
+        )
 
 
 class CylinderSide(Surface):
@@ -134,6 +143,6 @@ class CylinderSide(Surface):
     def sample(self, rng, n):
         a = rng.uniform(0, 2 * np.pi, n)
         c = self.cyl
-        return np.stack([c.center[0] + c.radius * np.cos(a), c.center[1] + c.radius * np.sin(a),
-                         rng.uniform(c.z0, c.z1, n)], 1)
-
+        return np.stack(
+            [c.center[0] + c.radius * np.cos(a), c.center[1] + c.radius * np.sin(a), rng.uniform(c.z0, c.z1, n)], 1
+        )

@@ -37,8 +37,10 @@ def load_scene(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     if path.is_file() and path.suffix.lower() == ".ply":
         return Scene.from_ply(path, device=device)
     if not path.exists():
-        raise UserInputError(f"{path}: no such scene (give a Scene directory from `worldmodel reconstruct`, "
-                             "a nerfstudio run directory or a 3DGS .ply)")
+        raise UserInputError(
+            f"{path}: no such scene (give a Scene directory from `worldmodel reconstruct`, "
+            "a nerfstudio run directory or a 3DGS .ply)"
+        )
     if not is_scene_dir(path) and (path.name == "config.yml" or (path / "config.yml").is_file()):
         from scenes.nerf_scene import NerfScene
 
@@ -49,8 +51,9 @@ def load_scene(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
     if meta.nerfstudio_run is not None:
         from scenes.nerf_scene import NerfScene
 
-        return NerfScene.from_run(path / meta.nerfstudio_run, device, meta.metric_scale, meta.floor_z, bounds,
-                                  occupancy)
+        return NerfScene.from_run(
+            path / meta.nerfstudio_run, device, meta.metric_scale, meta.floor_z, bounds, occupancy
+        )
     splats = read_splat_ply(meta.splat_path(path))
     return Scene(splats, meta.metric_scale, meta.floor_z, *bounds, occupancy, meta.to_dict(), device)
 
@@ -58,9 +61,17 @@ def load_scene(path: str | os.PathLike, device: str | torch.device = "cpu") -> S
 class Scene(SceneBase):
     """Renderable, collidable splat reconstruction; build with `Scene.load` (or `load_scene`)."""
 
-    def __init__(self, splats: dict[str, np.ndarray], metric_scale: float, floor_z: float,
-                 bounds_min: np.ndarray, bounds_max: np.ndarray, occupancy: OccupancyGrid,
-                 meta: dict[str, Any] | None = None, device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        splats: dict[str, np.ndarray],
+        metric_scale: float,
+        floor_z: float,
+        bounds_min: np.ndarray,
+        bounds_max: np.ndarray,
+        occupancy: OccupancyGrid,
+        meta: dict[str, Any] | None = None,
+        device: str | torch.device = "cpu",
+    ):
         super().__init__(metric_scale, floor_z, bounds_min, bounds_max, occupancy, meta)
         self.sh_degree = sh_degree_of(splats)
         self._raw = splats
@@ -74,8 +85,9 @@ class Scene(SceneBase):
         return load_scene(path, device)
 
     @classmethod
-    def from_ply(cls, path: str | os.PathLike, device: str | torch.device = "cpu",
-                 voxel_size: float | None = None) -> Scene:
+    def from_ply(
+        cls, path: str | os.PathLike, device: str | torch.device = "cpu", voxel_size: float | None = None
+    ) -> Scene:
         """A Scene from a bare 3DGS .ply: z up, units taken as metres, floor and collision
         geometry estimated from the Gaussians."""
         splats = read_splat_ply(path)
@@ -105,9 +117,15 @@ class Scene(SceneBase):
 
     # ------------------------------------------------------------------ rendering
     @torch.inference_mode()
-    def render(self, cam_to_world: torch.Tensor | np.ndarray, K: torch.Tensor | np.ndarray, width: int,
-               height: int, background: tuple[float, float, float] = (0.0, 0.0, 0.0), depth: bool = True,
-               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    def render(
+        self,
+        cam_to_world: torch.Tensor | np.ndarray,
+        K: torch.Tensor | np.ndarray,
+        width: int,
+        height: int,
+        background: tuple[float, float, float] = (0.0, 0.0, 0.0),
+        depth: bool = True,
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """RGB [B,H,W,3] in [0,1] and depth [B,H,W] in metres (0 where nothing is hit) from metric
         camera-to-world poses [B,4,4] (OpenCV) and intrinsics [B,3,3]. depth=False skips compositing
         the depth channel (returns None for it), for callers that only need RGB."""
@@ -116,9 +134,20 @@ class Scene(SceneBase):
         c2w, Ks = camera_batch(c2w, Ks)
         viewmats = torch.linalg.inv(c2w)
         bg = torch.tensor(background, dtype=torch.float32, device=self.device).expand(len(c2w), 3)
-        out, alpha, _ = rasterization(self._means, self._quats, self._scales, self._opacities, self._colors,
-                                      viewmats, Ks, width, height, sh_degree=self.sh_degree,
-                                      render_mode="RGB+ED" if depth else "RGB", backgrounds=bg)
+        out, alpha, _ = rasterization(
+            self._means,
+            self._quats,
+            self._scales,
+            self._opacities,
+            self._colors,
+            viewmats,
+            Ks,
+            width,
+            height,
+            sh_degree=self.sh_degree,
+            render_mode="RGB+ED" if depth else "RGB",
+            backgrounds=bg,
+        )
         return out[..., :3].clamp(0, 1), out[..., 3] if depth else None
 
 

@@ -18,8 +18,15 @@ from scenes.collision import OccupancyGrid
 class SceneBase:
     """Scale, floor, bounds and collision queries of a Scene, in metres, world z up."""
 
-    def __init__(self, metric_scale: float, floor_z: float, bounds_min: np.ndarray, bounds_max: np.ndarray,
-                 occupancy: OccupancyGrid, meta: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        metric_scale: float,
+        floor_z: float,
+        bounds_min: np.ndarray,
+        bounds_max: np.ndarray,
+        occupancy: OccupancyGrid,
+        meta: dict[str, Any] | None = None,
+    ):
         self.metric_scale = float(metric_scale)
         self.floor_z = float(floor_z)
         self.bounds_min = np.asarray(bounds_min, np.float64)
@@ -42,6 +49,5 @@ def camera_batch(c2w: Any, Ks: Any) -> tuple[Any, Any]:
     if c2w.ndim == 2:
         c2w, Ks = c2w[None], Ks[None] if Ks.ndim == 2 else Ks
     if c2w.shape[-2:] != (4, 4) or Ks.shape[-2:] != (3, 3) or len(Ks) != len(c2w):
-        raise ValueError(f"cam_to_world must be [B,4,4] and K [B,3,3]; got {tuple(c2w.shape)} and "
-                         f"{tuple(Ks.shape)}")
+        raise ValueError(f"cam_to_world must be [B,4,4] and K [B,3,3]; got {tuple(c2w.shape)} and {tuple(Ks.shape)}")
     return c2w, Ks

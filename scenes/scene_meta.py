@@ -25,9 +25,26 @@ VERSION = 1
 REMEDY = "re-run `worldmodel reconstruct`"
 
 # On-disk keys in the order they are written ("bounds" stands for bounds_min and bounds_max).
-_KEYS = ("format", "version", "method", "splats", "nerfstudio_run", "sh_degree", "floor_z", "bounds",
-         "num_gaussians", "collision", "occupancy", "transforms", "normalization", "metric_scale", "up",
-         "intrinsics", "registered_images", "dropped_images")
+_KEYS = (
+    "format",
+    "version",
+    "method",
+    "splats",
+    "nerfstudio_run",
+    "sh_degree",
+    "floor_z",
+    "bounds",
+    "num_gaussians",
+    "collision",
+    "occupancy",
+    "transforms",
+    "normalization",
+    "metric_scale",
+    "up",
+    "intrinsics",
+    "registered_images",
+    "dropped_images",
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +118,7 @@ class SceneMeta:
                 _malformed(source, f"field {key!r} is missing")
         bounds = doc["bounds"]
         if not isinstance(bounds, dict) or "min" not in bounds or "max" not in bounds:
-            _malformed(source, "field 'bounds' must be {\"min\": [x, y, z], \"max\": [x, y, z]}")
+            _malformed(source, 'field \'bounds\' must be {"min": [x, y, z], "max": [x, y, z]}')
         kwargs: dict[str, Any] = {
             "metric_scale": _number(doc, "metric_scale", source),
             "floor_z": _number(doc, "floor_z", source),
@@ -134,8 +151,10 @@ class SceneMeta:
         scene_dir = Path(scene_dir)
         path = scene_dir / SCENE_FILE
         if not path.is_file():
-            raise UserInputError(f"{scene_dir}: not a Scene directory ({SCENE_FILE} is missing); give the output of "
-                                 "`worldmodel reconstruct` (run it on your capture first)")
+            raise UserInputError(
+                f"{scene_dir}: not a Scene directory ({SCENE_FILE} is missing); give the output of "
+                "`worldmodel reconstruct` (run it on your capture first)"
+            )
         try:
             doc = json.loads(path.read_text())
         except (json.JSONDecodeError, UnicodeDecodeError) as e:
@@ -179,8 +198,11 @@ def _number(doc: dict[str, Any], key: str, source: str | os.PathLike) -> float:
 
 
 def _vector(value: Any, name: str, source: str | os.PathLike) -> tuple[float, float, float]:
-    if (not isinstance(value, list) or len(value) != 3
-            or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)):
+    if (
+        not isinstance(value, list)
+        or len(value) != 3
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+    ):
         _malformed(source, f"field {name!r} is {value!r}; it must be three numbers")
     return (float(value[0]), float(value[1]), float(value[2]))
 

@@ -17,9 +17,19 @@ import torch
 from scenes.train_splats import render_splats
 
 
-def trace_views(params: dict[str, torch.Tensor], sh_degree: int, cam_to_world: np.ndarray, Ks: np.ndarray,
-                width: int, height: int, metric_scale: float, origin: np.ndarray, cell: float,
-                shape: tuple[int, int], min_alpha: float = 0.5) -> tuple[np.ndarray, np.ndarray]:
+def trace_views(
+    params: dict[str, torch.Tensor],
+    sh_degree: int,
+    cam_to_world: np.ndarray,
+    Ks: np.ndarray,
+    width: int,
+    height: int,
+    metric_scale: float,
+    origin: np.ndarray,
+    cell: float,
+    shape: tuple[int, int],
+    min_alpha: float = 0.5,
+) -> tuple[np.ndarray, np.ndarray]:
     """(views [nx, ny] int32 over the grid (`origin`, `cell` in metres): how many cameras had a ray
     pass over each cell; surface points [M, 3] in metres where the rays ended).
 
@@ -35,8 +45,9 @@ def trace_views(params: dict[str, torch.Tensor], sh_degree: int, cam_to_world: n
     step = cell / 2
     for i in range(len(c2w)):
         with torch.no_grad():
-            out, alpha, _ = render_splats(params, viewmats[i:i + 1], Ks_t[i:i + 1], width, height, sh_degree,
-                                          render_mode="ED")
+            out, alpha, _ = render_splats(
+                params, viewmats[i : i + 1], Ks_t[i : i + 1], width, height, sh_degree, render_mode="ED"
+            )
         depth = out[0, ..., 0].numpy().reshape(-1) * metric_scale
         ok = (alpha[0, ..., 0].numpy().reshape(-1) > min_alpha) & (depth > 0)
         if not ok.any():

@@ -144,8 +144,9 @@ def _map(db: Path, image_dir: Path, out: Path, mapper: str, seed: int) -> pycolm
     return _largest(recs)
 
 
-def run_sfm(image_dir: str | Path, work_dir: str | Path, image_names: list[str] | None = None,
-            opts: SfMOptions | None = None) -> tuple[PosedImages, SfMReport]:
+def run_sfm(
+    image_dir: str | Path, work_dir: str | Path, image_names: list[str] | None = None, opts: SfMOptions | None = None
+) -> tuple[PosedImages, SfMReport]:
     """Estimate camera poses and sparse points for the images in `image_dir`.
 
     Writes the COLMAP database, the chosen model (`work_dir/sparse/0`) and, for distorted
@@ -156,8 +157,9 @@ def run_sfm(image_dir: str | Path, work_dir: str | Path, image_names: list[str] 
         return _run_sfm(image_dir, work_dir, image_names, opts)
 
 
-def _run_sfm(image_dir: str | Path, work_dir: str | Path, image_names: list[str] | None,
-             opts: SfMOptions | None) -> tuple[PosedImages, SfMReport]:
+def _run_sfm(
+    image_dir: str | Path, work_dir: str | Path, image_names: list[str] | None, opts: SfMOptions | None
+) -> tuple[PosedImages, SfMReport]:
     opts = opts or SfMOptions()
     image_dir, work_dir = Path(image_dir), Path(work_dir)
     names = image_names or [p.name for p in list_images(image_dir)]
@@ -176,8 +178,15 @@ def _run_sfm(image_dir: str | Path, work_dir: str | Path, image_names: list[str]
     extraction.sift.peak_threshold = opts.peak_threshold
     mode = pycolmap.CameraMode.SINGLE if opts.single_camera else pycolmap.CameraMode.AUTO
     LOG.info("SfM: extracting SIFT features from %d images", len(names))
-    pycolmap.extract_features(db, image_dir, image_names=names, camera_mode=mode, reader_options=reader,
-                              extraction_options=extraction, device=pycolmap.Device.cpu)
+    pycolmap.extract_features(
+        db,
+        image_dir,
+        image_names=names,
+        camera_mode=mode,
+        reader_options=reader,
+        extraction_options=extraction,
+        device=pycolmap.Device.cpu,
+    )
     seconds["extract"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -207,15 +216,19 @@ def _run_sfm(image_dir: str | Path, work_dir: str | Path, image_names: list[str]
         rec = _map(db, image_dir, work_dir / f"sparse_{mapper}", mapper, opts.seed)
         seconds[mapper] = time.perf_counter() - t
         n = 0 if rec is None else rec.num_reg_images()
-        LOG.info("SfM: %s mapping registered %d of %d images (%.1f s)", mapper, n, len(names),
-                 seconds[mapper])
+        LOG.info("SfM: %s mapping registered %d of %d images (%.1f s)", mapper, n, len(names), seconds[mapper])
         margin = opts.global_margin if best_mapper == "incremental" else 1.0
         if rec is not None and (best is None or n > margin * best.num_reg_images()):
             gap = None if best is None else centre_disagreement(camera_centres(best), camera_centres(rec))
             if gap is not None and gap > opts.max_disagreement:
-                LOG.warning("SfM: %s mapping registered more images, but puts the cameras it shares with %s "
-                            "mapping's model %.0f%% of their spread away from them (degenerate); keeping %s",
-                            mapper, best_mapper, 100 * gap, best_mapper)
+                LOG.warning(
+                    "SfM: %s mapping registered more images, but puts the cameras it shares with %s "
+                    "mapping's model %.0f%% of their spread away from them (degenerate); keeping %s",
+                    mapper,
+                    best_mapper,
+                    100 * gap,
+                    best_mapper,
+                )
                 continue
             best, best_mapper = rec, mapper
         if best is not None and best.num_reg_images() == len(names):
@@ -225,7 +238,8 @@ def _run_sfm(image_dir: str | Path, work_dir: str | Path, image_names: list[str]
             f"{image_dir}: structure-from-motion could not register the images "
             f"({0 if best is None else best.num_reg_images()} of {len(names)}); the photos need to overlap "
             "(the same surfaces seen from nearby viewpoints), be sharp and textured — retake them, or pass "
-            "known poses as a transforms.json or COLMAP model")
+            "known poses as a transforms.json or COLMAP model"
+        )
 
     model = work_dir / "sparse" / "0"
     model.mkdir(parents=True, exist_ok=True)
@@ -245,6 +259,12 @@ def _run_sfm(image_dir: str | Path, work_dir: str | Path, image_names: list[str]
         posed = reconstruction_to_posed(best, image_dir)
     posed.dropped = sorted(set(posed.dropped) | set(dropped))
     report = SfMReport(len(names), len(posed), posed.dropped, best_mapper, error, len(posed.points), seconds)
-    LOG.info("SfM: %d of %d registered with %s mapping, mean reprojection error %.2f px, %d points",
-             report.num_registered, report.num_images, best_mapper, error, report.num_points)
+    LOG.info(
+        "SfM: %d of %d registered with %s mapping, mean reprojection error %.2f px, %d points",
+        report.num_registered,
+        report.num_images,
+        best_mapper,
+        error,
+        report.num_points,
+    )
     return posed, report

@@ -24,8 +24,14 @@ def num_sh_bases(degree: int) -> int:
     return (degree + 1) ** 2
 
 
-def init_from_points(points: np.ndarray, rgb: np.ndarray, sh_degree: int = 3, init_opacity: float = 0.1,
-                     init_scale: float = 1.0, seed: int = 0) -> dict[str, torch.Tensor]:
+def init_from_points(
+    points: np.ndarray,
+    rgb: np.ndarray,
+    sh_degree: int = 3,
+    init_opacity: float = 0.1,
+    init_scale: float = 1.0,
+    seed: int = 0,
+) -> dict[str, torch.Tensor]:
     """Gaussians at the SfM points: isotropic, sized by the mean distance to 3 neighbours."""
     pts = torch.as_tensor(points, dtype=torch.float32)
     n = len(pts)

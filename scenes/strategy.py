@@ -43,8 +43,15 @@ class DefaultStrategy:
     """Upper bound on the number of Gaussians (0: none); growth keeps the highest gradients."""
     state: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    def step_post_backward(self, params: Params, optimizers: Optimizers, step: int, info: dict[str, Any],
-                           scene_scale: float, generator: torch.Generator | None = None) -> None:
+    def step_post_backward(
+        self,
+        params: Params,
+        optimizers: Optimizers,
+        step: int,
+        info: dict[str, Any],
+        scene_scale: float,
+        generator: torch.Generator | None = None,
+    ) -> None:
         """Call after `loss.backward()` and before `optimizer.step()`; `info` is the rasterizer's
         meta with `means2d` whose gradient was retained."""
         if step >= self.refine_stop_iter:
@@ -78,8 +85,9 @@ class DefaultStrategy:
         self.state["count"].index_add_(0, gs_ids, torch.ones_like(gs_ids, dtype=torch.float32))
 
     @torch.no_grad()
-    def _grow(self, params: Params, optimizers: Optimizers, scene_scale: float,
-              generator: torch.Generator | None) -> None:
+    def _grow(
+        self, params: Params, optimizers: Optimizers, scene_scale: float, generator: torch.Generator | None
+    ) -> None:
         grads = self.state["grad2d"] / self.state["count"].clamp_min(1)
         high = grads > self.grow_grad2d
         if self.max_gaussians:
@@ -95,8 +103,9 @@ class DefaultStrategy:
         split_mask = high & ~small
         if dup.any():
             duplicate(params, optimizers, dup)
-            split_mask = torch.cat([split_mask, torch.zeros(int(dup.sum()), dtype=torch.bool,
-                                                            device=split_mask.device)])
+            split_mask = torch.cat(
+                [split_mask, torch.zeros(int(dup.sum()), dtype=torch.bool, device=split_mask.device)]
+            )
         if split_mask.any():
             split(params, optimizers, split_mask, generator)
 
@@ -109,9 +118,13 @@ class DefaultStrategy:
             remove(params, optimizers, prune)
 
 
-def _update(params: Params, optimizers: Optimizers,
-            param_fn: Callable[[str, torch.Tensor], torch.Tensor],
-            state_fn: Callable[[str, torch.Tensor], torch.Tensor], names: list[str] | None = None) -> None:
+def _update(
+    params: Params,
+    optimizers: Optimizers,
+    param_fn: Callable[[str, torch.Tensor], torch.Tensor],
+    state_fn: Callable[[str, torch.Tensor], torch.Tensor],
+    names: list[str] | None = None,
+) -> None:
     """Replace parameters (all, or `names`) by param_fn(name, p) and their per-element optimiser
     state by state_fn(key, v), keeping the optimisers pointing at the new parameters."""
     for name in names or list(params):
@@ -136,12 +149,12 @@ def _update(params: Params, optimizers: Optimizers,
 def duplicate(params: Params, optimizers: Optimizers, mask: torch.Tensor) -> None:
     """Append a copy of every selected Gaussian (fresh optimiser state for the copies)."""
     idx = torch.where(mask)[0]
-    _update(params, optimizers, lambda _, p: torch.cat([p, p[idx]]),
-            lambda _, v: torch.cat([v, torch.zeros_like(v[idx])]))
+    _update(
+        params, optimizers, lambda _, p: torch.cat([p, p[idx]]), lambda _, v: torch.cat([v, torch.zeros_like(v[idx])])
+    )
 
 
-def split(params: Params, optimizers: Optimizers, mask: torch.Tensor,
-          generator: torch.Generator | None = None) -> None:
+def split(params: Params, optimizers: Optimizers, mask: torch.Tensor, generator: torch.Generator | None = None) -> None:
     """Replace every selected Gaussian by two smaller ones sampled inside it (3DGS: scale / 1.6)."""
     sel = torch.where(mask)[0]
     rest = torch.where(~mask)[0]
@@ -160,9 +173,12 @@ def split(params: Params, optimizers: Optimizers, mask: torch.Tensor,
             new = p[sel].repeat((2,) + (1,) * (p.dim() - 1))
         return torch.cat([p[rest], new])
 
-    _update(params, optimizers, param_fn,
-            lambda _, v: torch.cat([v[rest], torch.zeros((2 * len(sel),) + v.shape[1:], dtype=v.dtype,
-                                                         device=v.device)]))
+    _update(
+        params,
+        optimizers,
+        param_fn,
+        lambda _, v: torch.cat([v[rest], torch.zeros((2 * len(sel),) + v.shape[1:], dtype=v.dtype, device=v.device)]),
+    )
 
 
 def remove(params: Params, optimizers: Optimizers, mask: torch.Tensor) -> None:
@@ -173,15 +189,23 @@ def remove(params: Params, optimizers: Optimizers, mask: torch.Tensor) -> None:
 def reset_opacities(params: Params, optimizers: Optimizers, value: float) -> None:
     """Clamp opacities to at most `value` and clear their optimiser state."""
     logit = math.log(value / (1 - value))
-    _update(params, optimizers, lambda _, p: p.clamp_max(logit), lambda _, v: torch.zeros_like(v),
-            names=["opacities"])
+    _update(params, optimizers, lambda _, p: p.clamp_max(logit), lambda _, v: torch.zeros_like(v), names=["opacities"])
 
 
 def quat_to_rotmat(q: torch.Tensor) -> torch.Tensor:
     """Rotation matrices [...,3,3] from unit wxyz quaternions [...,4]."""
     w, x, y, z = q.unbind(-1)
-    return torch.stack([
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ], -1).reshape(q.shape[:-1] + (3, 3))
+    return torch.stack(
+        [
+            1 - 2 * (y * y + z * z),
+            2 * (x * y - w * z),
+            2 * (x * z + w * y),
+            2 * (x * y + w * z),
+            1 - 2 * (x * x + z * z),
+            2 * (y * z - w * x),
+            2 * (x * z - w * y),
+            2 * (y * z + w * x),
+            1 - 2 * (x * x + y * y),
+        ],
+        -1,
+    ).reshape(q.shape[:-1] + (3, 3))

@@ -42,9 +42,16 @@ class SyntheticRoom:
     """A closed room with solid boxes and cylinders: renders RGB-D and answers exact geometry
     queries (clearance, free space, ray distances, surface samples)."""
 
-    def __init__(self, room_min: tuple[float, float, float], room_max: tuple[float, float, float],
-                 boxes: list[Box], cylinders: list[Cylinder], seed: int = 0,
-                 light: tuple[float, float, float] = (-1.0, 0.8, 2.5), texels_per_m: float = 128.0):
+    def __init__(
+        self,
+        room_min: tuple[float, float, float],
+        room_max: tuple[float, float, float],
+        boxes: list[Box],
+        cylinders: list[Cylinder],
+        seed: int = 0,
+        light: tuple[float, float, float] = (-1.0, 0.8, 2.5),
+        texels_per_m: float = 128.0,
+    ):
         self.room_min = np.asarray(room_min, np.float64)
         self.room_max = np.asarray(room_max, np.float64)
         if np.any(self.room_max - self.room_min <= 0):
@@ -90,11 +97,16 @@ class SyntheticRoom:
     def to_spec(self) -> dict[str, Any]:
         """A JSON-able description of every primitive (written as `scene_spec.json`)."""
         return {
-            "format": SPEC_FORMAT, "version": 1, "seed": self.seed,
+            "format": SPEC_FORMAT,
+            "version": 1,
+            "seed": self.seed,
             "units": "metres, world z up",
-            "room": {"min": self.room_min.tolist(), "max": self.room_max.tolist(),
-                     "face_order": ["-x", "+x", "-y", "+y", "-z (floor)", "+z (ceiling)"],
-                     "materials": list(_ROOM_MATERIALS)},
+            "room": {
+                "min": self.room_min.tolist(),
+                "max": self.room_max.tolist(),
+                "face_order": ["-x", "+x", "-y", "+y", "-z (floor)", "+z (ceiling)"],
+                "materials": list(_ROOM_MATERIALS),
+            },
             "boxes": [asdict(b) for b in self.boxes],
             "cylinders": [asdict(c) for c in self.cylinders],
             "light": {"position": self.light.tolist(), "ambient": _AMBIENT, "diffuse": _DIFFUSE},
@@ -105,13 +117,21 @@ class SyntheticRoom:
     def from_spec(cls, spec: dict[str, Any]) -> SyntheticRoom:
         """Rebuild a room from `to_spec()` output."""
         if spec.get("format") != SPEC_FORMAT:
-            raise UserInputError(f"not a synthetic-room spec (format {spec.get('format')!r}, "
-                                 f"expected {SPEC_FORMAT!r}); regenerate it with python -m scenes.synthetic")
+            raise UserInputError(
+                f"not a synthetic-room spec (format {spec.get('format')!r}, "
+                f"expected {SPEC_FORMAT!r}); regenerate it with python -m scenes.synthetic"
+            )
         boxes = [Box(tuple(b["lo"]), tuple(b["hi"]), b["material"]) for b in spec["boxes"]]
-        cyls = [Cylinder(tuple(c["center"]), c["radius"], c["z0"], c["z1"], c["material"])
-                for c in spec["cylinders"]]
-        return cls(tuple(spec["room"]["min"]), tuple(spec["room"]["max"]), boxes, cyls, spec["seed"],
-                   tuple(spec["light"]["position"]), spec.get("texels_per_m", 128.0))
+        cyls = [Cylinder(tuple(c["center"]), c["radius"], c["z0"], c["z1"], c["material"]) for c in spec["cylinders"]]
+        return cls(
+            tuple(spec["room"]["min"]),
+            tuple(spec["room"]["max"]),
+            boxes,
+            cyls,
+            spec["seed"],
+            tuple(spec["light"]["position"]),
+            spec.get("texels_per_m", 128.0),
+        )
 
     @classmethod
     def load(cls, capture_dir: str | os.PathLike = EXAMPLE_DIR) -> SyntheticRoom:
@@ -121,11 +141,11 @@ class SyntheticRoom:
             spec = json.loads(path.read_text())
             return cls.from_spec(spec)
         except FileNotFoundError as e:
-            raise UserInputError(f"{path}: not found; regenerate with python -m scenes.synthetic "
-                                 f"{capture_dir}") from e
+            raise UserInputError(f"{path}: not found; regenerate with python -m scenes.synthetic {capture_dir}") from e
         except (json.JSONDecodeError, KeyError, TypeError, ValueError) as e:
-            raise UserInputError(f"{path}: malformed scene spec ({e!r}); regenerate with "
-                                 f"python -m scenes.synthetic {capture_dir}") from e
+            raise UserInputError(
+                f"{path}: malformed scene spec ({e!r}); regenerate with python -m scenes.synthetic {capture_dir}"
+            ) from e
 
     @property
     def floor_z(self) -> float:
@@ -144,8 +164,13 @@ class SyntheticRoom:
             sd = np.linalg.norm(np.maximum(q, 0), axis=1) + np.minimum(q.max(1), 0)
             d = np.minimum(d, sd)
         for c in self.cylinders:
-            w = np.stack([np.hypot(p[:, 0] - c.center[0], p[:, 1] - c.center[1]) - c.radius,
-                          np.abs(p[:, 2] - (c.z0 + c.z1) / 2) - (c.z1 - c.z0) / 2], 1)
+            w = np.stack(
+                [
+                    np.hypot(p[:, 0] - c.center[0], p[:, 1] - c.center[1]) - c.radius,
+                    np.abs(p[:, 2] - (c.z0 + c.z1) / 2) - (c.z1 - c.z0) / 2,
+                ],
+                1,
+            )
             sd = np.linalg.norm(np.maximum(w, 0), axis=1) + np.minimum(w.max(1), 0)
             d = np.minimum(d, sd)
         return d
@@ -198,8 +223,9 @@ class SyntheticRoom:
         return _look_poses(pos, yaw, pitch)
 
     # ------------------------------------------------------------------ rendering
-    def render(self, cam_to_world: np.ndarray, K: np.ndarray, width: int, height: int,
-               supersample: int = 2) -> tuple[np.ndarray, np.ndarray]:
+    def render(
+        self, cam_to_world: np.ndarray, K: np.ndarray, width: int, height: int, supersample: int = 2
+    ) -> tuple[np.ndarray, np.ndarray]:
         """RGB uint8 [H,W,3] (anti-aliased by `supersample`^2 rays per pixel) and z-depth float32
         [H,W] in metres (one ray through each pixel centre)."""
         c2w = np.asarray(cam_to_world, np.float64)
@@ -207,8 +233,9 @@ class SyntheticRoom:
         if c2w.shape != (4, 4) or K.shape != (3, 3):
             raise ValueError(f"cam_to_world must be [4,4] and K [3,3]; got {c2w.shape} and {K.shape}")
         if self.clearance(c2w[None, :3, 3])[0] <= 0:
-            raise UserInputError(f"camera position {c2w[:3, 3].tolist()} is inside a solid or outside "
-                                 "the room; move it into free space")
+            raise UserInputError(
+                f"camera position {c2w[:3, 3].tolist()} is inside a solid or outside the room; move it into free space"
+            )
         ss = int(supersample)
         offs = (np.arange(ss) + 0.5) / ss
         xs = (np.arange(width)[:, None] + offs[None, :]).reshape(-1)
@@ -259,7 +286,7 @@ class SyntheticRoom:
         order = np.argsort(prim, kind="stable")
         bounds = np.searchsorted(prim[order], np.arange(len(self._prim_surfaces) + 1))
         for k, surfs in enumerate(self._prim_surfaces):
-            idx = order[bounds[k]:bounds[k + 1]]
+            idx = order[bounds[k] : bounds[k + 1]]
             if len(idx) == 0:
                 continue
             pk = p[idx]
@@ -276,17 +303,25 @@ class SyntheticRoom:
     def _face_of(self, prim: int, p: np.ndarray) -> np.ndarray:
         """Which face of primitive `prim` each surface point [M,3] lies on (the nearest one)."""
         if prim == 0 or prim <= len(self.boxes):
-            lo, hi = (self.room_min, self.room_max) if prim == 0 else \
-                (np.asarray(self.boxes[prim - 1].lo), np.asarray(self.boxes[prim - 1].hi))
+            lo, hi = (
+                (self.room_min, self.room_max)
+                if prim == 0
+                else (np.asarray(self.boxes[prim - 1].lo), np.asarray(self.boxes[prim - 1].hi))
+            )
             dist = np.stack([np.abs(p - lo), np.abs(p - hi)], 2).reshape(len(p), 6)  # [x lo, x hi, y lo, ...]
             return dist.argmin(1)
         c = self.cylinders[prim - 1 - len(self.boxes)]
-        dist = np.stack([np.abs(np.hypot(p[:, 0] - c.center[0], p[:, 1] - c.center[1]) - c.radius),
-                         np.abs(p[:, 2] - c.z0), np.abs(p[:, 2] - c.z1)], 1)
+        dist = np.stack(
+            [
+                np.abs(np.hypot(p[:, 0] - c.center[0], p[:, 1] - c.center[1]) - c.radius),
+                np.abs(p[:, 2] - c.z0),
+                np.abs(p[:, 2] - c.z1),
+            ],
+            1,
+        )
         return dist.argmin(1)
 
-    def _intersect(self, o: np.ndarray, d: np.ndarray,
-                   test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    def _intersect(self, o: np.ndarray, d: np.ndarray, test: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Nearest hit along rays from origins o [N,3] (or [1,3]) outside every solid, directions
         d [N,3]: parameter t [N] and primitive index [N] (0 room, then boxes, then cylinders).
         `test` [P] marks the primitives that can be hit (all by default)."""
@@ -296,9 +331,12 @@ class SyntheticRoom:
         ix, iy, iz = 1.0 / dx, 1.0 / dy, 1.0 / dz
         lo, hi = self.room_min, self.room_max
         # Room: the exit of its slab.
-        best = np.minimum(np.minimum(np.maximum((lo[0] - ox) * ix, (hi[0] - ox) * ix),
-                                     np.maximum((lo[1] - oy) * iy, (hi[1] - oy) * iy)),
-                          np.maximum((lo[2] - oz) * iz, (hi[2] - oz) * iz))
+        best = np.minimum(
+            np.minimum(
+                np.maximum((lo[0] - ox) * ix, (hi[0] - ox) * ix), np.maximum((lo[1] - oy) * iy, (hi[1] - oy) * iy)
+            ),
+            np.maximum((lo[2] - oz) * iz, (hi[2] - oz) * iz),
+        )
         prim = np.zeros(len(best), np.int16)
         k = 0
         for b in self.boxes:
@@ -337,19 +375,30 @@ class SyntheticRoom:
     def _make_surfaces(self) -> list[list[Surface]]:
         """Per primitive (room, boxes, cylinders) its faces, in the order `_face_of` returns."""
         tpm, base = self.texels_per_m, self.seed * 1000
-        room = [Plane.for_face(self.room_min, self.room_max, a, side, True, _ROOM_MATERIALS[2 * a + side],
-                                base + 2 * a + side, tpm) for a in range(3) for side in (0, 1)]
+        room = [
+            Plane.for_face(
+                self.room_min, self.room_max, a, side, True, _ROOM_MATERIALS[2 * a + side], base + 2 * a + side, tpm
+            )
+            for a in range(3)
+            for side in (0, 1)
+        ]
         out = [room]
         for i, b in enumerate(self.boxes):
             lo, hi = np.asarray(b.lo, np.float64), np.asarray(b.hi, np.float64)
-            out.append([Plane.for_face(lo, hi, a, side, False, b.material, base + 100 + 6 * i + 2 * a + side,
-                                        tpm) for a in range(3) for side in (0, 1)])
+            out.append(
+                [
+                    Plane.for_face(lo, hi, a, side, False, b.material, base + 100 + 6 * i + 2 * a + side, tpm)
+                    for a in range(3)
+                    for side in (0, 1)
+                ]
+            )
         for i, c in enumerate(self.cylinders):
             sd = base + 500 + 3 * i
             clo = np.array([c.center[0] - c.radius, c.center[1] - c.radius, c.z0])
             chi = np.array([c.center[0] + c.radius, c.center[1] + c.radius, c.z1])
-            out.append([CylinderSide(c, sd, tpm)] + [Disc.for_cap(clo, chi, side, c, sd + 1 + side, tpm)
-                                                      for side in (0, 1)])
+            out.append(
+                [CylinderSide(c, sd, tpm)] + [Disc.for_cap(clo, chi, side, c, sd + 1 + side, tpm) for side in (0, 1)]
+            )
         return out
 
 
@@ -365,4 +414,3 @@ def _look_poses(pos: np.ndarray, yaw: np.ndarray, pitch: np.ndarray) -> np.ndarr
     c2w = np.tile(np.eye(4), (len(pos), 1, 1))
     c2w[:, :3, 0], c2w[:, :3, 1], c2w[:, :3, 2], c2w[:, :3, 3] = right, down, fwd, pos
     return c2w
-

@@ -16,8 +16,7 @@ import numpy as np
 
 
 @functools.lru_cache(maxsize=512)
-def bake_texture(material: str, seed: int, width_m: float, height_m: float,
-                 texels_per_m: float) -> np.ndarray:
+def bake_texture(material: str, seed: int, width_m: float, height_m: float, texels_per_m: float) -> np.ndarray:
     """A deterministic albedo image float32 [rows, cols, 3] in [0,1] covering width_m x height_m
     metres (row index = v, column index = u, texel centres at (i + 0.5) / texels_per_m).
     Cached (read-only) so that rooms built again in one process do not bake again."""
@@ -34,8 +33,9 @@ def _value_noise(rng: np.random.Generator, U: np.ndarray, V: np.ndarray, scale: 
     """Smooth noise with features of about `scale` metres on the regular grid U, V: a random
     lattice smoothed by a cubic B-spline (separable, so two small matrix products)."""
     lat = rng.uniform(-1.7, 1.7, (int(V.max() / scale) + 4, int(U.max() / scale) + 4))
-    return _bspline_weights(V[:, 0] / scale + 1, lat.shape[0]) @ lat @ _bspline_weights(
-        U[0] / scale + 1, lat.shape[1]).T
+    return (
+        _bspline_weights(V[:, 0] / scale + 1, lat.shape[0]) @ lat @ _bspline_weights(U[0] / scale + 1, lat.shape[1]).T
+    )
 
 
 def _bspline_weights(x: np.ndarray, n: int) -> np.ndarray:
@@ -53,8 +53,9 @@ def _fbm(rng, U, V, scales, amps) -> np.ndarray:
     return sum(a * _value_noise(rng, U, V, s) for s, a in zip(scales, amps))
 
 
-def _colour(rng: np.random.Generator, sat: tuple[float, float], val: tuple[float, float],
-            hue: tuple[float, float] = (0.0, 1.0)) -> np.ndarray:
+def _colour(
+    rng: np.random.Generator, sat: tuple[float, float], val: tuple[float, float], hue: tuple[float, float] = (0.0, 1.0)
+) -> np.ndarray:
     h = rng.uniform(*hue) % 1.0
     return np.array(colorsys.hsv_to_rgb(h, rng.uniform(*sat), rng.uniform(*val)))
 
@@ -124,8 +125,7 @@ def _place_posters(rng, img, U, V, count, v_range, size_range) -> None:
         if w > w_m - 0.2 or v_top <= v_range[0]:
             continue
         u0, v0 = rng.uniform(0.1, w_m - w - 0.1), rng.uniform(v_range[0], v_top)
-        if all(u0 > a + c + 0.1 or a > u0 + w + 0.1 or v0 > b + d + 0.1 or b > v0 + h + 0.1
-               for a, b, c, d in placed):
+        if all(u0 > a + c + 0.1 or a > u0 + w + 0.1 or v0 > b + d + 0.1 or b > v0 + h + 0.1 for a, b, c, d in placed):
             placed.append((u0, v0, w, h))
             _draw_poster(rng, img, U, V, u0, v0, w, h)
 
@@ -172,7 +172,7 @@ def _brick(rng, U, V):
     base = _colour(rng, (0.45, 0.7), (0.45, 0.65), hue=(0.0, 0.07))
     jit = rng.normal(0, 1, (row.max() + 1, col.max() + 2, 3)) * np.array([0.035, 0.025, 0.02])
     tone = rng.uniform(0.82, 1.15, (row.max() + 1, col.max() + 2))
-    brick = (base * tone[row, col][..., None] + jit[row, col])
+    brick = base * tone[row, col][..., None] + jit[row, col]
     brick *= (1 + _fbm(rng, U, V, [0.5, 0.15], [0.10, 0.05]))[..., None]
     mortar = np.array([0.72, 0.70, 0.66]) * (1 + 0.05 * _value_noise(rng, U, V, 0.3))[..., None]
     m = np.clip((edge - 0.006) / 0.006, 0, 1)[..., None]
@@ -266,10 +266,17 @@ def _pillar(rng, U, V):
     return img
 
 
-MATERIALS = {"plaster": _plaster, "brick": _brick, "tiles": _tiles, "ceiling": _ceiling, "wood": _wood,
-             "crate": _crate, "painted": _painted, "pillar": _pillar}
+MATERIALS = {
+    "plaster": _plaster,
+    "brick": _brick,
+    "tiles": _tiles,
+    "ceiling": _ceiling,
+    "wood": _wood,
+    "crate": _crate,
+    "painted": _painted,
+    "pillar": _pillar,
+}
 """Texture generators: (rng, U [rows,cols], V [rows,cols] in metres) -> albedo [rows,cols,3]."""
-
 
 
 def bilinear(tex: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -284,4 +291,3 @@ def bilinear(tex: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     top = np.take(flat, i, 0) * (1 - fx) + np.take(flat, i + 1, 0) * fx
     bot = np.take(flat, i + w, 0) * (1 - fx) + np.take(flat, i + w + 1, 0) * fx
     return top * (1 - fy) + bot * fy
-

@@ -53,9 +53,11 @@ class SplatTrainConfig:
     """Evaluate on the held-out images every this many steps (and at the end)."""
     min_points: int = 50
     """Fewer SfM points than this is an error: the capture did not reconstruct."""
-    strategy: DefaultStrategy = field(default_factory=lambda: DefaultStrategy(
-        refine_start_iter=200, refine_stop_iter=2000, refine_every=100, reset_every=1500,
-        max_gaussians=30_000))
+    strategy: DefaultStrategy = field(
+        default_factory=lambda: DefaultStrategy(
+            refine_start_iter=200, refine_stop_iter=2000, refine_every=100, reset_every=1500, max_gaussians=30_000
+        )
+    )
     """Densification and pruning."""
     seed: int = 0
     """Seed for initialisation, camera order and splitting."""
@@ -101,21 +103,45 @@ def scene_scale_of(c2w: torch.Tensor) -> float:
     return float((centres - centres.mean(0)).norm(dim=-1).max()) * 1.1 or 1.0
 
 
-def render_splats(params: dict[str, torch.Tensor], viewmats: torch.Tensor, Ks: torch.Tensor, width: int,
-                  height: int, sh_degree: int, render_mode: str = "RGB",
-                  backgrounds: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+def render_splats(
+    params: dict[str, torch.Tensor],
+    viewmats: torch.Tensor,
+    Ks: torch.Tensor,
+    width: int,
+    height: int,
+    sh_degree: int,
+    render_mode: str = "RGB",
+    backgrounds: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, dict]:
     a = activated(params)
-    return rasterization(a["means"], a["quats"], a["scales"], a["opacities"], a["colors"], viewmats, Ks,
-                         width, height, sh_degree=sh_degree, render_mode=render_mode, backgrounds=backgrounds)
+    return rasterization(
+        a["means"],
+        a["quats"],
+        a["scales"],
+        a["opacities"],
+        a["colors"],
+        viewmats,
+        Ks,
+        width,
+        height,
+        sh_degree=sh_degree,
+        render_mode=render_mode,
+        backgrounds=backgrounds,
+    )
 
 
-def train_splats(posed: PosedImages, cfg: SplatTrainConfig, device: str = "cpu",
-                 on_eval: Callable[[int, dict[str, float]], None] | None = None) -> TrainResult:
+def train_splats(
+    posed: PosedImages,
+    cfg: SplatTrainConfig,
+    device: str = "cpu",
+    on_eval: Callable[[int, dict[str, float]], None] | None = None,
+) -> TrainResult:
     """Optimise Gaussians to the posed images; `on_eval(step, metrics)` receives each evaluation."""
     if len(posed.points) < cfg.min_points:
         raise UserInputError(
             f"only {len(posed.points)} sparse points after SfM (need {cfg.min_points}); the capture "
-            "has too little texture or overlap — capture more views of the scene")
+            "has too little texture or overlap — capture more views of the scene"
+        )
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
     images, Ks, w, h = load_images(posed, cfg.max_size)
@@ -125,11 +151,20 @@ def train_splats(posed: PosedImages, cfg: SplatTrainConfig, device: str = "cpu",
     images, Ks, viewmats = images.to(device), Ks.to(device), viewmats.to(device)
     scene_scale = scene_scale_of(c2w)
 
-    params = {k: torch.nn.Parameter(v.to(device))
-              for k, v in init_from_points(posed.points, posed.points_rgb, cfg.sh_degree,
-                                           cfg.init_opacity, seed=cfg.seed).items()}
-    lrs = {"means": cfg.means_lr * scene_scale, "scales": cfg.scales_lr, "quats": cfg.quats_lr,
-           "opacities": cfg.opacities_lr, "sh0": cfg.sh0_lr, "shN": cfg.shN_lr}
+    params = {
+        k: torch.nn.Parameter(v.to(device))
+        for k, v in init_from_points(
+            posed.points, posed.points_rgb, cfg.sh_degree, cfg.init_opacity, seed=cfg.seed
+        ).items()
+    }
+    lrs = {
+        "means": cfg.means_lr * scene_scale,
+        "scales": cfg.scales_lr,
+        "quats": cfg.quats_lr,
+        "opacities": cfg.opacities_lr,
+        "sh0": cfg.sh0_lr,
+        "shN": cfg.shN_lr,
+    }
     optimizers = {k: torch.optim.Adam([params[k]], lr=lr, eps=1e-15) for k, lr in lrs.items()}
     means_decay = 0.01 ** (1.0 / max(1, cfg.iterations))
     strategy = cfg.strategy
@@ -140,14 +175,24 @@ def train_splats(posed: PosedImages, cfg: SplatTrainConfig, device: str = "cpu",
         with torch.no_grad():
             ps, ss = [], []
             for i in idx:
-                out, _, _ = render_splats(params, viewmats[i:i + 1], Ks[i:i + 1], w, h, cfg.sh_degree)
+                out, _, _ = render_splats(params, viewmats[i : i + 1], Ks[i : i + 1], w, h, cfg.sh_degree)
                 out = out.clamp(0, 1)
-                ps.append(float(psnr(out, images[i:i + 1])[0]))
-                ss.append(float(ssim(out, images[i:i + 1])[0]))
-        m = {"psnr": float(np.mean(ps)), "ssim": float(np.mean(ss)), "num_gaussians": params["means"].shape[0],
-             "held_out": bool(test_idx)}
-        LOG.info("step %d: %s PSNR %.2f dB, SSIM %.4f, %d Gaussians", step,
-                 "held-out" if test_idx else "train", m["psnr"], m["ssim"], m["num_gaussians"])
+                ps.append(float(psnr(out, images[i : i + 1])[0]))
+                ss.append(float(ssim(out, images[i : i + 1])[0]))
+        m = {
+            "psnr": float(np.mean(ps)),
+            "ssim": float(np.mean(ss)),
+            "num_gaussians": params["means"].shape[0],
+            "held_out": bool(test_idx),
+        }
+        LOG.info(
+            "step %d: %s PSNR %.2f dB, SSIM %.4f, %d Gaussians",
+            step,
+            "held-out" if test_idx else "train",
+            m["psnr"],
+            m["ssim"],
+            m["num_gaussians"],
+        )
         if on_eval:
             on_eval(step, m)
         return m
@@ -159,9 +204,9 @@ def train_splats(posed: PosedImages, cfg: SplatTrainConfig, device: str = "cpu",
     for step in bar:
         i = train_idx[int(order[(step - 1) % len(order)])]
         sh = min(cfg.sh_degree, (step - 1) // max(1, cfg.sh_degree_interval))
-        out, _, info = render_splats(params, viewmats[i:i + 1], Ks[i:i + 1], w, h, sh)
+        out, _, info = render_splats(params, viewmats[i : i + 1], Ks[i : i + 1], w, h, sh)
         info["means2d"].retain_grad()
-        gt = images[i:i + 1]
+        gt = images[i : i + 1]
         l1 = (out - gt).abs().mean()
         loss = (1 - cfg.ssim_lambda) * l1 + cfg.ssim_lambda * (1 - ssim(out, gt).mean())
         loss.backward()
@@ -172,8 +217,9 @@ def train_splats(posed: PosedImages, cfg: SplatTrainConfig, device: str = "cpu",
         for g in optimizers["means"].param_groups:
             g["lr"] *= means_decay
         if step % 50 == 0:
-            bar.set_postfix(loss=f"{loss.item():.4f}", gs=params["means"].shape[0],
-                            it_s=f"{step / (time.perf_counter() - t0):.1f}")
+            bar.set_postfix(
+                loss=f"{loss.item():.4f}", gs=params["means"].shape[0], it_s=f"{step / (time.perf_counter() - t0):.1f}"
+            )
         if step % cfg.eval_every == 0 or step == cfg.iterations:
             metrics = evaluate(step)
     metrics["train_seconds"] = time.perf_counter() - t0

@@ -20,9 +20,17 @@ from scenes.synthetic_room import SyntheticRoom
 from wmcore.atomic import atomic_path
 
 
-def truth_scene(out_dir: str | os.PathLike, room: SyntheticRoom | None = None, num_gaussians: int = 20_000,
-                views: int = 24, width: int = 96, height: int = 72, sh_degree: int = 3, voxel_size: float = 0.05,
-                seed: int = 0) -> Path:
+def truth_scene(
+    out_dir: str | os.PathLike,
+    room: SyntheticRoom | None = None,
+    num_gaussians: int = 20_000,
+    views: int = 24,
+    width: int = 96,
+    height: int = 72,
+    sh_degree: int = 3,
+    voxel_size: float = 0.05,
+    seed: int = 0,
+) -> Path:
     """Write a Scene directory for `room` (default: the bundled example room) and return it."""
     room = room or SyntheticRoom.default()
     rng = np.random.default_rng(seed)
@@ -62,6 +70,14 @@ def truth_scene(out_dir: str | os.PathLike, room: SyntheticRoom | None = None, n
         area = 3.0 * (dx * dy + dx * dz + dy * dz)  # room faces, plus as much again for objects
         surface = room.sample_surface(int(4 * area / voxel_size**2), seed=seed)
         OccupancyGrid.build(surface, None, lo, hi, voxel_size, room.floor_z).save(tmp / "occupancy")
-        SceneMeta(method="truth", splats="splats.ply", sh_degree=sh_degree, metric_scale=1.0, floor_z=room.floor_z,
-                  bounds_min=tuple(lo.tolist()), bounds_max=tuple(hi.tolist()), num_gaussians=n).write(tmp)
+        SceneMeta(
+            method="truth",
+            splats="splats.ply",
+            sh_degree=sh_degree,
+            metric_scale=1.0,
+            floor_z=room.floor_z,
+            bounds_min=tuple(lo.tolist()),
+            bounds_max=tuple(hi.tolist()),
+            num_gaussians=n,
+        ).write(tmp)
     return out

@@ -33,8 +33,7 @@ def grid(room, floaters) -> OccupancyGrid:
     # Surface samples (as splat means or SfM points would be) plus isolated floaters; the bounds
     # reach two voxels past the walls, as a reconstruction's would.
     pts = np.concatenate([room.sample_surface(100_000, seed=1), floaters])
-    return OccupancyGrid.build(pts, None, room.room_min - 2 * VOXEL, room.room_max + 2 * VOXEL, VOXEL,
-                               room.floor_z)
+    return OccupancyGrid.build(pts, None, room.room_min - 2 * VOXEL, room.room_max + 2 * VOXEL, VOXEL, room.floor_z)
 
 
 @pytest.fixture(scope="module")
@@ -132,8 +131,9 @@ def test_the_floor_band_is_floor_not_obstacles():
     rng = np.random.default_rng(7)
     floor_noise = np.c_[rng.uniform(0, 2, (4000, 2)), rng.uniform(0.0, 0.25, 4000)]
     post = np.c_[rng.normal(1.5, 0.02, (400, 2)), rng.uniform(0.0, 1.0, 400)]
-    g = OccupancyGrid.build(np.concatenate([floor_noise, post]), None, [0, 0, -0.2], [2, 2, 2], 0.05, floor_z=0.0,
-                            floor_band=0.3)
+    g = OccupancyGrid.build(
+        np.concatenate([floor_noise, post]), None, [0, 0, -0.2], [2, 2, 2], 0.05, floor_z=0.0, floor_band=0.3
+    )
     assert g.is_free(np.array([[0.5, 0.5, 0.15], [1.0, 0.4, 0.1]])).all()
     assert not g.is_free(np.array([[1.5, 1.5, 0.6]]))[0] and not g.is_free(np.array([[0.5, 0.5, -0.1]]))[0]
     strict = OccupancyGrid.build(floor_noise, None, [0, 0, -0.2], [2, 2, 2], 0.05, floor_z=0.0)

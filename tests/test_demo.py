@@ -25,20 +25,34 @@ def tiny(out) -> DemoConfig:
         reconstruct=ReconstructConfig(
             EXAMPLE_DIR / "capture.mp4",
             ingest=IngestConfig(num_frames=48, max_size=192, sfm_max_size=320),
-            train=SplatTrainConfig(iterations=400, max_size=64, eval_every=400, sh_degree=1,
-                                   strategy=DefaultStrategy(refine_start_iter=50, refine_every=50,
-                                                            refine_stop_iter=300, max_gaussians=6000)),
+            train=SplatTrainConfig(
+                iterations=400,
+                max_size=64,
+                eval_every=400,
+                sh_degree=1,
+                strategy=DefaultStrategy(
+                    refine_start_iter=50, refine_every=50, refine_stop_iter=300, max_gaussians=6000
+                ),
+            ),
         ),
         resolution=40,
         episode_steps=60,  # the expert needs up to ~45 steps from the far corners of the room
         random_episodes=4,
         expert_episodes=4,
         loop=ModelBasedConfig(
-            "room:assets/example_room", iterations=2, real_episodes=2, world_model_first_steps=6,
-            world_model_steps=2, world_model_batch_size=4,
+            "room:assets/example_room",
+            iterations=2,
+            real_episodes=2,
+            world_model_first_steps=6,
+            world_model_steps=2,
+            world_model_batch_size=4,
             world_model=WorldModelConfig(block_out_channels=(8, 16), reward_channels=(8, 16), downsample=2),
-            policy_steps=64, final_policy_steps=32, num_envs=4, hp=PPOHyperparameters(rollout_steps=8),
-            channels=(8, 16, 16), hidden=32,
+            policy_steps=64,
+            final_policy_steps=32,
+            num_envs=4,
+            hp=PPOHyperparameters(rollout_steps=8),
+            channels=(8, 16, 16),
+            hidden=32,
         ),
         clone_steps=10,
         twin_ppo_steps=256,
@@ -50,13 +64,27 @@ def tiny(out) -> DemoConfig:
 def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     out = demo(tiny(tmp_path / "demo"))
     report = json.loads((out / "report.json").read_text())
-    assert list(report["seconds_by_stage"]) == ["reconstruct", "collect_twin", "model_based_loop", "collect_heldout",
-                                                "evaluate_world_model", "family", "validate", "videos"]
+    assert list(report["seconds_by_stage"]) == [
+        "reconstruct",
+        "collect_twin",
+        "model_based_loop",
+        "collect_heldout",
+        "evaluate_world_model",
+        "family",
+        "validate",
+        "videos",
+    ]
     c = report["checks"]
     wm = c["world_model_beats_copy_last"]
     assert wm["horizon"] == 15 and wm["passed"] == (wm["psnr"] > wm["copy_last_psnr"])
-    for key in ("imagination_policy_in_reality", "imagination_policy_vs_ppo_in_reality", "ranking_imagination_reality",
-                "ranking_twin_reality", "twin_policy_transfers", "demo_within_budget"):
+    for key in (
+        "imagination_policy_in_reality",
+        "imagination_policy_vs_ppo_in_reality",
+        "ranking_imagination_reality",
+        "ranking_twin_reality",
+        "twin_policy_transfers",
+        "demo_within_budget",
+    ):
         assert isinstance(c[key]["passed"], bool), key
     pol = c["imagination_policy_in_reality"]
     assert pol["passed"] == (pol["success"] >= 0.5 and pol["success_ci95"][0] > pol["random_success_ci95"][1])
@@ -72,11 +100,19 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     data = json.loads((out / "loop" / "data" / "dataset.json").read_text())
     worlds = [e.get("meta", {}).get("world") for e in data["episodes"]]
     assert worlds.count("reality") == 4 and report["real_steps"] == sum(
-        e["steps"] for e in data["episodes"] if e.get("meta", {}).get("world") == "reality")
+        e["steps"] for e in data["episodes"] if e.get("meta", {}).get("world") == "reality"
+    )
     assert data["height"] == 40
-    for name in ("report.md", "validate/report.md", "validate/pair_imagination_reality.png",
-                 "world_model_eval/psnr_horizon.png", "videos/policy_in_reality/video.mp4",
-                 "videos/imagined_vs_reality/video.gif", "scene/splats.ply", "family/clone/policy/policy.json"):
+    for name in (
+        "report.md",
+        "validate/report.md",
+        "validate/pair_imagination_reality.png",
+        "world_model_eval/psnr_horizon.png",
+        "videos/policy_in_reality/video.mp4",
+        "videos/imagined_vs_reality/video.gif",
+        "scene/splats.ply",
+        "family/clone/policy/policy.json",
+    ):
         assert (out / name).exists(), name
     assert "MISS" in (out / "report.md").read_text() or "PASS" in (out / "report.md").read_text()
 

@@ -39,9 +39,16 @@ def setup(tmp_path_factory):
             done = te or tr
     recorder.close()
     torch.manual_seed(0)
-    model = WorldModel(WorldModelConfig(resolution=(RES, RES), action_space={"kind": "discrete", "n": 3},
-                                        context=2, block_out_channels=(16, 32), action_embed_dim=8,
-                                        reward_channels=(8,)))
+    model = WorldModel(
+        WorldModelConfig(
+            resolution=(RES, RES),
+            action_space={"kind": "discrete", "n": 3},
+            context=2,
+            block_out_channels=(16, 32),
+            action_embed_dim=8,
+            reward_channels=(8,),
+        )
+    )
     model.save_pretrained(root / "model")
     return env, root / "model", root / "data"
 
@@ -131,8 +138,9 @@ def test_make_and_make_vec(setup):
     env = gym.make("worldmodel/Dream-v0", model=str(model), dataset=str(data))
     obs, _ = env.reset(seed=0)
     assert obs.shape == (RES, RES, 3)
-    vec = gym.make_vec("worldmodel/Dream-v0", num_envs=3, vectorization_mode="vector_entry_point",
-                       model=str(model), dataset=str(data))
+    vec = gym.make_vec(
+        "worldmodel/Dream-v0", num_envs=3, vectorization_mode="vector_entry_point", model=str(model), dataset=str(data)
+    )
     obs, _ = vec.reset(seed=0)
     assert obs.shape == (3, RES, RES, 3)
     obs, *_ = vec.step(vec.action_space.sample())
@@ -158,15 +166,29 @@ def test_sb3_ppo_trains_on_scene_env_and_dream_vector_env(setup):
     from envs.sb3 import SB3DreamVecEnv
 
     env, model, data = setup
-    ppo = PPO("CnnPolicy", env, n_steps=16, batch_size=16, n_epochs=1, seed=0,
-              policy_kwargs={"normalize_images": True, "features_extractor_kwargs": {"features_dim": 32}})
+    ppo = PPO(
+        "CnnPolicy",
+        env,
+        n_steps=16,
+        batch_size=16,
+        n_epochs=1,
+        seed=0,
+        policy_kwargs={"normalize_images": True, "features_extractor_kwargs": {"features_dim": 32}},
+    )
     ppo.learn(32)
     vec = DreamVectorEnv(model, data, num_envs=4, max_steps=6, autoreset_mode=AutoresetMode.SAME_STEP)
     calls = []
     step = vec.core.model.step
     vec.core.model.step = lambda *a, **k: calls.append(a[0].shape[0]) or step(*a, **k)
-    ppo2 = PPO("CnnPolicy", SB3DreamVecEnv(vec), n_steps=8, batch_size=16, n_epochs=1, seed=0,
-               policy_kwargs={"features_extractor_kwargs": {"features_dim": 32}})
+    ppo2 = PPO(
+        "CnnPolicy",
+        SB3DreamVecEnv(vec),
+        n_steps=8,
+        batch_size=16,
+        n_epochs=1,
+        seed=0,
+        policy_kwargs={"features_extractor_kwargs": {"features_dim": 32}},
+    )
     ppo2.learn(32)
     assert calls and set(calls) == {4}  # every model call carried the whole batch
     # The policy trained in imagination acts in the SceneEnv unchanged.

@@ -30,8 +30,7 @@ def test_gymnasium_and_sb3_checkers(scene_dir):
 
     check_env(SceneEnv(scene_dir, max_steps=20), skip_render_check=True)
     sb3_check_env(SceneEnv(scene_dir, max_steps=20), warn=False)
-    check_env(SceneEnv(scene_dir, actions="continuous", depth=True, state=True, max_steps=20),
-              skip_render_check=True)
+    check_env(SceneEnv(scene_dir, actions="continuous", depth=True, state=True, max_steps=20), skip_render_check=True)
 
 
 def test_same_seed_same_episode(scene_dir):

@@ -37,8 +37,16 @@ def _posed(paths: list[Path], distortion: bool = False, seed: int = 0) -> PosedI
     c2w[:, :3, 3] = rng.normal(size=(n, 3))
     K = np.array([[50.0, 0, 20.5], [0, 51.0, 15.25], [0, 0, 1]])
     dist = rng.normal(scale=0.01, size=(n, 4)) if distortion else None
-    return PosedImages(paths, c2w, np.tile(K, (n, 1, 1)), np.full(n, 40), np.full(n, 30),
-                       rng.normal(size=(20, 3)), rng.integers(0, 256, (20, 3), dtype=np.uint8), dist)
+    return PosedImages(
+        paths,
+        c2w,
+        np.tile(K, (n, 1, 1)),
+        np.full(n, 40),
+        np.full(n, 30),
+        rng.normal(size=(20, 3)),
+        rng.integers(0, 256, (20, 3), dtype=np.uint8),
+        dist,
+    )
 
 
 def test_round_trip_is_exact_and_uses_the_opengl_convention(tmp_path):
@@ -88,9 +96,13 @@ def test_instant_ngp_file(tmp_path):
     pose = np.eye(4)
     pose[:3, 3] = [1, 2, 3]
     meta = {
-        "camera_angle_x": angle, "aabb_scale": 16, "scale": 0.33, "offset": [0.5, 0.5, 0.5],
-        "frames": [{"file_path": f"./train/img_{i}", "transform_matrix": pose.tolist(), "sharpness": 30.0}
-                   for i in range(3)],
+        "camera_angle_x": angle,
+        "aabb_scale": 16,
+        "scale": 0.33,
+        "offset": [0.5, 0.5, 0.5],
+        "frames": [
+            {"file_path": f"./train/img_{i}", "transform_matrix": pose.tolist(), "sharpness": 30.0} for i in range(3)
+        ],
     }
     (tmp_path / "transforms.json").write_text(json.dumps(meta))
     posed = read_transforms(tmp_path / "transforms.json")
@@ -103,8 +115,10 @@ def test_instant_ngp_file(tmp_path):
 
 def test_per_frame_intrinsics_override_global_ones(tmp_path):
     _images(tmp_path, 2)
-    frames = [{"file_path": "img_0.png", "transform_matrix": np.eye(4).tolist(), "fl_x": 70.0, "k1": 0.1},
-              {"file_path": "img_1.png", "transform_matrix": np.eye(4)[:3].tolist()}]
+    frames = [
+        {"file_path": "img_0.png", "transform_matrix": np.eye(4).tolist(), "fl_x": 70.0, "k1": 0.1},
+        {"file_path": "img_1.png", "transform_matrix": np.eye(4)[:3].tolist()},
+    ]
     meta = {"fl_x": 60.0, "fl_y": 61.0, "cx": 20.0, "cy": 15.0, "w": 40, "h": 30, "frames": frames}
     (tmp_path / "transforms.json").write_text(json.dumps(meta))
     posed = read_transforms(tmp_path)
@@ -123,19 +137,31 @@ def test_missing_image_is_skipped_with_a_warning(tmp_path, caplog):
     np.testing.assert_allclose(back.cam_to_world, posed.cam_to_world[[0, 1, 3]], atol=1e-12)
 
 
-@pytest.mark.parametrize("text, match", [
-    ("{not json", "not valid JSON"),
-    ("[1, 2]", "JSON object"),
-    ('{"fl_x": 50}', "'frames'"),
-    ('{"fl_x": 50, "w": 4, "h": 4, "frames": [{"file_path": "a.png"}]}', "'transform_matrix'"),
-    ('{"w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": [[1, 0], [0, 1]]}]}', "4x4"),
-    ('{"w": 40, "h": 30, "frames": [{"file_path": "img_0.png", "transform_matrix": '
-     '[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}', "'fl_x'"),
-    ('{"fl_x": "wide", "w": 40, "h": 30, "frames": [{"file_path": "img_0.png", "transform_matrix": '
-     '[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}', "'fl_x' is not a number"),
-    ('{"camera_model": "OPENCV_FISHEYE", "frames": [{"file_path": "img_0.png", "transform_matrix": '
-     '[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}', "OPENCV_FISHEYE"),
-])
+@pytest.mark.parametrize(
+    "text, match",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "JSON object"),
+        ('{"fl_x": 50}', "'frames'"),
+        ('{"fl_x": 50, "w": 4, "h": 4, "frames": [{"file_path": "a.png"}]}', "'transform_matrix'"),
+        ('{"w": 4, "h": 4, "frames": [{"file_path": "a.png", "transform_matrix": [[1, 0], [0, 1]]}]}', "4x4"),
+        (
+            '{"w": 40, "h": 30, "frames": [{"file_path": "img_0.png", "transform_matrix": '
+            "[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}",
+            "'fl_x'",
+        ),
+        (
+            '{"fl_x": "wide", "w": 40, "h": 30, "frames": [{"file_path": "img_0.png", "transform_matrix": '
+            "[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}",
+            "'fl_x' is not a number",
+        ),
+        (
+            '{"camera_model": "OPENCV_FISHEYE", "frames": [{"file_path": "img_0.png", "transform_matrix": '
+            "[[1,0,0,0],[0,1,0,0],[0,0,1,0],[0,0,0,1]]}]}",
+            "OPENCV_FISHEYE",
+        ),
+    ],
+)
 def test_malformed_files_name_the_file_and_the_problem(tmp_path, text, match):
     _images(tmp_path, 1)
     path = tmp_path / "transforms.json"
@@ -174,8 +200,20 @@ def test_distorted_and_oversized_images_are_rectified_on_ingest(tmp_path):
         pose = np.eye(4)
         pose[:3, 3] = [i, 0, 0]
         frames.append({"file_path": f"f{i}.png", "transform_matrix": pose.tolist()})
-    meta = {"camera_model": "OPENCV", "fl_x": 300, "fl_y": 300, "cx": 200, "cy": 150, "w": w, "h": h,
-            "k1": k[0], "k2": k[1], "p1": k[2], "p2": k[3], "frames": frames}
+    meta = {
+        "camera_model": "OPENCV",
+        "fl_x": 300,
+        "fl_y": 300,
+        "cx": 200,
+        "cy": 150,
+        "w": w,
+        "h": h,
+        "k1": k[0],
+        "k2": k[1],
+        "p1": k[2],
+        "p2": k[3],
+        "frames": frames,
+    }
     (tmp_path / "data" / "transforms.json").write_text(json.dumps(meta))
     cfg = IngestConfig(max_size=200, up="none", scale_from="f0,f2.png,4.0")  # names survive rectifying
     posed, norm, _ = ingest(tmp_path / "data", tmp_path / "work", cfg)

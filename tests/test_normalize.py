@@ -15,8 +15,9 @@ from wmcore.errors import UserInputError
 CAM_HEIGHT = 1.5
 
 
-def _handheld(n: int = 12, floor_points: int = 400, pitch_deg: float = -12.0, yaw_span: float = 2 * np.pi,
-              seed: int = 0) -> PosedImages:
+def _handheld(
+    n: int = 12, floor_points: int = 400, pitch_deg: float = -12.0, yaw_span: float = 2 * np.pi, seed: int = 0
+) -> PosedImages:
     """A metric, z-up capture: cameras on a loop at 1.5 m looking around, level (no roll), pitched
     down; sparse points on the floor (z = 0) and on walls."""
     rng = np.random.default_rng(seed)
@@ -34,8 +35,15 @@ def _handheld(n: int = 12, floor_points: int = 400, pitch_deg: float = -12.0, ya
     wall = np.c_[np.full(150, 4.0), rng.uniform(-4, 4, 150), rng.uniform(0, 3, 150)]
     pts = np.concatenate([floor, wall])
     K = np.tile(np.array([[100.0, 0, 50], [0, 100, 40], [0, 0, 1]]), (n, 1, 1))
-    return PosedImages([Path(f"img_{i}.jpg") for i in range(n)], c2w, K, np.full(n, 100), np.full(n, 80),
-                       pts, np.zeros((len(pts), 3), np.uint8))
+    return PosedImages(
+        [Path(f"img_{i}.jpg") for i in range(n)],
+        c2w,
+        K,
+        np.full(n, 100),
+        np.full(n, 80),
+        pts,
+        np.zeros((len(pts), 3), np.uint8),
+    )
 
 
 def _random_sim3(seed: int = 1, scale: float = 3.7) -> np.ndarray:
@@ -104,13 +112,16 @@ def test_scale_from_two_cameras_and_from_camera_height():
     assert by_height.metric_scale == pytest.approx(fixed.metric_scale, rel=0.02)
 
 
-@pytest.mark.parametrize("spec, match", [
-    ("img_0,img_1", "expected 'IMG_A,IMG_B,METRES'"),
-    ("img_0,nope.jpg,2", "no registered image named 'nope.jpg'"),
-    ("img_0,img_1,-3", "not a positive distance"),
-    ("img_0,img_0,1", "same place"),
-    ("camera-height:tall", "not a positive distance"),
-])
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("img_0,img_1", "expected 'IMG_A,IMG_B,METRES'"),
+        ("img_0,nope.jpg,2", "no registered image named 'nope.jpg'"),
+        ("img_0,img_1,-3", "not a positive distance"),
+        ("img_0,img_0,1", "same place"),
+        ("camera-height:tall", "not a positive distance"),
+    ],
+)
 def test_bad_scale_from_specs(spec, match):
     truth = _handheld()
     norm = normalize(truth)

@@ -15,8 +15,9 @@ from wmcore.errors import UserInputError
 
 def _params(n=20, degree=3, seed=0):
     rng = np.random.default_rng(seed)
-    return {k: v.numpy() for k, v in init_from_points(rng.normal(size=(n, 3)), rng.integers(0, 255, (n, 3)),
-                                                        degree).items()}
+    return {
+        k: v.numpy() for k, v in init_from_points(rng.normal(size=(n, 3)), rng.integers(0, 255, (n, 3)), degree).items()
+    }
 
 
 @pytest.mark.parametrize("degree", [0, 1, 3])
@@ -107,8 +108,13 @@ def test_default_strategy_grows_high_gradient_gaussians():
     means2d = torch.zeros(1, 10, 2, requires_grad=True)
     means2d.grad = torch.zeros(1, 10, 2)
     means2d.grad[0, :3] = 1.0  # three Gaussians with large screen-space gradients
-    info = {"means2d": means2d, "radii": torch.ones(1, 10, dtype=torch.int32), "width": 64, "height": 64,
-            "n_cameras": 1}
+    info = {
+        "means2d": means2d,
+        "radii": torch.ones(1, 10, dtype=torch.int32),
+        "width": 64,
+        "height": 64,
+        "n_cameras": 1,
+    }
     strat.step_post_backward(params, opts, step=1, info=info, scene_scale=100.0)  # all "small": duplicate
     assert params["means"].shape[0] == 13
     _check_consistent(params, opts)

@@ -32,8 +32,15 @@ def test_every_policy_kind_resolves_to_the_protocol(room_env, tmp_path):
 
     ActorCritic(ActorCriticNetConfig((40, 40, 3), channels=(8, 16, 16), hidden=32)).save(tmp_path / "p")
     obs, _ = room_env.reset(seed=0)
-    specs = ["random", "sticky", "expert", "oracle", "noisy:0.5:expert", str(tmp_path / "p"),
-             "training.examples.carracing_driver:Driver"]
+    specs = [
+        "random",
+        "sticky",
+        "expert",
+        "oracle",
+        "noisy:0.5:expert",
+        str(tmp_path / "p"),
+        "training.examples.carracing_driver:Driver",
+    ]
     for spec in specs[:-1]:
         policy = resolve_policy(spec, room_env, seed=1)
         assert isinstance(policy, Policy), spec
@@ -74,8 +81,14 @@ def test_stateful_policies_follow_episode_starts():
 def test_sb3_zip_loads_without_unpickling(tmp_path, room_env):
     from stable_baselines3 import PPO
 
-    model = PPO("CnnPolicy", room_env, n_steps=8, batch_size=8, seed=0,
-                policy_kwargs={"features_extractor_kwargs": {"features_dim": 32}})
+    model = PPO(
+        "CnnPolicy",
+        room_env,
+        n_steps=8,
+        batch_size=8,
+        seed=0,
+        policy_kwargs={"features_extractor_kwargs": {"features_dim": 32}},
+    )
     model.save(tmp_path / "ppo.zip")
     policy = resolve_policy(str(tmp_path / "ppo.zip"), room_env)
     obs = np.stack([room_env.reset(seed=s)[0] for s in range(3)])
@@ -133,8 +146,16 @@ def test_downsampled_world_model_predicts_full_size_frames():
     from worldmodel.model import WorldModel
 
     torch.manual_seed(0)
-    m = WorldModel(WorldModelConfig(resolution=(40, 40), action_space={"kind": "discrete", "n": 3}, downsample=2,
-                                    block_out_channels=(8, 16), reward_channels=(8,), num_steps=2)).eval()
+    m = WorldModel(
+        WorldModelConfig(
+            resolution=(40, 40),
+            action_space={"kind": "discrete", "n": 3},
+            downsample=2,
+            block_out_channels=(8, 16),
+            reward_channels=(8,),
+            num_steps=2,
+        )
+    ).eval()
     assert m.config.network_resolution == (20, 20) and m.unet.config.sample_size == 20
     frames = torch.randint(0, 256, (2, 5, 40, 40, 3), dtype=torch.uint8)
     actions = torch.randint(0, 3, (2, 4))
@@ -175,8 +196,11 @@ def test_episode_meta_cloning_and_coverage(tmp_path):
     assert [e.meta["policy"] for e in ds.episodes] == ["noisy:0.3:expert"] * 3 + ["random"] * 2
     obs, acts = demonstrations(ds, "expert")
     assert len(obs) == sum(e.steps for e in ds.episodes[:3]) == len(acts)
-    path = behaviour_cloning(BehaviourCloningConfig(tmp_path / "data", out=tmp_path / "bc", steps=150,
-                                                    batch_size=32, channels=(8, 16, 16), hidden=32))
+    path = behaviour_cloning(
+        BehaviourCloningConfig(
+            tmp_path / "data", out=tmp_path / "bc", steps=150, batch_size=32, channels=(8, 16, 16), hidden=32
+        )
+    )
     summary = json.loads((tmp_path / "bc" / "summary.json").read_text())
     assert summary["pairs"] == len(obs) and summary["train_action_agreement"] > 0.6  # it fits its demonstrations
     clone = load_policy(path)
@@ -190,7 +214,8 @@ def test_episode_meta_cloning_and_coverage(tmp_path):
     assert cov.outside_fraction(noise) == 1.0
     with pytest.raises(UserInputError, match="not plain JSON"):
         DatasetWriter(tmp_path / "data", ds.action_space, (40, 40), append=True).add(
-            np.zeros((2, 40, 40, 3), np.uint8), [0], [0.0], [False], [True], meta={"x": object()})
+            np.zeros((2, 40, 40, 3), np.uint8), [0], [0.0], [False], [True], meta={"x": object()}
+        )
     assert len(TrajectoryDataset(tmp_path / "data")) == 5  # the refused episode left nothing behind
 
 
@@ -213,8 +238,10 @@ def test_recent_episodes_get_their_share_of_every_batch(tmp_path):
 def test_env_kwargs_are_parsed_in_one_place(command, tmp_path, capsys):
     from training.cli import main
 
-    args = {"collect": ["collect", "CartPole-v1", "--out", str(tmp_path / "d")],
-            "model-based": ["model-based", f"room:{EXAMPLE_DIR}", "--out", str(tmp_path / "m")]}[command]
+    args = {
+        "collect": ["collect", "CartPole-v1", "--out", str(tmp_path / "d")],
+        "model-based": ["model-based", f"room:{EXAMPLE_DIR}", "--out", str(tmp_path / "m")],
+    }[command]
     assert main([*args, "--env-kwargs", "{bad"]) == 2
     assert "--env-kwargs '{bad' is not valid JSON" in capsys.readouterr().err
     assert main([*args, "--env-kwargs", "[1, 2]"]) == 2
@@ -229,13 +256,26 @@ def test_model_based_loop_on_a_standard_env_with_continuous_actions(tmp_path):
     from training.policies import load_policy
     from worldmodel.config import WorldModelConfig
 
-    result = model_based(ModelBasedConfig(
-        "CarRacing-v3", out=tmp_path / "mb", resolution=(32, 32), episode_steps=12, iterations=2, real_episodes=1,
-        initial_policy="random", world_model_first_steps=2, world_model_steps=2, world_model_batch_size=2,
-        world_model=WorldModelConfig(block_out_channels=(8, 16), reward_channels=(8, 16), downsample=2, context=2),
-        policy_steps=16, num_envs=4,
-        imagined_horizon=4, channels=(8, 16, 16), hidden=32,
-    ))
+    result = model_based(
+        ModelBasedConfig(
+            "CarRacing-v3",
+            out=tmp_path / "mb",
+            resolution=(32, 32),
+            episode_steps=12,
+            iterations=2,
+            real_episodes=1,
+            initial_policy="random",
+            world_model_first_steps=2,
+            world_model_steps=2,
+            world_model_batch_size=2,
+            world_model=WorldModelConfig(block_out_channels=(8, 16), reward_channels=(8, 16), downsample=2, context=2),
+            policy_steps=16,
+            num_envs=4,
+            imagined_horizon=4,
+            channels=(8, 16, 16),
+            hidden=32,
+        )
+    )
     assert result["real_steps"] == 24 and result["free_episodes"] == 0
     policy = load_policy(tmp_path / "mb" / "policy")
     a, _ = policy.predict(np.zeros((32, 32, 3), np.uint8), deterministic=False)

@@ -281,7 +281,7 @@ def test_many_gaussians_bin_front_to_back_like_a_direct_sort():
             tx, ty = tile % tiles_x, tile // tiles_x
             want = [g for g in front_to_back if lo[c, g, 0] <= tx < hi[c, g, 0] and lo[c, g, 1] <= ty < hi[c, g, 1]]
             b = c * tiles_x * tiles_y + tile
-            assert ids[offsets[b]:offsets[b + 1]] == want, (c, tile)
+            assert ids[offsets[b] : offsets[b + 1]] == want, (c, tile)
     assert offsets[-1] == len(ids) > 2 * n
     r_out, r_alpha, _ = rasterization_reference(**_f64(scene), **SIZE, sh_degree=3)
     torch.testing.assert_close(alpha.double(), r_alpha, atol=2e-5, rtol=0)
@@ -306,8 +306,9 @@ def test_the_tile_size_changes_neither_image_nor_gradients():
         out, alpha, meta = rasterization(**leaves, **size, tile_size=ts, sh_degree=3, render_mode="RGB+ED")
         assert meta["tile_size"] == (cpu_tile_size(2, 70, 50) if ts is None else ts)
         (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
-        results[ts] = [out.detach(), alpha.detach()] + [leaves[k].grad for k in ("means", "quats", "scales",
-                                                                                 "opacities", "colors")]
+        results[ts] = [out.detach(), alpha.detach()] + [
+            leaves[k].grad for k in ("means", "quats", "scales", "opacities", "colors")
+        ]
     for ts in (8, 16, 32):
         assert torch.equal(results[None][0], results[ts][0]) and torch.equal(results[None][1], results[ts][1])
         for a, b in zip(results[None][2:], results[ts][2:]):

@@ -17,9 +17,16 @@ from scenes.rasterize.cuda import render_gsplat
 def _inputs(n: int = 5, c: int = 2, backgrounds: bool = True) -> RasterInputs:
     g = torch.Generator().manual_seed(0)
     K = torch.tensor([[20.0, 0, 8], [0, 20, 8], [0, 0, 1]]).expand(c, 3, 3)
-    return RasterInputs(torch.randn(n, 3, generator=g), torch.randn(n, 4, generator=g), torch.rand(n, 3, generator=g),
-                        torch.rand(n, generator=g), torch.rand(n, 3, generator=g), torch.eye(4).expand(c, 4, 4), K,
-                        torch.rand(c, 3, generator=g) if backgrounds else None)
+    return RasterInputs(
+        torch.randn(n, 3, generator=g),
+        torch.randn(n, 4, generator=g),
+        torch.rand(n, 3, generator=g),
+        torch.rand(n, generator=g),
+        torch.rand(n, 3, generator=g),
+        torch.eye(4).expand(c, 4, 4),
+        K,
+        torch.rand(c, 3, generator=g) if backgrounds else None,
+    )
 
 
 def test_gsplat_gets_every_option_by_name(monkeypatch):
@@ -34,9 +41,21 @@ def test_gsplat_gets_every_option_by_name(monkeypatch):
     options = RasterOptions(16, 12, 0.02, 50.0, 0.5, 0.25, None, 16, "RGB+ED", True)
     out, alphas, meta = render_gsplat(inputs, options)
     assert len(seen["args"]) == 7 and all(a is b for a, b in zip(seen["args"], inputs[:7]))
-    assert seen["kwargs"] == dict(width=16, height=12, near_plane=0.02, far_plane=50.0, radius_clip=0.5, eps2d=0.25,
-                                  sh_degree=None, tile_size=16, backgrounds=inputs.backgrounds, render_mode="RGB+ED",
-                                  absgrad=True, packed=False, rasterize_mode="classic")
+    assert seen["kwargs"] == dict(
+        width=16,
+        height=12,
+        near_plane=0.02,
+        far_plane=50.0,
+        radius_clip=0.5,
+        eps2d=0.25,
+        sh_degree=None,
+        tile_size=16,
+        backgrounds=inputs.backgrounds,
+        render_mode="RGB+ED",
+        absgrad=True,
+        packed=False,
+        rasterize_mode="classic",
+    )
     assert meta["radii"].shape == (2, 5) and meta["radii_xy"].shape == (2, 5, 2)
 
 

@@ -28,23 +28,39 @@ REPO = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def capture(tmp_path_factory) -> Path:
-    return write_example_capture(tmp_path_factory.mktemp("cap") / "room", num_frames=32, width=192,
-                                 height=144).video
+    return write_example_capture(tmp_path_factory.mktemp("cap") / "room", num_frames=32, width=192, height=144).video
 
 
 def small_config(inp: Path, out: Path) -> ReconstructConfig:
     return ReconstructConfig(
-        input=inp, output=out, voxel_size=0.1,
+        input=inp,
+        output=out,
+        voxel_size=0.1,
         ingest=IngestConfig(num_frames=32, max_size=192, sfm_max_size=192),
-        train=SplatTrainConfig(iterations=200, max_size=64, eval_every=100, sh_degree=1,
-                               strategy=DefaultStrategy(refine_start_iter=50, refine_every=50,
-                                                        refine_stop_iter=150, max_gaussians=8000)))
+        train=SplatTrainConfig(
+            iterations=200,
+            max_size=64,
+            eval_every=100,
+            sh_degree=1,
+            strategy=DefaultStrategy(refine_start_iter=50, refine_every=50, refine_stop_iter=150, max_gaussians=8000),
+        ),
+    )
 
 
 def test_reconstruct_writes_a_complete_scene(capture, tmp_path):
     out = reconstruct(small_config(capture, tmp_path / "scene"))
-    for name in ("scene.json", "splats.ply", "transforms.json", "metrics.json", "config.json", "log.txt",
-                 "metrics.jsonl", "previews/heldout_grid.png", "previews/orbit.mp4", "occupancy"):
+    for name in (
+        "scene.json",
+        "splats.ply",
+        "transforms.json",
+        "metrics.json",
+        "config.json",
+        "log.txt",
+        "metrics.jsonl",
+        "previews/heldout_grid.png",
+        "previews/orbit.mp4",
+        "occupancy",
+    ):
         assert (out / name).exists(), name
     meta = json.loads((out / "scene.json").read_text())
     metrics = json.loads((out / "metrics.json").read_text())
@@ -94,8 +110,20 @@ def test_failed_reconstruct_leaves_no_scene(tmp_path):
 
 
 def test_cli_bad_input_exits_2(tmp_path):
-    out = subprocess.run([sys.executable, "-m", "training.cli", "reconstruct", str(tmp_path / "missing.mp4"),
-                          "--output", str(tmp_path / "s")], capture_output=True, text=True, cwd=REPO)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.cli",
+            "reconstruct",
+            str(tmp_path / "missing.mp4"),
+            "--output",
+            str(tmp_path / "s"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert out.returncode == 2
     assert "missing.mp4" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "s").exists()
@@ -116,9 +144,13 @@ def test_splat_training_on_cuda_reaches_what_the_cpu_reaches(tmp_path):
     held-out PSNR they reach is the CPU rasterizer's (the random streams differ, so not bit for bit)."""
     pytest.importorskip("gsplat")
     posed = read_transforms(write_example_dataset(tmp_path / "ds", num_frames=24, width=96, height=72))
-    cfg = SplatTrainConfig(iterations=600, max_size=96, eval_every=600, sh_degree=1,
-                           strategy=DefaultStrategy(refine_start_iter=100, refine_every=100, refine_stop_iter=450,
-                                                    max_gaussians=20_000))
+    cfg = SplatTrainConfig(
+        iterations=600,
+        max_size=96,
+        eval_every=600,
+        sh_degree=1,
+        strategy=DefaultStrategy(refine_start_iter=100, refine_every=100, refine_stop_iter=450, max_gaussians=20_000),
+    )
     cpu, gpu = train_splats(posed, cfg, "cpu"), train_splats(posed, cfg, "cuda")
     print({k: (cpu.metrics[k], gpu.metrics[k]) for k in ("psnr", "ssim", "num_gaussians", "train_seconds")})
     assert gpu.metrics["num_gaussians"] != len(posed.points)  # densification and pruning ran

@@ -43,8 +43,12 @@ def test_scene_renders_alike_on_cuda(scene_dir):
     """Scene.load(dir, device="cuda") renders through gsplat what the CPU rasterizer renders."""
     pytest.importorskip("gsplat")
     cpu, gpu = Scene.load(scene_dir), Scene.load(scene_dir, device="cuda")
-    c2w = np.stack([look_at(np.array([-1.0, -1.0, 1.4]), np.array([2.0, 1.0, 1.2])),
-                    look_at(np.array([1.0, 0.5, 1.2]), np.array([-2.0, -1.0, 1.0]))])
+    c2w = np.stack(
+        [
+            look_at(np.array([-1.0, -1.0, 1.4]), np.array([2.0, 1.0, 1.2])),
+            look_at(np.array([1.0, 0.5, 1.2]), np.array([-2.0, -1.0, 1.0])),
+        ]
+    )
     K = np.repeat(SyntheticRoom.intrinsics(64, 48, 70.0)[None], 2, 0)
     rgb_c, depth_c = cpu.render(c2w, K, 64, 48)
     rgb_g, depth_g = gpu.render(c2w, K, 64, 48)
@@ -128,8 +132,18 @@ def test_trace_views_sees_the_room_not_behind_its_walls(scene_dir):
     K = SyntheticRoom.intrinsics(32, 24, 70.0)
     lo, hi, cell = np.array([-4.0, -3.5, -0.1]), np.array([4.0, 3.5, 3.1]), 0.1
     shape = (80, 70)
-    views, surface = trace_views(params, sh_degree_of(read_splat_ply(scene_dir / "splats.ply")), c2w,
-                                 np.repeat(K[None], 12, 0), 32, 24, 1.0, lo, cell, shape)
+    views, surface = trace_views(
+        params,
+        sh_degree_of(read_splat_ply(scene_dir / "splats.ply")),
+        c2w,
+        np.repeat(K[None], 12, 0),
+        32,
+        24,
+        1.0,
+        lo,
+        cell,
+        shape,
+    )
     assert views.dtype == np.int32 and views.max() <= 12
     seen = views >= 1
     xs = lo[0] + (np.arange(shape[0]) + 0.5) * cell
@@ -175,20 +189,27 @@ def test_min_views_keeps_space_behind_a_missing_wall_solid(scene_dir):
         "scales": np.full((n, 3), np.log(0.15)),
         "opacities": np.full(n, 5.0),
     }
-    params = {k: torch.as_tensor(np.concatenate([keep[k], floaters[k].astype(keep[k].dtype)]))
-              if k in floaters else torch.as_tensor(np.concatenate([keep[k], np.repeat(keep[k][:1], n, 0)]))
-              for k in keep}
+    params = {
+        k: torch.as_tensor(np.concatenate([keep[k], floaters[k].astype(keep[k].dtype)]))
+        if k in floaters
+        else torch.as_tensor(np.concatenate([keep[k], np.repeat(keep[k][:1], n, 0)]))
+        for k in keep
+    }
     eyes = [np.array([0.0, y, 1.4]) for y in (-0.2, 0.2)]
     c2w = [look_at(e, np.array([-3.0, 0.0, 1.2])) for e in eyes]  # two views at the gap
-    c2w += [look_at(np.array([x, y, 1.4]), np.array([3.0, 0.5 * y, 1.2]))  # ten looking the other way
-            for x in (-1.5, -0.5, 0.5) for y in (-1.0, 0.0, 1.0)]
+    c2w += [
+        look_at(np.array([x, y, 1.4]), np.array([3.0, 0.5 * y, 1.2]))  # ten looking the other way
+        for x in (-1.5, -0.5, 0.5)
+        for y in (-1.0, 0.0, 1.0)
+    ]
     c2w.append(look_at(np.array([0.0, 0.0, 1.4]), np.array([3.0, 0.0, 1.0])))
     c2w = np.stack(c2w)
     K = SyntheticRoom.intrinsics(32, 24, 70.0)
     lo, hi, cell = np.array([-4.0, -3.5, -0.1]), np.array([4.0, 3.5, 3.1]), 0.1
     shape = (80, 70)
-    views, surface = trace_views(params, sh_degree_of(splats), c2w, np.repeat(K[None], len(c2w), 0), 32, 24, 1.0,
-                                 lo, cell, shape)
+    views, surface = trace_views(
+        params, sh_degree_of(splats), c2w, np.repeat(K[None], len(c2w), 0), 32, 24, 1.0, lo, cell, shape
+    )
     xs = lo[0] + (np.arange(shape[0]) + 0.5) * cell
     ys = lo[1] + (np.arange(shape[1]) + 0.5) * cell
     behind = (xs[:, None] < -3.1) & (xs[:, None] > -3.45) & (np.abs(ys)[None, :] < 0.3)

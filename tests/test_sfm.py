@@ -41,8 +41,15 @@ def room_video(tmp_path_factory) -> tuple[Path, np.ndarray, np.ndarray]:
     K = room.intrinsics(W, H)
     poses = room.camera_path(LOOP)[:FRAMES]
     path = tmp_path_factory.mktemp("room") / "capture.mp4"
-    with imageio.get_writer(str(path), fps=10, codec="libx264", quality=None, pixelformat="yuv420p",
-                            macro_block_size=8, output_params=["-crf", "14"]) as writer:
+    with imageio.get_writer(
+        str(path),
+        fps=10,
+        codec="libx264",
+        quality=None,
+        pixelformat="yuv420p",
+        macro_block_size=8,
+        output_params=["-crf", "14"],
+    ) as writer:
         for pose in poses:
             writer.append_data(room.render(pose, K, W, H, supersample=1)[0])
     return path, poses, K
@@ -104,8 +111,9 @@ def test_colmap_model_and_transforms_inputs_give_the_same_cameras(video_ingest, 
     moved = model.transformed(norm.matrix)
     np.testing.assert_allclose(moved.cam_to_world[:, :3, 3], posed.cam_to_world[:, :3, 3], atol=1e-6)
     # Feeding the COLMAP model folder and the written transforms.json back through ingest.
-    p_colmap, _, i_colmap = ingest(work / "sfm" / "sparse" / "0", tmp_path / "a",
-                                   IngestConfig(image_dir=work / "images"))
+    p_colmap, _, i_colmap = ingest(
+        work / "sfm" / "sparse" / "0", tmp_path / "a", IngestConfig(image_dir=work / "images")
+    )
     assert i_colmap["kind"] == "colmap" and len(p_colmap) == len(posed)
     assert p_colmap.distortion is None  # the distorted model was undistorted on the way in
     # A COLMAP project in text format (proj/sparse/0/*.txt beside proj/images) is found by itself.

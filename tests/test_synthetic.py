@@ -199,9 +199,14 @@ def test_pycolmap_registers_example_frames(tmp_path):
     reader = pycolmap.ImageReaderOptions()
     reader.camera_model = "PINHOLE"
     reader.camera_params = ",".join(str(x) for x in (cap.K[0, 0], cap.K[1, 1], cap.K[0, 2], cap.K[1, 2]))
-    pycolmap.extract_features(db, images, camera_mode=pycolmap.CameraMode.SINGLE, reader_options=reader,
-                              extraction_options=pycolmap.FeatureExtractionOptions(use_gpu=False),
-                              device=pycolmap.Device.cpu)
+    pycolmap.extract_features(
+        db,
+        images,
+        camera_mode=pycolmap.CameraMode.SINGLE,
+        reader_options=reader,
+        extraction_options=pycolmap.FeatureExtractionOptions(use_gpu=False),
+        device=pycolmap.Device.cpu,
+    )
     pycolmap.match_exhaustive(db, device=pycolmap.Device.cpu)
     (tmp_path / "sparse").mkdir()
     recs = pycolmap.incremental_mapping(db, images, tmp_path / "sparse")

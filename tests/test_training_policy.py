@@ -68,9 +68,19 @@ def setup(tmp_path_factory):
 
 def small_run(model: Path, data: Path, out: Path, algorithm: str, **kw) -> TrainPolicyConfig:
     """32 imagined steps in 4 environments with a small network: the whole loop, quickly."""
-    return TrainPolicyConfig(model, data, out=out, algorithm=algorithm, total_steps=32, num_envs=4, max_steps=5,
-                             hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2), channels=(8, 16, 16),
-                             hidden=32, **kw)
+    return TrainPolicyConfig(
+        model,
+        data,
+        out=out,
+        algorithm=algorithm,
+        total_steps=32,
+        num_envs=4,
+        max_steps=5,
+        hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2),
+        channels=(8, 16, 16),
+        hidden=32,
+        **kw,
+    )
 
 
 @pytest.mark.parametrize("algorithm", ["actor-critic", "ppo"])
@@ -248,12 +258,36 @@ def test_train_policy_on_two_cpu_processes(setup, tmp_path):
     _, model, data = setup
     repo = Path(__file__).resolve().parents[1]
     out = subprocess.run(
-        [str(Path(sys.executable).with_name("torchrun")), "--nproc_per_node", "2", "-m", "training.train_policy",
-         str(model), str(data), "--out", str(tmp_path / "ddp"), "--algorithm", "actor-critic", "--total-steps", "32",
-         "--num-envs", "2",
-         "--hp.rollout-steps", "4", "--channels", "8", "16", "16", "--hidden", "32"],
-        cwd=repo, env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(repo)},
-        capture_output=True, text=True, timeout=300,
+        [
+            str(Path(sys.executable).with_name("torchrun")),
+            "--nproc_per_node",
+            "2",
+            "-m",
+            "training.train_policy",
+            str(model),
+            str(data),
+            "--out",
+            str(tmp_path / "ddp"),
+            "--algorithm",
+            "actor-critic",
+            "--total-steps",
+            "32",
+            "--num-envs",
+            "2",
+            "--hp.rollout-steps",
+            "4",
+            "--channels",
+            "8",
+            "16",
+            "16",
+            "--hidden",
+            "32",
+        ],
+        cwd=repo,
+        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(repo)},
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     summary = json.loads((tmp_path / "ddp" / "summary.json").read_text())
@@ -282,15 +316,25 @@ def test_train_policy_in_the_twin_saves_checkpoints_and_a_learning_curve(tmp_pat
 
     scene = truth_scene(tmp_path / "scene", num_gaussians=3000, views=8)
     kwargs = json.dumps({"width": RES, "height": RES, "max_steps": 6, "goal": [-2.2, -0.8]})
-    cfg = TrainPolicySceneConfig(scene, env_kwargs=kwargs, out=tmp_path / "twin", total_steps=80, num_envs=4,
-                                 checkpoint_every=32, eval_episodes=3, hidden=32,
-                                 hp=PPOHyperparameters(rollout_steps=8, epochs=1, minibatches=2))
+    cfg = TrainPolicySceneConfig(
+        scene,
+        env_kwargs=kwargs,
+        out=tmp_path / "twin",
+        total_steps=80,
+        num_envs=4,
+        checkpoint_every=32,
+        eval_episodes=3,
+        hidden=32,
+        hp=PPOHyperparameters(rollout_steps=8, epochs=1, minibatches=2),
+    )
     path = train_policy_scene(cfg)
     curve = json.loads((tmp_path / "twin" / "learning_curve.json").read_text())
     assert [r["steps"] for r in curve["rows"]] == [0, 32, 64, 96]
     assert [r["checkpoint"] for r in curve["rows"]] == [f"checkpoints/step_{s:06d}" for s in (0, 32, 64, 96)]
-    assert all(r["eval"]["episodes"] == 3 and 0 <= r["eval"]["success_ci95"][0] <= r["eval"]["success_ci95"][1] <= 1
-               for r in curve["rows"])
+    assert all(
+        r["eval"]["episodes"] == 3 and 0 <= r["eval"]["success_ci95"][0] <= r["eval"]["success_ci95"][1] <= 1
+        for r in curve["rows"]
+    )
     assert all(b["seconds"] >= a["seconds"] for a, b in zip(curve["rows"], curve["rows"][1:]))
     summary = json.loads((tmp_path / "twin" / "summary.json").read_text())
     assert summary["steps"] == 96 and summary["world"] == "twin" and "steps_to_50pct_success" in summary
@@ -303,8 +347,12 @@ def test_train_policy_in_the_twin_saves_checkpoints_and_a_learning_curve(tmp_pat
     rows = [json.loads(line) for line in (tmp_path / "twin" / "metrics.jsonl").read_text().splitlines()]
     assert rows and all("seconds" in r and "steps_per_second" in r for r in rows)
 
-    for bad, match in (('{"depth": true}', "RGB"), ('{"goal": [40, 0]}', "not in the scene's free floor space"),
-                       ("[1]", "JSON object"), ('{"speed": 3}', "unknown options")):
+    for bad, match in (
+        ('{"depth": true}', "RGB"),
+        ('{"goal": [40, 0]}', "not in the scene's free floor space"),
+        ("[1]", "JSON object"),
+        ('{"speed": 3}', "unknown options"),
+    ):
         with pytest.raises(UserInputError, match=match):
             train_policy_scene(TrainPolicySceneConfig(scene, env_kwargs=bad, out=tmp_path / "bad", total_steps=8))
     assert main(["train-policy-scene", str(tmp_path / "nope"), "--out", str(tmp_path / "bad")]) == 2

@@ -78,8 +78,17 @@ def test_validate_three_worlds_report(setup, tmp_path):
     )
     report = validate(cfg)
     out = tmp_path / "val"
-    for name in ("report.json", "report.md", "pair_imagination_reality.png", "pair_twin_reality.png",
-                 "pair_imagination_twin.png", "psnr_horizon.png", "frames_0.png", "frames_3.png", "config.json"):
+    for name in (
+        "report.json",
+        "report.md",
+        "pair_imagination_reality.png",
+        "pair_twin_reality.png",
+        "pair_imagination_twin.png",
+        "psnr_horizon.png",
+        "frames_0.png",
+        "frames_3.png",
+        "config.json",
+    ):
         assert (out / name).is_file(), name
     assert json.loads((out / "report.json").read_text()) == json.loads(json.dumps(report))
     assert report["worlds"] == ["reality", "twin", "imagination"]
@@ -100,8 +109,9 @@ def test_validate_three_worlds_report(setup, tmp_path):
 
     room = make_room_env(EXAMPLE_DIR, width=40, height=40, max_steps=6, goal=(-2.2, -0.8))
     again = true_episodes(room, resolve_policy("expert", room), [0, 1, 2], 6)
-    np.testing.assert_allclose(report["policies"]["expert"]["worlds"]["reality"]["returns"],
-                               [e["rewards"].sum() for e in again], rtol=1e-6)
+    np.testing.assert_allclose(
+        report["policies"]["expert"]["worlds"]["reality"]["returns"], [e["rewards"].sum() for e in again], rtol=1e-6
+    )
     for key in ("imagination-reality", "twin-reality", "imagination-twin"):
         p = report["pairs"][key]
         assert p["policies"] == 3 and p["family"] == ["random", "sticky", "learned"]  # the expert is a reference

@@ -257,8 +257,9 @@ def test_minari_dataset_imports(tmp_path, monkeypatch):
                 ep[key].append(value)
             done = terminated or truncated
         episodes.append(EpisodeBuffer(id=seed, **{k: np.asarray(v) for k, v in ep.items()}))
-    minari.create_dataset_from_buffers("test/pong-random-v0", episodes, env=env, algorithm_name="random",
-                                       data_format="hdf5")
+    minari.create_dataset_from_buffers(
+        "test/pong-random-v0", episodes, env=env, algorithm_name="random", data_format="hdf5"
+    )
     env.close()
     out = import_minari("test/pong-random-v0", tmp_path / "wm", (16, 16))
     ds = TrajectoryDataset(out)
@@ -298,8 +299,17 @@ def test_collect_with_action_repeat_records_agent_steps(tmp_path):
     from training.validate import make_real_env
 
     kwargs = '{"repeat_action_probability": 0.0}'
-    out = collect(CollectConfig("ALE/Breakout-v5", out=tmp_path / "bo", episodes=1, max_steps=5, resolution=(16, 16),
-                                env_kwargs=kwargs, action_repeat=3))
+    out = collect(
+        CollectConfig(
+            "ALE/Breakout-v5",
+            out=tmp_path / "bo",
+            episodes=1,
+            max_steps=5,
+            resolution=(16, 16),
+            env_kwargs=kwargs,
+            action_repeat=3,
+        )
+    )
     ds = TrajectoryDataset(out)
     assert ds.index["source"]["action_repeat"] == 3
     assert ds.episodes[0].steps == 5 and ds.episodes[0].truncated[-1]  # the limit counts agent steps

@@ -11,9 +11,7 @@ from wmcore.errors import UserInputError
 from worldmodel.config import WorldModelConfig
 from worldmodel.model import WorldModel
 
-TINY = dict(
-    resolution=(16, 16), context=2, block_out_channels=(16, 32), action_embed_dim=8, reward_channels=(8,)
-)
+TINY = dict(resolution=(16, 16), context=2, block_out_channels=(16, 32), action_embed_dim=8, reward_channels=(8,))
 
 
 def tiny(space=None, **kw) -> WorldModel:
@@ -28,9 +26,7 @@ def tiny(space=None, **kw) -> WorldModel:
 def inputs(b: int = 3, continuous: bool = False):
     g = torch.Generator().manual_seed(1)
     frames = torch.randint(0, 256, (b, 2, 16, 16, 3), dtype=torch.uint8, generator=g)
-    actions = (
-        torch.rand(b, 2, 2, generator=g) * 2 - 1 if continuous else torch.randint(0, 3, (b, 2), generator=g)
-    )
+    actions = torch.rand(b, 2, 2, generator=g) * 2 - 1 if continuous else torch.randint(0, 3, (b, 2), generator=g)
     return frames, actions
 
 
@@ -73,9 +69,7 @@ def test_continuous_actions():
     assert out.shape == (3, 16, 16, 3)
     with pytest.raises(UserInputError, match="Box"):
         m.sample_next(frames, actions[..., :1])
-    loss, _, _ = m(
-        torch.cat([frames, frames[:, -1:]], 1), actions, torch.zeros(3), torch.zeros(3, dtype=torch.bool)
-    )
+    loss, _, _ = m(torch.cat([frames, frames[:, -1:]], 1), actions, torch.zeros(3), torch.zeros(3, dtype=torch.bool))
     loss.backward()
     assert m.action_encoder.embed[0].weight.grad.abs().sum() > 0
 
@@ -89,9 +83,7 @@ def test_save_and_load_round_trip(tmp_path):
     m2 = WorldModel.from_pretrained(tmp_path / "m")
     assert m2.config.resolution == (16, 16) and m2.config.context == 2
     g = lambda: torch.Generator().manual_seed(3)  # noqa: E731
-    assert torch.equal(
-        m.sample_next(frames, actions, generator=g()), m2.sample_next(frames, actions, generator=g())
-    )
+    assert torch.equal(m.sample_next(frames, actions, generator=g()), m2.sample_next(frames, actions, generator=g()))
 
 
 def test_bad_checkpoints_give_clear_errors_and_failed_saves_keep_the_old_one(tmp_path):
@@ -163,15 +155,21 @@ def save_tiny_text_encoder(path, kind: str = "clip") -> None:
         ["push the square left", "push the square right", "stay"],
         trainers.WordLevelTrainer(special_tokens=["[PAD]", "[UNK]"]),
     )
-    fast = PreTrainedTokenizerFast(
-        tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", model_max_length=8
-    )
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", model_max_length=8)
     fast.save_pretrained(path)
     torch.manual_seed(0)
     if kind == "t5":
         T5EncoderModel(
-            T5Config(vocab_size=tok.get_vocab_size(), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
-                     pad_token_id=0, decoder_start_token_id=0)
+            T5Config(
+                vocab_size=tok.get_vocab_size(),
+                d_model=16,
+                d_kv=8,
+                d_ff=32,
+                num_layers=1,
+                num_heads=2,
+                pad_token_id=0,
+                decoder_start_token_id=0,
+            )
         ).save_pretrained(path)
         return
     cfg = CLIPTextConfig(
@@ -207,9 +205,7 @@ def test_text_conditioning_by_cross_attention(tmp_path, kind):
     m.save_pretrained(tmp_path / "m")
     assert (tmp_path / "m" / "text_encoder" / "config.json").is_file()
     m2 = WorldModel.from_pretrained(tmp_path / "m")
-    assert torch.equal(
-        left, m2.sample_next(frames, actions, generator=g(), texts=["push the square left"] * 3)
-    )
+    assert torch.equal(left, m2.sample_next(frames, actions, generator=g(), texts=["push the square left"] * 3))
     assert not any(k.startswith("text_encoder.") for k in m2.trainable_state_dict())
 
 

@@ -71,9 +71,7 @@ def test_training_reduces_the_loss_and_writes_a_loadable_model(data, tmp_path):
     from worldmodel.model import WorldModel
 
     model_dir = train_world_model(
-        tiny_cfg(
-            data, tmp_path / "run", steps=40, lr=2e-3, eval_every=20, eval_segments=4, checkpoint_every=20
-        )
+        tiny_cfg(data, tmp_path / "run", steps=40, lr=2e-3, eval_every=20, eval_segments=4, checkpoint_every=20)
     )
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     losses = [r["diffusion_loss"] for r in rows if "diffusion_loss" in r]
@@ -98,8 +96,16 @@ def test_own_context_puts_the_models_prediction_in_the_last_context_frame(data):
 
     ds = TrajectoryDataset(data)
     torch.manual_seed(0)
-    model = WorldModel(WorldModelConfig(resolution=ds.resolution, action_space=ds.action_space.to_dict(), context=2,
-                                        block_out_channels=(16, 32), action_embed_dim=8, reward_channels=(8,)))
+    model = WorldModel(
+        WorldModelConfig(
+            resolution=ds.resolution,
+            action_space=ds.action_space.to_dict(),
+            context=2,
+            block_out_channels=(16, 32),
+            action_embed_dim=8,
+            reward_channels=(8,),
+        )
+    )
     torch.nn.init.normal_(model.unet.conv_out.weight, std=0.05)  # as if trained: not a copy of the last frame
     b = SegmentSampler(ds.episodes, 2, 2).batch([0, 5, 9, 20])
     frames, actions = own_context(model, b["frames"], b["actions"], 2, torch.Generator().manual_seed(3))
@@ -290,8 +296,19 @@ def test_training_on_cuda_with_bf16_and_compile(data, tmp_path):
     precision and the compiled UNet learn, and the saved model samples on the GPU."""
     from worldmodel.model import WorldModel
 
-    args = ("--steps", "60", "--lr", "2e-3", "--mixed-precision", "bf16", "--compile", "--eval-every", "60",
-            "--eval-segments", "4")
+    args = (
+        "--steps",
+        "60",
+        "--lr",
+        "2e-3",
+        "--mixed-precision",
+        "bf16",
+        "--compile",
+        "--eval-every",
+        "60",
+        "--eval-segments",
+        "4",
+    )
     out = train_cli(data, tmp_path / "run", *args)
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]

@@ -70,8 +70,9 @@ class ActorCritic(nn.Module):
         h, w, _ = config.observation_shape
         if config.input_size is not None:
             if not 8 <= config.input_size <= min(h, w):
-                raise UserInputError(f"input_size {config.input_size}: use 8 to {min(h, w)} (the observations are "
-                                     f"{h}x{w})")
+                raise UserInputError(
+                    f"input_size {config.input_size}: use 8 to {min(h, w)} (the observations are {h}x{w})"
+                )
             h = w = config.input_size
         if min(h, w) < 8:
             raise UserInputError(f"observations of {h}x{w} pixels are too small for the CNN; use at least 8x8")

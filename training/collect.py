@@ -105,7 +105,8 @@ class RecordEpisodes(_recorder_base()):
             if getattr(rgb, "shape", None) != (int(resolution[0]), int(resolution[1]), 3) or rgb.dtype != np.uint8:
                 raise UserInputError(
                     f"frames='observation' needs uint8 RGB observations of {resolution[0]}x{resolution[1]} "
-                    f"(so a world model trained on them has the env's observation space), got {rgb}")
+                    f"(so a world model trained on them has the env's observation space), got {rgb}"
+                )
         elif getattr(env, "render_mode", None) != "rgb_array":
             raise UserInputError(
                 f"RecordEpisodes needs an env made with render_mode='rgb_array', got "
@@ -196,10 +197,24 @@ def collect(cfg: CollectConfig) -> Path:
             env = make_rgb_env(cfg.env_id, cfg.max_steps, cfg.action_repeat, env_kwargs)
         except gym.error.Error as e:
             raise UserInputError(f"cannot make environment {cfg.env_id!r}: {e}") from e
-        source = {"env_id": cfg.env_id, "env_kwargs": env_kwargs, "policy": cfg.policy, "seed": cfg.seed,
-                  "frames": cfg.frames, "action_repeat": cfg.action_repeat}
-        env = RecordEpisodes(env, cfg.out, cfg.resolution, text=cfg.text, source=source, append=cfg.append,
-                             frames=cfg.frames, meta={"env_id": cfg.env_id, "policy": cfg.policy})
+        source = {
+            "env_id": cfg.env_id,
+            "env_kwargs": env_kwargs,
+            "policy": cfg.policy,
+            "seed": cfg.seed,
+            "frames": cfg.frames,
+            "action_repeat": cfg.action_repeat,
+        }
+        env = RecordEpisodes(
+            env,
+            cfg.out,
+            cfg.resolution,
+            text=cfg.text,
+            source=source,
+            append=cfg.append,
+            frames=cfg.frames,
+            meta={"env_id": cfg.env_id, "policy": cfg.policy},
+        )
         env.action_space.seed(cfg.seed)
         policy = resolve_policy(cfg.policy, env, seed=cfg.seed, hold_prob=cfg.hold_prob)
         t0, steps = time.time(), 0
@@ -211,9 +226,7 @@ def collect(cfg: CollectConfig) -> Path:
                 obs, r, term, trunc, _ = env.step(a)
                 done, ret, n, start = term or trunc, ret + float(r), n + 1, False
             steps += n
-            run.log_metrics(
-                episode=ep, steps=n, episode_return=ret, steps_per_second=steps / (time.time() - t0)
-            )
+            run.log_metrics(episode=ep, steps=n, episode_return=ret, steps_per_second=steps / (time.time() - t0))
         env.close()
         LOG.info(
             "recorded %d episodes, %d steps into %s (%.1f steps/s)",

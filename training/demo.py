@@ -351,9 +351,18 @@ def _ppo_in_reality(cfg: DemoConfig, reality: dict[str, Any], steps: int, out: P
     from training.train_policy import TrainPolicySceneConfig, train_policy_scene
 
     hp = PPOHyperparameters(rollout_steps=32, epochs=4, minibatches=4, ent_coef=0.01)
-    return train_policy_scene(TrainPolicySceneConfig(
-        Path(f"room:{EXAMPLE}"), env_kwargs=json.dumps(reality), out=out, total_steps=steps, num_envs=4, hp=hp,
-        device=cfg.device, seed=cfg.seed))
+    return train_policy_scene(
+        TrainPolicySceneConfig(
+            Path(f"room:{EXAMPLE}"),
+            env_kwargs=json.dumps(reality),
+            out=out,
+            total_steps=steps,
+            num_envs=4,
+            hp=hp,
+            device=cfg.device,
+            seed=cfg.seed,
+        )
+    )
 
 
 def _validate(

@@ -69,8 +69,9 @@ class ModelBasedConfig:
     world_model_lr: float = 1e-3
     """Peak learning rate of the world model."""
     world_model: WorldModelConfig = field(
-        default_factory=lambda: WorldModelConfig(block_out_channels=(32, 64, 64), reward_channels=(32, 64, 64),
-                                                 downsample=2)
+        default_factory=lambda: WorldModelConfig(
+            block_out_channels=(32, 64, 64), reward_channels=(32, 64, 64), downsample=2
+        )
     )
     """The world model's architecture and sampling settings (its resolution and action space are reality's)."""
     self_context: float = 0.25
@@ -270,12 +271,20 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
             torch.manual_seed(cfg.seed + 1)
             agent = ActorCritic(agent.config).to(cfg.device)
             t0 = time.time()
-            summary = train_actor_critic(agent, dream, cfg.final_policy_steps, cfg.hp, cfg.seed + cfg.iterations,
-                                         progress=True)
-            final = {"imagined_steps": summary["steps"], "imagined_return": summary["mean_return"],
-                     "imagined_steps_per_second": summary["steps_per_second"], "seconds": round(time.time() - t0, 1)}
-            LOG.info("final policy: %d imagined steps on the last world model, imagined return %.2f", summary["steps"],
-                     summary["mean_return"])
+            summary = train_actor_critic(
+                agent, dream, cfg.final_policy_steps, cfg.hp, cfg.seed + cfg.iterations, progress=True
+            )
+            final = {
+                "imagined_steps": summary["steps"],
+                "imagined_return": summary["mean_return"],
+                "imagined_steps_per_second": summary["steps_per_second"],
+                "seconds": round(time.time() - t0, 1),
+            }
+            LOG.info(
+                "final policy: %d imagined steps on the last world model, imagined return %.2f",
+                summary["steps"],
+                summary["mean_return"],
+            )
         agent.eval().save(
             out / "policy",
             extra={

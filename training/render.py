@@ -92,8 +92,10 @@ def render_scene(cfg: RenderConfig) -> list[np.ndarray]:
     from training.policies import act, resolve_policy
 
     if cfg.scene is None:
-        raise UserInputError("--kind scene needs --scene: a Scene directory from `worldmodel reconstruct`, or "
-                             "room:DIR for the true room of a synthetic capture")
+        raise UserInputError(
+            "--kind scene needs --scene: a Scene directory from `worldmodel reconstruct`, or "
+            "room:DIR for the true room of a synthetic capture"
+        )
     kwargs = parse_env_kwargs(cfg.env_kwargs)
     env = make_place_env(str(cfg.scene), render_mode="rgb_array", **{"max_steps": cfg.max_steps, **kwargs})
     policy = resolve_policy(cfg.policy, env, seed=cfg.seed, device=cfg.device)
@@ -130,8 +132,9 @@ def render_imagined(cfg: RenderConfig) -> list[np.ndarray]:
         denoising_steps=cfg.denoising_steps,
     )
     if cfg.policy in ("expert", "oracle"):
-        raise UserInputError(f"policy {cfg.policy!r} reads the true state and cannot act in imagination; use "
-                             "--kind scene")
+        raise UserInputError(
+            f"policy {cfg.policy!r} reads the true state and cannot act in imagination; use --kind scene"
+        )
     policy = resolve_policy(cfg.policy, env, seed=cfg.seed, device=cfg.device)
     frames = []
     for ep in range(cfg.episodes):

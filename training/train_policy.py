@@ -89,8 +89,9 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
         torch.set_num_threads(cfg.threads)
     accelerator = Accelerator(cpu=not cfg.device.startswith("cuda"))
     if accelerator.num_processes > 1 and cfg.algorithm != "actor-critic":
-        raise UserInputError("--algorithm ppo (Stable-Baselines3) runs in one process; use actor-critic under "
-                             "accelerate launch")
+        raise UserInputError(
+            "--algorithm ppo (Stable-Baselines3) runs in one process; use actor-critic under accelerate launch"
+        )
     device = str(accelerator.device) if cfg.device.startswith("cuda") else cfg.device
     torch.manual_seed(cfg.seed)  # the same initial policy in every process
     out = Path(cfg.out)
@@ -140,8 +141,16 @@ def _train_actor_critic(
     )
     agent = ActorCritic(net).to(device)
     n, rank = accelerator.num_processes, accelerator.process_index
-    summary = train_actor_critic(agent, env, cfg.total_steps // n, cfg.hp, cfg.seed + 1000 * rank, run,
-                                 progress=accelerator.is_main_process, accelerator=accelerator)
+    summary = train_actor_critic(
+        agent,
+        env,
+        cfg.total_steps // n,
+        cfg.hp,
+        cfg.seed + 1000 * rank,
+        run,
+        progress=accelerator.is_main_process,
+        accelerator=accelerator,
+    )
     # data parallel keeps every process's agent identical; check it rather than trust it
     checksum = torch.stack([p.detach().double().sum() for p in agent.parameters()]).sum().reshape(1).cpu()
     in_sync = bool(torch.allclose(accelerator.gather(checksum.to(accelerator.device)).cpu(), checksum, rtol=1e-9))
@@ -151,8 +160,15 @@ def _train_actor_critic(
     return {**summary, "processes": n, "steps_all_processes": summary["steps"] * n, "processes_in_sync": in_sync}
 
 
-def _train_sb3_ppo(cfg: TrainPolicyConfig | TrainPolicySceneConfig, env, run: RunDir, dest: Path, source: dict,
-                   checkpoints: Checkpoints | None = None, max_seconds: float | None = None) -> dict:
+def _train_sb3_ppo(
+    cfg: TrainPolicyConfig | TrainPolicySceneConfig,
+    env,
+    run: RunDir,
+    dest: Path,
+    source: dict,
+    checkpoints: Checkpoints | None = None,
+    max_seconds: float | None = None,
+) -> dict:
     """SB3 PPO (CnnPolicy) on a SAME_STEP vector env (imagined or the twin); optionally saving
     `checkpoints` along the run and stopping after `max_seconds` of training."""
     from stable_baselines3 import PPO
@@ -215,10 +231,17 @@ def _train_sb3_ppo(cfg: TrainPolicyConfig | TrainPolicySceneConfig, env, run: Ru
             mean = float(np.mean(self.ended)) if self.ended else float("nan")
             returns.extend(self.ended)
             extra = {"success_rate": float(np.mean(self.success))} if self.success else {}
-            run.log_metrics(step=self.num_timesteps, episode_return=mean, episodes=len(self.ended),
-                            steps_per_second=sps, seconds=round(self.seconds(), 2), **extra)
-            self.bar.set_postfix(ret=f"{mean:.3f}", sps=f"{sps:.0f}", **({"ok": f"{extra['success_rate']:.2f}"}
-                                                                        if extra else {}))
+            run.log_metrics(
+                step=self.num_timesteps,
+                episode_return=mean,
+                episodes=len(self.ended),
+                steps_per_second=sps,
+                seconds=round(self.seconds(), 2),
+                **extra,
+            )
+            self.bar.set_postfix(
+                ret=f"{mean:.3f}", sps=f"{sps:.0f}", **({"ok": f"{extra['success_rate']:.2f}"} if extra else {})
+            )
             self.ended, self.success = [], []
 
         def _on_training_end(self) -> None:
@@ -321,13 +344,21 @@ class Checkpoints:
         path = self.out / "checkpoints" / f"step_{steps:0{self.width}d}" if self.every > 0 else final
         if self.every > 0:
             save(path)
-        row: dict[str, Any] = {"steps": steps, "seconds": round(t - self.t0 - self.seconds, 2),
-                               "wall_seconds": round(t - self.t0, 2),
-                               "checkpoint": str(path.relative_to(self.out)) if self.every > 0 else None}
+        row: dict[str, Any] = {
+            "steps": steps,
+            "seconds": round(t - self.t0 - self.seconds, 2),
+            "wall_seconds": round(t - self.t0, 2),
+            "checkpoint": str(path.relative_to(self.out)) if self.every > 0 else None,
+        }
         if self.evaluate is not None:
             row["eval"] = self.evaluate(path)
-            LOG.info("step %d: success %.2f (95%% CI %.2f-%.2f), return %.2f", steps, row["eval"]["success_rate"],
-                     *row["eval"]["success_ci95"], row["eval"]["mean_return"])
+            LOG.info(
+                "step %d: success %.2f (95%% CI %.2f-%.2f), return %.2f",
+                steps,
+                row["eval"]["success_rate"],
+                *row["eval"]["success_ci95"],
+                row["eval"]["mean_return"],
+            )
         self.rows.append(row)
         self.seconds += time.time() - t
         self._write({})
@@ -368,8 +399,10 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
     from training.policies import load_policy
 
     if min(cfg.total_steps, cfg.num_envs, cfg.hp.rollout_steps) < 1 or min(cfg.checkpoint_every, cfg.eval_episodes) < 0:
-        raise UserInputError("--total-steps, --num-envs and --hp.rollout-steps must be positive, "
-                             "--checkpoint-every and --eval-episodes zero or more")
+        raise UserInputError(
+            "--total-steps, --num-envs and --hp.rollout-steps must be positive, "
+            "--checkpoint-every and --eval-episodes zero or more"
+        )
     check_scene_path(cfg.scene)
     try:
         kwargs = json.loads(cfg.env_kwargs)
@@ -378,16 +411,22 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
     if not isinstance(kwargs, dict):
         raise UserInputError(f"--env-kwargs {cfg.env_kwargs!r}: give a JSON object of SceneEnv options")
     if kwargs.get("depth") or kwargs.get("state") or min(kwargs.get("width", 64), kwargs.get("height", 64)) < 36:
-        raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: SB3's CnnPolicy takes RGB observations of at least "
-                             "36x36 pixels; drop depth/state and use width and height >= 36")
+        raise UserInputError(
+            f"--env-kwargs {cfg.env_kwargs}: SB3's CnnPolicy takes RGB observations of at least "
+            "36x36 pixels; drop depth/state and use width and height >= 36"
+        )
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
     with RunDir(out, cfg) as run:
         try:
-            env = SceneVectorEnv(str(cfg.scene), num_envs=cfg.num_envs, autoreset_mode=AutoresetMode.SAME_STEP,
-                                 **{"device": cfg.device, **kwargs})
+            env = SceneVectorEnv(
+                str(cfg.scene),
+                num_envs=cfg.num_envs,
+                autoreset_mode=AutoresetMode.SAME_STEP,
+                **{"device": cfg.device, **kwargs},
+            )
             env.reset(seed=cfg.seed)  # a goal outside the free space is refused here, not inside PPO
         except (TypeError, ValueError) as e:
             raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: {e}") from e
@@ -398,19 +437,29 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
             eval_env = SceneVectorEnv(env.scene, num_envs=cfg.eval_episodes, config=env.cfg)
 
             def evaluate(path: Path) -> dict[str, Any]:
-                return evaluate_in_scene(load_policy(path, device=cfg.device), eval_env, cfg.eval_seed,
-                                         cfg.eval_deterministic)
+                return evaluate_in_scene(
+                    load_policy(path, device=cfg.device), eval_env, cfg.eval_seed, cfg.eval_deterministic
+                )
 
         width = max(6, len(str(cfg.total_steps + cfg.num_envs * cfg.hp.rollout_steps)))
-        meta = {"scene": str(cfg.scene), "env_kwargs": kwargs, "num_envs": cfg.num_envs,
-                "eval": {"episodes": cfg.eval_episodes, "seed": cfg.eval_seed, "deterministic": cfg.eval_deterministic}}
+        meta = {
+            "scene": str(cfg.scene),
+            "env_kwargs": kwargs,
+            "num_envs": cfg.num_envs,
+            "eval": {"episodes": cfg.eval_episodes, "seed": cfg.eval_seed, "deterministic": cfg.eval_deterministic},
+        }
         checkpoints = Checkpoints(out, cfg.checkpoint_every, width, evaluate, meta)
         max_seconds = None if cfg.max_minutes is None else 60 * cfg.max_minutes
         summary = _train_sb3_ppo(cfg, env, run, out / "policy", source, checkpoints, max_seconds)
         summary.update(algorithm="sb3-ppo", world="twin", scene=str(cfg.scene))
         write_json(out / "summary.json", summary)
-        LOG.info("sb3-ppo in the twin: %d steps, %.1f steps/s, mean return %.3f; policy in %s", summary["steps"],
-                 summary["steps_per_second"], summary["mean_return"], out / "policy")
+        LOG.info(
+            "sb3-ppo in the twin: %d steps, %.1f steps/s, mean return %.3f; policy in %s",
+            summary["steps"],
+            summary["steps_per_second"],
+            summary["mean_return"],
+            out / "policy",
+        )
     return out / "policy"
 
 

@@ -125,8 +125,9 @@ def own_context(
     L = model.config.context
     out = frames[:, 1:].clone()
     if count > 0:
-        pred = model.sample_next(frames[:count, :L], actions[:count, :L], generator=generator,
-                                 texts=None if texts is None else texts[:count])
+        pred = model.sample_next(
+            frames[:count, :L], actions[:count, :L], generator=generator, texts=None if texts is None else texts[:count]
+        )
         out[:count, L - 1] = pred.to(out.device)
     return out, actions[:, 1:]
 
@@ -154,9 +155,7 @@ def lr_at(step: int, cfg: TrainWorldModelConfig) -> float:
     if step < cfg.warmup_steps:
         return cfg.lr * (step + 1) / cfg.warmup_steps
     progress = (step - cfg.warmup_steps) / max(1, cfg.steps - cfg.warmup_steps)
-    return cfg.lr * (
-        cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    )
+    return cfg.lr * (cfg.min_lr_ratio + (1 - cfg.min_lr_ratio) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0))))
 
 
 def _seed(*parts: int) -> int:
@@ -214,8 +213,7 @@ def load_checkpoint(ckpt_root: Path, model: Any, optimizer: Any, model_config: d
         state = json.loads((ckpt_root / name / "state.json").read_text())
     except (OSError, KeyError, json.JSONDecodeError) as e:
         raise UserInputError(
-            f"{latest}: unreadable checkpoint pointer or state ({e}); delete {ckpt_root} "
-            "to start afresh or restore it"
+            f"{latest}: unreadable checkpoint pointer or state ({e}); delete {ckpt_root} to start afresh or restore it"
         ) from e
     stored = WorldModelConfig.from_dict(state["model_config"])  # fields added later take their defaults
     diff = WorldModelConfig.from_dict(model_config).differences(stored)

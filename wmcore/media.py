@@ -32,8 +32,15 @@ def write_video(path: str | os.PathLike, frames: list[np.ndarray], fps: int = 15
     with atomic_path(path) as tmp:
         tmp_mp4 = tmp.with_suffix(".mp4")  # ffmpeg picks the container from the suffix
         try:
-            with imageio.get_writer(tmp_mp4, fps=fps, codec="libx264", quality=8, pixelformat="yuv420p",
-                                    macro_block_size=1, ffmpeg_log_level="error") as writer:
+            with imageio.get_writer(
+                tmp_mp4,
+                fps=fps,
+                codec="libx264",
+                quality=8,
+                pixelformat="yuv420p",
+                macro_block_size=1,
+                ffmpeg_log_level="error",
+            ) as writer:
                 for f in frames:
                     writer.append_data(np.pad(np.asarray(f, np.uint8), ((0, h % 2), (0, w % 2), (0, 0))))
             os.replace(tmp_mp4, tmp)

@@ -37,9 +37,7 @@ class ActionSpace:
                 f"box action space needs 1-D low/high of equal shape, got {low_a.shape}, "
                 f"{high_a.shape}; flatten the action space first"
             )
-        return ActionSpace(
-            kind="box", shape=tuple(low_a.shape), low=tuple(low_a.tolist()), high=tuple(high_a.tolist())
-        )
+        return ActionSpace(kind="box", shape=tuple(low_a.shape), low=tuple(low_a.tolist()), high=tuple(high_a.tolist()))
 
     @staticmethod
     def from_gym(space: Any) -> ActionSpace:

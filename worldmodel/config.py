@@ -124,9 +124,7 @@ class WorldModelConfig:
         names = {f.name for f in dataclasses.fields(WorldModelConfig)}
         unknown = set(d) - names
         if unknown:
-            raise UserInputError(
-                f"{source}: unknown config fields {sorted(unknown)}; written by a newer version?"
-            )
+            raise UserInputError(f"{source}: unknown config fields {sorted(unknown)}; written by a newer version?")
         d.setdefault("reward_pool", 1)  # models saved before the field existed pooled globally
         return WorldModelConfig(**d)
 

@@ -166,8 +166,7 @@ class TrajectoryDataset:
         index_path = self.path / INDEX
         if not index_path.is_file():
             raise UserInputError(
-                f"{self.path}: no {INDEX} found; record one with `worldmodel collect` "
-                "or point to a dataset directory"
+                f"{self.path}: no {INDEX} found; record one with `worldmodel collect` or point to a dataset directory"
             )
         try:
             self.index = json.loads(index_path.read_text())
@@ -181,9 +180,7 @@ class TrajectoryDataset:
         self.action_space = ActionSpace.from_dict(self.index["action_space"])
         self.resolution = (int(self.index["height"]), int(self.index["width"]))
         if not self.index["episodes"]:
-            raise UserInputError(
-                f"{self.path}: dataset has no episodes; record some with `worldmodel collect`"
-            )
+            raise UserInputError(f"{self.path}: dataset has no episodes; record some with `worldmodel collect`")
         self.episodes = [self._open(e) for e in self.index["episodes"]]
 
     def _open(self, entry: dict[str, Any]) -> Episode:
@@ -196,9 +193,7 @@ class TrajectoryDataset:
         except FileNotFoundError as e:
             raise UserInputError(f"{frames_path}: missing; the dataset is incomplete, re-record it") from e
         except ValueError as e:
-            raise UserInputError(
-                f"{frames_path}: unreadable or truncated .npy ({e}); re-record this episode"
-            ) from e
+            raise UserInputError(f"{frames_path}: unreadable or truncated .npy ({e}); re-record this episode") from e
         h, w = self.resolution
         if frames.dtype != np.uint8 or frames.shape != (n + 1, h, w, 3):
             raise UserInputError(

@@ -95,9 +95,7 @@ def evaluate(
         # shuffled: every segment rolled out with another segment's actions (identical when B == 1)
         perm = derangement(len(frames))
         shuffled = (
-            rollout(model, frames, actions[perm], H, generator, num_steps, texts, method)
-            if len(frames) > 1
-            else pred
+            rollout(model, frames, actions[perm], H, generator, num_steps, texts, method) if len(frames) > 1 else pred
         )
         outputs = {
             "model": _unit(pred),

@@ -20,9 +20,7 @@ def _pixels(obs, dataset_id: str) -> np.ndarray:
         for key in ("pixels", "image", "rgb"):
             if key in obs:
                 return np.asarray(obs[key])
-        raise UserInputError(
-            f"minari dataset {dataset_id}: dict observations without a pixels/image/rgb entry"
-        )
+        raise UserInputError(f"minari dataset {dataset_id}: dict observations without a pixels/image/rgb entry")
     arr = np.asarray(obs)
     if arr.ndim != 4 or arr.shape[-1] != 3:
         raise UserInputError(
@@ -32,15 +30,13 @@ def _pixels(obs, dataset_id: str) -> np.ndarray:
     return arr
 
 
-def import_minari(
-    dataset_id: str, out: str | Path, resolution: tuple[int, int], append: bool = False
-) -> Path:
+def import_minari(dataset_id: str, out: str | Path, resolution: tuple[int, int], append: bool = False) -> Path:
     """Copy every episode of a locally available Minari dataset into `out`."""
     try:
         import minari
     except ImportError as e:
         raise UserInputError(
-            "importing a Minari dataset needs minari: `pip install -c constraints.txt \"minari[hdf5]\"`"
+            'importing a Minari dataset needs minari: `pip install -c constraints.txt "minari[hdf5]"`'
         ) from e
     import cv2
 
@@ -48,8 +44,7 @@ def import_minari(
         ds = minari.load_dataset(dataset_id)
     except Exception as e:  # minari raises several types for a missing local dataset
         raise UserInputError(
-            f"minari dataset {dataset_id!r} is not available locally ({e}); "
-            "download it with `minari download` first"
+            f"minari dataset {dataset_id!r} is not available locally ({e}); download it with `minari download` first"
         ) from e
     h, w = resolution
     writer = DatasetWriter(
@@ -57,8 +52,6 @@ def import_minari(
     )
     for ep in ds.iterate_episodes():
         frames = _pixels(ep.observations, dataset_id)
-        frames = np.stack(
-            [cv2.resize(f.astype(np.uint8), (w, h), interpolation=cv2.INTER_AREA) for f in frames]
-        )
+        frames = np.stack([cv2.resize(f.astype(np.uint8), (w, h), interpolation=cv2.INTER_AREA) for f in frames])
         writer.add(frames, ep.actions, ep.rewards, ep.terminations, ep.truncations)
     return Path(out)

@@ -99,8 +99,9 @@ class WorldModel(nn.Module):
             nn.init.zeros_(self.unet.conv_out.weight)
             nn.init.zeros_(self.unet.conv_out.bias)
         self.text_encoder = text_encoder
-        self.reward_model = RewardTerminationModel(space, c.context, c.reward_channels, c.action_embed_dim,
-                                                   c.reward_pool)
+        self.reward_model = RewardTerminationModel(
+            space, c.context, c.reward_channels, c.action_embed_dim, c.reward_pool
+        )
         self.scheduler = make_scheduler(c.sigma_min, c.sigma_max, c.sigma_data, c.rho)
         self.autocast_bf16 = False
         self.__dict__["_network"] = self.unet  # not a submodule: an alias (or compiled wrapper) of self.unet
@@ -226,9 +227,7 @@ class WorldModel(nn.Module):
         if c.predict_delta:
             target = target - x[:, -2]
         gen_dev = generator.device if generator is not None else x.device
-        log_sigma = (
-            torch.randn(b, generator=generator, device=gen_dev) * c.train_sigma_std + c.train_sigma_mean
-        )
+        log_sigma = torch.randn(b, generator=generator, device=gen_dev) * c.train_sigma_std + c.train_sigma_mean
         sigma = log_sigma.exp().to(x.device)
         noise = torch.randn(target.shape, generator=generator, device=gen_dev).to(x.device)
         s = sigma.view(b, 1, 1, 1)

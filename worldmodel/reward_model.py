@@ -19,8 +19,9 @@ from worldmodel.conditioning import ActionEncoder
 class RewardTerminationModel(nn.Module):
     """(L context frames + next frame, L actions) -> (reward, termination logit)."""
 
-    def __init__(self, space: ActionSpace, context: int, channels: tuple[int, ...], action_embed_dim: int,
-                 pool: int = 4):
+    def __init__(
+        self, space: ActionSpace, context: int, channels: tuple[int, ...], action_embed_dim: int, pool: int = 4
+    ):
         super().__init__()
         layers: list[nn.Module] = []
         c_in = 3 * (context + 1)

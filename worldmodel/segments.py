@@ -41,8 +41,9 @@ class SegmentSampler:
         ep = int(np.searchsorted(self.cum, index, side="right") - 1)
         return ep, int(index - self.cum[ep])
 
-    def sample_indices(self, batch_size: int, rng: np.random.Generator, recent_fraction: float = 0.0,
-                       recent_episodes: int = 0) -> np.ndarray:
+    def sample_indices(
+        self, batch_size: int, rng: np.random.Generator, recent_fraction: float = 0.0, recent_episodes: int = 0
+    ) -> np.ndarray:
         """Uniform segment indices; with `recent_fraction` > 0, that fraction of the batch comes from the
         last `recent_episodes` episodes (DIAMOND draws 70% from the newest quarter), so data the current
         policy collected weighs more than the old bulk while the rest keeps the model from forgetting it."""
@@ -52,8 +53,9 @@ class SegmentSampler:
         if first >= len(self):  # the recent episodes hold no segment
             return rng.integers(0, len(self), size=batch_size)
         recent = rng.random(batch_size) < recent_fraction
-        return np.where(recent, rng.integers(first, len(self), size=batch_size),
-                        rng.integers(0, len(self), size=batch_size))
+        return np.where(
+            recent, rng.integers(first, len(self), size=batch_size), rng.integers(0, len(self), size=batch_size)
+        )
 
     def evenly_spaced(self, count: int) -> np.ndarray:
         """`count` segment indices spread over the whole set (deterministic, for evaluation)."""
@@ -63,9 +65,7 @@ class SegmentSampler:
     def batch(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         """frames uint8 [B,L+h,H,W,3]; actions [B,L+h-1,...]; rewards, terminated [B,L+h-1]; ep index [B]."""
         span = self.context + self.horizon
-        out: dict[str, list[np.ndarray]] = {
-            k: [] for k in ("frames", "actions", "rewards", "terminated", "episode")
-        }
+        out: dict[str, list[np.ndarray]] = {k: [] for k in ("frames", "actions", "rewards", "terminated", "episode")}
         for i in indices:
             e, s = self.locate(int(i))
             ep = self.episodes[e]

@@ -34,8 +34,7 @@ class TextEncoder(nn.Module):
             cls = transformers.T5EncoderModel
         else:
             raise UserInputError(
-                f"{path}: text encoder type {cfg.model_type!r} is not supported "
-                "(use a CLIP text model or a T5 encoder)"
+                f"{path}: text encoder type {cfg.model_type!r} is not supported (use a CLIP text model or a T5 encoder)"
             )
         self.encoder = cls.from_pretrained(path, local_files_only=True).eval().requires_grad_(False)
         self.tokenizer = transformers.AutoTokenizer.from_pretrained(path, local_files_only=True)
@@ -48,9 +47,7 @@ class TextEncoder(nn.Module):
         tok = self.tokenizer(
             texts, padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
         )
-        out = self.encoder(
-            input_ids=tok["input_ids"].to(device), attention_mask=tok["attention_mask"].to(device)
-        )
+        out = self.encoder(input_ids=tok["input_ids"].to(device), attention_mask=tok["attention_mask"].to(device))
         return out.last_hidden_state.clone()
 
     def save(self, path: str | Path) -> None:

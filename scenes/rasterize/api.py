@@ -46,8 +46,9 @@ def rasterization(
     differentiable w.r.t. means, quats, scales, opacities, colors and backgrounds.
     """
     inputs = RasterInputs(means, quats, scales, opacities, colors, viewmats, Ks, backgrounds)
-    options = RasterOptions(width, height, near_plane, far_plane, radius_clip, eps2d, sh_degree, tile_size,
-                            render_mode, absgrad)
+    options = RasterOptions(
+        width, height, near_plane, far_plane, radius_clip, eps2d, sh_degree, tile_size, render_mode, absgrad
+    )
     check_inputs(inputs, options)
     if tile_size is None:
         options = replace(options, tile_size=16 if means.is_cuda else cpu_tile_size(viewmats.shape[0], width, height))

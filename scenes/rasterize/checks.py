@@ -72,8 +72,15 @@ class RasterOptions:
         return self.render_mode in ("ED", "RGB+ED")
 
 
-def with_depth_channel(feats: Any, depths: Any, backgrounds: Any, render_mode: str, n_cameras: int,
-                       cat: Callable[[Any, Any], Any], zeros: Callable[[int], Any]) -> tuple[Any, Any]:
+def with_depth_channel(
+    feats: Any,
+    depths: Any,
+    backgrounds: Any,
+    render_mode: str,
+    n_cameras: int,
+    cat: Callable[[Any, Any], Any],
+    zeros: Callable[[int], Any],
+) -> tuple[Any, Any]:
     """The features to composite for `render_mode` ([C,N,D], with depth [C,N] appended or alone) and
     their backgrounds (depth channels always get background 0, as in gsplat). `cat` joins along
     the last axis and `zeros(C)` makes [C,1] zeros, so tensors and arrays go through alike."""

@@ -66,9 +66,30 @@ def _project(means, quats, scales, opacities, viewmats, Ks, options: RasterOptio
     means2d, conics, depths, radii, records, *binning = empty_projection(n_cam, n, width, height, tile_size)
     with_sh = coeffs is not None
     coeffs, colors = (coeffs, np.empty((n_cam, n, 3), np.float32)) if with_sh else NO_SH
-    project_fwd(means, quats, scales, opacities, viewmats, Ks, width, height, float(o.eps2d), float(o.near_plane),
-                float(o.far_plane), float(o.radius_clip), tile_size, coeffs, o.sh_degree if with_sh else -1,
-                means2d, conics, depths, radii, records, colors, *binning)
+    project_fwd(
+        means,
+        quats,
+        scales,
+        opacities,
+        viewmats,
+        Ks,
+        width,
+        height,
+        float(o.eps2d),
+        float(o.near_plane),
+        float(o.far_plane),
+        float(o.radius_clip),
+        tile_size,
+        coeffs,
+        o.sh_degree if with_sh else -1,
+        means2d,
+        conics,
+        depths,
+        radii,
+        records,
+        colors,
+        *binning,
+    )
     offsets, ids = intersect_tiles(*binning, -(-width // tile_size))
     return _Projected(means2d, conics, depths, radii, records, offsets, ids, colors if with_sh else None)
 
@@ -148,10 +169,21 @@ class _Composite(torch.autograd.Function):
     @staticmethod
     def forward(ctx, means2d, conics, colors, opacities, backgrounds, records, offsets, ids, options):
         col = _np(colors)
-        out, trans, last, bg = _composite_fwd(records, col, None if backgrounds is None else _np(backgrounds), offsets,
-                                              ids, options)
-        ctx.arrays = (records, col, bg, offsets, ids, int(options.width), int(options.height), int(options.tile_size),
-                      trans, last)
+        out, trans, last, bg = _composite_fwd(
+            records, col, None if backgrounds is None else _np(backgrounds), offsets, ids, options
+        )
+        ctx.arrays = (
+            records,
+            col,
+            bg,
+            offsets,
+            ids,
+            int(options.width),
+            int(options.height),
+            int(options.tile_size),
+            trans,
+            last,
+        )
         ctx.absgrad = options.absgrad
         ctx.has_bg = backgrounds is not None
         ctx.save_for_backward(means2d)
@@ -222,8 +254,17 @@ class _Autograd:
 
     @staticmethod
     def composite(p: _Projected, feats, opacities, backgrounds, options: RasterOptions):
-        return _Composite.apply(p.means2d, p.conics, feats, opacities, backgrounds, p.records.numpy(),
-                                p.offsets.numpy(), p.ids.numpy(), options)
+        return _Composite.apply(
+            p.means2d,
+            p.conics,
+            feats,
+            opacities,
+            backgrounds,
+            p.records.numpy(),
+            p.offsets.numpy(),
+            p.ids.numpy(),
+            options,
+        )
 
     @staticmethod
     def expected_depth(out, alphas):
@@ -291,8 +332,9 @@ def render_cpu(inputs: RasterInputs, options: RasterOptions) -> tuple[torch.Tens
     n_cam = x.viewmats.shape[0]
     p = path.project(x, options)
     feats = path.colors(x, p, options)
-    feats, backgrounds = with_depth_channel(feats, p.depths, x.backgrounds, options.render_mode, n_cam, path.cat,
-                                            path.zeros)
+    feats, backgrounds = with_depth_channel(
+        feats, p.depths, x.backgrounds, options.render_mode, n_cam, path.cat, path.zeros
+    )
     opacities = path.opacities(x, n_cam)
     out, alphas = path.composite(p, feats, opacities, backgrounds, options)
     if options.expected_depth:

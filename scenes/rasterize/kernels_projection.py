@@ -171,8 +171,30 @@ def _cull_slopes(intr, lims, eps2d):
 
 
 @njit(cache=True, inline="always")
-def _project_one(means, quats, scales, op, w, t, intr, lims, cull, width, height, eps2d, near, far, radius_clip,
-                 c, g, means2d, conics, depths, radii, records):
+def _project_one(
+    means,
+    quats,
+    scales,
+    op,
+    w,
+    t,
+    intr,
+    lims,
+    cull,
+    width,
+    height,
+    eps2d,
+    near,
+    far,
+    radius_clip,
+    c,
+    g,
+    means2d,
+    conics,
+    depths,
+    radii,
+    records,
+):
     """Project Gaussian g into camera c: write its depth, and for a visible one its mean, conic,
     radii and record (culled ones keep zeros). Returns whether it is visible."""
     fx, fy, cx, cy = intr
@@ -288,12 +310,35 @@ def project_fwd(
         n_vis = 0
         for g in range(g0, g1):
             op = float(opacities[g])
-            visible = _project_one(means, quats, scales, op, w, t, intr, lims, cull, width, height, eps2d,
-                                   near, far, radius_clip, c, g, means2d, conics, depths, radii, records)
+            visible = _project_one(
+                means,
+                quats,
+                scales,
+                op,
+                w,
+                t,
+                intr,
+                lims,
+                cull,
+                width,
+                height,
+                eps2d,
+                near,
+                far,
+                radius_clip,
+                c,
+                g,
+                means2d,
+                conics,
+                depths,
+                radii,
+                records,
+            )
             if not visible:
                 continue
-            tx0, ty0, tx1, ty1 = tile_rect(means2d[c, g, 0], means2d[c, g, 1], radii[c, g, 0], radii[c, g, 1],
-                                           tile_size, tiles_x, tiles_y)
+            tx0, ty0, tx1, ty1 = tile_rect(
+                means2d[c, g, 0], means2d[c, g, 1], radii[c, g, 0], radii[c, g, 1], tile_size, tiles_x, tiles_y
+            )
             i = g0 + n_vis
             rect = visible_rects[c, i]
             rect[0], rect[1], rect[2], rect[3] = tx0, ty0, tx1, ty1

@@ -203,8 +203,9 @@ def rasterization_reference(
 
     `absgrad` is accepted for signature parity but not computed (no `means2d.absgrad`).
     """
-    options = RasterOptions(width, height, near_plane, far_plane, radius_clip, eps2d, sh_degree, tile_size,
-                            render_mode, absgrad)
+    options = RasterOptions(
+        width, height, near_plane, far_plane, radius_clip, eps2d, sh_degree, tile_size, render_mode, absgrad
+    )
     prob = check_inputs(RasterInputs(means, quats, scales, opacities, colors, viewmats, Ks, backgrounds), options)
     proj = project_reference(
         means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near_plane, far_plane, radius_clip
@@ -216,7 +217,12 @@ def rasterization_reference(
         feats = sh_colors_reference(means, colors, viewmats, sh_degree)
     depths = proj["depths"]
     feats, backgrounds = with_depth_channel(
-        feats, depths, backgrounds, render_mode, c, lambda a, b: torch.cat([a, b], -1),
+        feats,
+        depths,
+        backgrounds,
+        render_mode,
+        c,
+        lambda a, b: torch.cat([a, b], -1),
         lambda k: backgrounds.new_zeros(k, 1),
     )
     ops = opacities[None].expand(c, n)

@@ -39,8 +39,9 @@ class Driver:
         self.rng = np.random.default_rng(seed)
         self.excursion, self.action = 0, None
 
-    def predict(self, obs: np.ndarray, state: Any = None, episode_start: Any = None,
-                deterministic: bool = False) -> tuple[np.ndarray, None]:
+    def predict(
+        self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = False
+    ) -> tuple[np.ndarray, None]:
         o = np.asarray(obs)
         if o.ndim == 4:
             return np.stack([self._act(x) for x in o]), None

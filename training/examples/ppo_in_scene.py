@@ -48,12 +48,23 @@ class Args:
 
 
 def main(args: Args) -> None:
-    kwargs = {"scene": str(args.scene), "width": args.size, "height": args.size, "max_steps": args.max_steps,
-              "goal": args.goal}
-    vec = gym.make_vec("worldmodel/SceneNav-v0", num_envs=args.num_envs, vectorization_mode="vector_entry_point",
-                       autoreset_mode=gym.vector.AutoresetMode.SAME_STEP, **kwargs)
-    model = PPO("CnnPolicy", SB3VecEnv(vec), n_steps=64, batch_size=256, n_epochs=4, ent_coef=0.01, seed=args.seed,
-                verbose=0)
+    kwargs = {
+        "scene": str(args.scene),
+        "width": args.size,
+        "height": args.size,
+        "max_steps": args.max_steps,
+        "goal": args.goal,
+    }
+    vec = gym.make_vec(
+        "worldmodel/SceneNav-v0",
+        num_envs=args.num_envs,
+        vectorization_mode="vector_entry_point",
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        **kwargs,
+    )
+    model = PPO(
+        "CnnPolicy", SB3VecEnv(vec), n_steps=64, batch_size=256, n_epochs=4, ent_coef=0.01, seed=args.seed, verbose=0
+    )
     start = time.time()
     model.learn(args.total_steps, progress_bar=True)
     print(f"{model.num_timesteps} steps, {model.num_timesteps / (time.time() - start):.1f} steps/s")
