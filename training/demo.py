@@ -93,7 +93,8 @@ class DemoConfig:
             world_model_steps=500,
             world_model_batch_size=16,
             world_model=WorldModelConfig(block_out_channels=(16, 32, 32), reward_channels=(16, 32, 32), downsample=2),
-            policy_steps=35_000,
+            policy_steps=10_000,
+            final_policy_steps=75_000,
             num_envs=64,
             hp=PPOHyperparameters(learning_rate=5e-4, rollout_steps=16, clip=0.2, ent_coef=0.01),
         )
@@ -102,7 +103,7 @@ class DemoConfig:
     the demo): real episodes per iteration, world-model and imagination budgets."""
     clone_steps: int = 1500
     """Optimisation steps of the policy cloned from the twin's expert episodes."""
-    clone_noise: tuple[float, ...] = (0.25, 0.5, 0.75)
+    clone_noise: tuple[float, ...] = (0.25, 0.75)
     """The clone mixed with random actions at these rates: a graded family of known order."""
     twin_ppo_steps: int = 20_000
     """Steps of SB3 PPO in the twin (free); checkpoints along the run join the family."""
@@ -129,7 +130,7 @@ def apply_quality(cfg: DemoConfig) -> None:
     lp.iterations, lp.real_episodes = 6, 50
     lp.world_model_first_steps, lp.world_model_steps, lp.world_model_batch_size = 40_000, 10_000, 32
     lp.world_model = WorldModelConfig(block_out_channels=(64, 128, 128), reward_channels=(64, 128, 128))
-    lp.policy_steps, lp.num_envs = 200_000, 256
+    lp.policy_steps, lp.final_policy_steps, lp.num_envs = 50_000, 500_000, 256
     cfg.twin_ppo_steps, cfg.validate_episodes = 500_000, 200
 
 
