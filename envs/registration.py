@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import gymnasium as gym
 
-ENV_IDS = ("worldmodel/SceneNav-v0", "worldmodel/SceneExplore-v0", "worldmodel/Dream-v0")
-
 
 def register_envs() -> None:
     """Idempotent registration of every worldmodel environment, and of the ALE (Atari) ones when
