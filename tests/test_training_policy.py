@@ -312,7 +312,7 @@ def test_train_policy_in_the_twin_saves_checkpoints_and_a_learning_curve(tmp_pat
     and the end, each a saved policy that loads and acts in SceneEnv; each evaluated on held-out
     seeds in learning_curve.json; bad options are refused with a message naming them."""
     from training.cli import main
-    from training.train_policy import TrainPolicySceneConfig, train_policy_scene
+    from training.train_policy_scene import TrainPolicySceneConfig, train_policy_scene
 
     scene = truth_scene(tmp_path / "scene", num_gaussians=3000, views=8)
     kwargs = json.dumps({"width": RES, "height": RES, "max_steps": 6, "goal": [-2.2, -0.8]})

@@ -59,7 +59,7 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "Train a policy in imagination (batched actor-critic or SB3 PPO) and save it.",
     ),
     "train-policy-scene": (
-        "training.train_policy",
+        "training.train_policy_scene",
         "TrainPolicySceneConfig",
         "train_policy_scene",
         "Train SB3 PPO in a Scene (the twin) through SceneVectorEnv, with checkpoints and a learning curve.",

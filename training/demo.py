@@ -308,7 +308,7 @@ def _evaluate(cfg: DemoConfig, model: Path, held: Path, out: Path) -> dict[str, 
 def _family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, loop: Path, out: Path) -> dict:
     """The graded family of pixel policies validate judges: name -> policy spec."""
     from training.behaviour_cloning import BehaviourCloningConfig, behaviour_cloning
-    from training.train_policy import TrainPolicySceneConfig, train_policy_scene
+    from training.train_policy_scene import TrainPolicySceneConfig, train_policy_scene
     from wmcore.atomic import write_json
 
     family: dict[str, str] = {"random": "random"}
@@ -349,7 +349,7 @@ def _family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, lo
 def _ppo_in_reality(cfg: DemoConfig, reality: dict[str, Any], steps: int, out: Path) -> Path:
     """SB3 PPO (CnnPolicy) trained model-free in reality for `steps` real steps: the baseline the loop must beat
     (4 bodies and 32-step rollouts, so that so few steps still make a dozen updates)."""
-    from training.train_policy import TrainPolicySceneConfig, train_policy_scene
+    from training.train_policy_scene import TrainPolicySceneConfig, train_policy_scene
 
     hp = PPOHyperparameters(rollout_steps=32, epochs=4, minibatches=4, ent_coef=0.01)
     return train_policy_scene(
