@@ -76,7 +76,7 @@ def bench_scene(steps: int, check_steps: int, scene_dir: str | None) -> dict:
     }
 
 
-def bench_vector(sizes: list[int], rounds: int, seconds: float, scene_dir: str | None) -> dict:
+def bench_vector(sizes: list[int], rounds: int, seconds: float, scene_dir: str | None, device: str = "cpu") -> dict:
     """Total environment steps/s (random extended discrete actions, 64x64 RGB) of one SceneEnv and of
     SceneVectorEnv with each of `sizes` bodies over the same Scene object. Every round runs each
     variant for about `seconds` of wall-clock in turn, so a slowdown of the shared host lands on all
@@ -88,8 +88,8 @@ def bench_vector(sizes: list[int], rounds: int, seconds: float, scene_dir: str |
 
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(scene_dir) if scene_dir else truth_scene(Path(tmp) / "room", num_gaussians=20_000)
-        scene = Scene.load(path)
-    kw = {"extended_actions": True, "max_steps": 200}
+        scene = Scene.load(path, device=device)
+    kw = {"extended_actions": True, "max_steps": 200, "device": device}
     rng = np.random.default_rng(0)
     single = SceneEnv(scene, **kw)
     single.reset(seed=0)
@@ -212,13 +212,14 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=7, help="vector: rounds of all variants, alternating")
     p.add_argument("--seconds", type=float, default=4.0, help="vector: wall-clock per variant and round")
     p.add_argument("--scene", default=None, help="a reconstruction of the bundled example (default: truth scene)")
+    p.add_argument("--device", default="cpu", help="vector: torch device the scene renders on (cuda: gsplat)")
     args = p.parse_args()
     if args.which == "leaks":
         if args.scene is None:
             p.error("leaks needs --scene (a reconstruction of the bundled example)")
         res = bench_leaks(args.scene)
     elif args.which == "vector":
-        res = bench_vector(args.sizes, args.rounds, args.seconds, args.scene)
+        res = bench_vector(args.sizes, args.rounds, args.seconds, args.scene, args.device)
     elif args.which == "scene":
         res = bench_scene(args.steps, args.check_steps, args.scene)
     else:

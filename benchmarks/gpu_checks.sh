@@ -4,9 +4,12 @@
 #                                                training and splat optimisation); builds gsplat first
 #   benchmarks/gpu_checks.sh rasterizer OUTDIR   bench_rasterizer.py on the GPU (gsplat)
 #   benchmarks/gpu_checks.sh world-model OUTDIR  bench_world_model.py on the GPU (sampling and training variants)
+#   benchmarks/gpu_checks.sh vector OUTDIR       SceneVectorEnv steps/s with 1,024 bodies and more (gsplat)
+#   benchmarks/gpu_checks.sh demo OUTDIR         `worldmodel demo --quality --device cuda` end to end (hours on a
+#                                                CPU; the issue asks for its first run on a GPU)
 # Logs and JSON results go to OUTDIR. PYTHON picks the interpreter (default python3).
 set -uo pipefail
-part=${1:?usage: gpu_checks.sh tests|rasterizer|world-model OUTDIR}
+part=${1:?usage: gpu_checks.sh tests|rasterizer|world-model|vector|demo OUTDIR}
 out=${2:-gpu_results}
 py=${PYTHON:-python3}
 mkdir -p "$out"
@@ -19,7 +22,7 @@ tests)
     (time $py -c "from gsplat.cuda._backend import _C; assert _C is not None") > "$out/gsplat_build.log" 2>&1 &
     build=$!
     $py -m pytest -m cuda -s tests/test_worldmodel_model.py tests/test_worldmodel_training.py \
-        tests/test_envs_dream.py tests/test_training_policy.py 2>&1 |
+        tests/test_envs_dream.py tests/test_training_policy.py tests/test_envs_vector.py 2>&1 |
         tee "$out/cuda_tests_worldmodel.log"
     wait $build || { tail -30 "$out/gsplat_build.log"; exit 1; }
     tail -3 "$out/gsplat_build.log"
@@ -40,8 +43,14 @@ world-model)
         --variants fp32 bf16 cudagraphs --train-variants fp32 bf16 --repeats 30 \
         --out "$out/bench_world_model_cuda_small.json" 2>&1 | tee "$out/bench_world_model_cuda_small.log"
     ;;
+vector)
+    $py benchmarks/bench_envs.py vector --device cuda --sizes 1024 4096 2>&1 | tee "$out/bench_vector_cuda.log"
+    ;;
+demo)
+    (time $py -m training.cli demo --quality --device cuda --output "$out/demo") 2>&1 | tee "$out/demo.log"
+    ;;
 *)
-    echo "unknown part $part: use tests, rasterizer or world-model" >&2
+    echo "unknown part $part: use tests, rasterizer, world-model, vector or demo" >&2
     exit 2
     ;;
 esac
