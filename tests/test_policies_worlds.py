@@ -280,3 +280,15 @@ def test_model_based_loop_on_a_standard_env_with_continuous_actions(tmp_path):
     policy = load_policy(tmp_path / "mb" / "policy")
     a, _ = policy.predict(np.zeros((32, 32, 3), np.uint8), deterministic=False)
     assert a.shape == (3,) and (a >= [-1, 0, 0]).all() and (a <= [1, 1, 1]).all()
+
+
+def test_psnr_gain_interval_over_segments():
+    from worldmodel.evaluation import gain_interval
+
+    rng = np.random.default_rng(0)
+    copy = torch.as_tensor(rng.uniform(0.01, 0.02, (64, 3)))
+    ci = gain_interval(copy / 10, copy, (1, 3))  # a tenth of copy-last's error: exactly +10 dB
+    assert ci["1"] == pytest.approx([10.0, 10.0]) and ci["3"] == pytest.approx([10.0, 10.0])
+    noisy = copy * torch.as_tensor(rng.uniform(0.5, 1.6, (64, 3)))  # no gain on average: the interval spans 0
+    lo, hi = gain_interval(noisy, copy, (2,))["2"]
+    assert lo < 0 < hi
