@@ -148,8 +148,6 @@ def imagined_episodes(
 def replayed_spread(core: Any, episodes: list[Any], max_steps: int) -> float:
     """The model's sampled-future spread along recorded episodes, replaying their own actions: the
     in-data reference a policy's spread is compared with."""
-    from envs.dream_env import DreamCore  # noqa: F401  (core is one)
-
     L = core.L
     eps = [e for e in episodes if e.steps >= L][: len(core.frames)]
     if not eps:

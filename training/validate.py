@@ -166,7 +166,7 @@ class Worlds:
     def _twin_env(self, cfg: ValidateConfig, kwargs: dict, res: tuple[int, int]) -> Any:
         from envs.action_repeat import ActionRepeat
         from envs.reality import FloorMap, nearest_free
-        from envs.scene_env import SceneEnv
+        from envs.scene_env import SceneEnv, load_scene
 
         if not Path(cfg.scene).exists():
             raise UserInputError(
@@ -174,17 +174,18 @@ class Worlds:
             )
         h, w = res
         twin_kwargs = {"max_steps": cfg.max_steps * self.repeat, **kwargs, "width": w, "height": h}
+        scene = load_scene(str(cfg.scene), twin_kwargs.get("device", cfg.device))  # loaded once, for both envs
         real = getattr(self.reality, "unwrapped", None)
         if self.reality_name and self.reality_name.startswith("room:"):
             self.floor_map = FloorMap.for_scene(cfg.scene, self.reality_name[5:])
             if "goal" in kwargs:
                 twin_kwargs.pop("goal")
                 goal = self.floor_map.to_twin(kwargs["goal"])
-                probe = SceneEnv(cfg.scene, **twin_kwargs)
+                probe = SceneEnv(scene, **twin_kwargs)
                 twin_kwargs["goal"] = [float(v) for v in nearest_free(probe, goal)]
         elif real is not None:
             raise UserInputError("--scene with a Gymnasium reality: a twin is a reconstruction of a room: reality")
-        env = SceneEnv(cfg.scene, **twin_kwargs)
+        env = SceneEnv(scene, **twin_kwargs)
         if env.observation_space.shape != (h, w, 3):
             raise UserInputError(
                 "--env-kwargs: the SceneEnv must observe RGB only (no depth/state) to match the world model"
