@@ -12,7 +12,7 @@ from test_training_policy import build_setup
 
 from scenes.synthetic import EXAMPLE_DIR
 from training.actor_critic import ActorCritic, ActorCriticNetConfig
-from training.stats import rank_agreement, regret, separated, t_interval, wilson_interval
+from training.stats import rank_agreement, regret, separated, split_half_agreement, t_interval, wilson_interval
 from training.validate import ValidateConfig, validate
 from wmcore.errors import UserInputError
 
@@ -53,6 +53,14 @@ def test_rank_agreement_on_known_inputs():
     noisy = rank_agreement([t + rng.normal(0, 3.0, 40) for t in truth], truth)
     assert noisy["spearman_rho_ci95"][1] - noisy["spearman_rho_ci95"][0] > 0.3
     assert separated([0.6, 0.8], [0.1, 0.5]) and not separated([0.4, 0.8], [0.1, 0.5])
+
+
+def test_split_half_agreement_is_the_noise_ceiling():
+    rng = np.random.default_rng(0)
+    apart = split_half_agreement([rng.normal(m, 0.1, 40) for m in (0.0, 1.0, 2.0, 3.0)], splits=200)
+    assert apart["spearman_rho_median"] == pytest.approx(1.0) and apart["spearman_rho_ci95"][0] == pytest.approx(1.0)
+    close = split_half_agreement([rng.normal(m, 3.0, 40) for m in (0.0, 0.1, 0.2, 0.3)], splits=200)
+    assert close["spearman_rho_ci95"][0] < 0 < close["spearman_rho_ci95"][1]  # too close to rank at n = 40
 
 
 def test_validate_three_worlds_report(setup, tmp_path):
@@ -117,8 +125,21 @@ def test_validate_three_worlds_report(setup, tmp_path):
         assert p["policies"] == 3 and p["family"] == ["random", "sticky", "learned"]  # the expert is a reference
         assert p["spearman_rho"] is None or -1.0 <= p["spearman_rho"] <= 1.0
         assert p["regret"] >= 0
+    # the diagnosis: the reward model on reality's frames, reality's actions replayed, the closed loop
+    d = report["diagnosis"]
+    assert d["truth"] == "reality" and set(d["pairs"]) == {"reward_model", "replay", "imagination"}
+    assert d["pairs"]["imagination"]["spearman_rho"] == report["pairs"]["imagination-reality"]["spearman_rho"]
+    assert d["self_agreement"]["policies"] == 3
+    for name in ("random", "sticky", "learned"):
+        diag = report["policies"][name]["diagnosis"]
+        assert set(diag) == {"reward_model", "replay"} and all(s["episodes"] == 3 for s in diag.values())
+        # the first L-1 rewards are reality's own in both, so short episodes score exactly as in reality
+        real = report["policies"][name]["worlds"]["reality"]["returns"]
+        for judge in ("reward_model", "replay"):
+            assert all(np.isfinite(diag[judge]["returns"])) and len(diag[judge]["returns"]) == len(real)
     md = (out / "report.md").read_text()
     assert "Spearman" in md and "pair_imagination_reality.png" in md and "| expert |" in md
+    assert "Where does imagination lose the ranking" in md and "against itself" in md
 
 
 def test_validate_bad_input(setup, tmp_path, capsys):

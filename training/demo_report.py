@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from training.stats import separated
+from training.validate_report import diagnosis_lines
 from wmcore.atomic import write_json, write_text
 
 TARGETS = {
@@ -155,6 +156,7 @@ def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[s
                 for n, p in val["policies"].items()
             },
             "pairs": {k: {x: v for x, v in p.items() if x != "family"} for k, p in val["pairs"].items()},
+            "diagnosis": val.get("diagnosis"),
         },
         "config": json.loads(json.dumps(asdict(cfg), default=str)),
     }
@@ -258,6 +260,7 @@ def _markdown(r: dict[str, Any]) -> str:
         for h in wm["psnr_by_horizon"]
     )
     stage_rows = "\n".join(f"| {k} | {mmss(v)} |" for k, v in r["seconds_by_stage"].items())
+    diagnosis = "\n".join(diagnosis_lines(r["validation"].get("diagnosis")))
     return f"""# worldmodel demo report: reality, twin, imagination
 
 Output: `{r["output"]}` — total {mmss(r["seconds_total"])}. Reality is the true room the capture was filmed in
@@ -285,6 +288,8 @@ i from the same start in every world.
 | judge – truth | policies | Spearman ρ (bootstrap 95%) | Kendall τ | regret |
 |---|---|---|---|---|
 {pairs}
+
+{diagnosis}
 
 Scatter plots, the trust flags (imagined-future spread, frames outside the data) and example frames:
 `validate/report.md`.

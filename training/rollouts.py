@@ -165,3 +165,61 @@ def replayed_spread(core: Any, episodes: list[Any], max_steps: int) -> float:
         core.step(acts, spread=True)
         values += [float(core.spread[i]) for i in live]
     return float(np.mean(values))
+
+
+def reward_model_returns(core: Any, truths: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The world model's reward and termination model read along true episodes — reality's own frames
+    and actions, no imagined frame: each episode's first L-1 true rewards, then the predicted rewards up
+    to the first predicted termination. Ranked against reality, this isolates the reward model's error
+    from the dynamics' (`replayed_episodes` adds the dynamics open loop, `imagined_episodes` closes it)."""
+    import torch
+
+    L, model = core.L, core.model
+    out = []
+    for tr in truths:
+        n = len(tr["actions"])
+        rewards, term = list(tr["rewards"][: L - 1]), bool(tr["terminated"]) and n < L
+        if n >= L:
+            frames = torch.from_numpy(np.asarray(tr["frames"]))
+            acts = torch.as_tensor(np.asarray(tr["actions"])).to(core.actions.dtype)
+            idx = range(L - 1, n)
+            ctx = torch.stack([frames[t - L + 1 : t + 1] for t in idx])
+            a = torch.stack([acts[t - L + 1 : t + 1] for t in idx])
+            pred, ends = model.predict_reward_termination(ctx, a, frames[L : n + 1])
+            pred, ends = pred.cpu().numpy(), ends.cpu().numpy()
+            stop = int(np.argmax(ends)) + 1 if ends.any() else len(ends)
+            rewards += [float(r) for r in pred[:stop]]
+            term = bool(ends.any())
+        out.append({"rewards": np.array(rewards), "terminated": term, "success": term})
+    return out
+
+
+def replayed_episodes(core: Any, truths: list[dict[str, Any]], max_steps: int) -> list[dict[str, Any]]:
+    """Each true episode's own actions replayed open loop in the world model from its first L frames, all
+    at once: the imagined return of what the policy truly did. An imagined episode ends where the model
+    predicts termination or where the true one ended."""
+    L, n = core.L, len(truths)
+    out = [
+        {"rewards": list(tr["rewards"][: L - 1]), "terminated": False, "done": len(tr["actions"]) < L} for tr in truths
+    ]
+    for i, tr in enumerate(truths):
+        if out[i]["done"]:
+            out[i]["terminated"] = bool(tr["terminated"])
+        else:
+            core.set_context(i, tr["frames"][:L], tr["actions"][: L - 1])
+    core.steps[:] = 0
+    for t in range(L - 1, max_steps):
+        for i, tr in enumerate(truths):
+            out[i]["done"] = out[i]["done"] or t >= len(tr["actions"])
+        live = [i for i in range(n) if not out[i]["done"]]
+        if not live:
+            break
+        acts = np.stack([np.asarray(tr["actions"][min(t, len(tr["actions"]) - 1)]) for tr in truths])
+        if len(core.frames) > n:
+            acts = np.concatenate([acts, np.repeat(acts[-1:], len(core.frames) - n, 0)])
+        _, rew, term, _ = core.step(acts)
+        for i in live:
+            out[i]["rewards"].append(float(rew[i]))
+            if term[i]:
+                out[i]["terminated"] = out[i]["done"] = True
+    return [{"rewards": np.array(e["rewards"]), "terminated": e["terminated"], "success": e["terminated"]} for e in out]

@@ -69,6 +69,38 @@ def _rank_stats(x: np.ndarray, y: np.ndarray) -> tuple[float, float]:
     return float(stats.spearmanr(x, y)[0]), float(stats.kendalltau(x, y)[0])
 
 
+def split_half_agreement(returns: list[np.ndarray], splits: int = 2000, seed: int = 0) -> dict[str, Any]:
+    """How well the true world ranks the policies against itself: for random halvings of every policy's
+    episodes, Spearman rho between the mean returns of the two halves (median and 2.5th-97.5th
+    percentiles over the halvings).
+
+    This is the noise ceiling of a ranking check at this many episodes: a judging world whose returns
+    carried no error at all would still not agree with a finite sample of the truth better than the
+    truth's own halves roughly do (each half has half the episodes, so this errs on the low side). A
+    family whose policies are too close for their episode count shows up here, not as a failure of
+    the judge."""
+    rng = np.random.default_rng(seed)
+    rhos = []
+    for _ in range(splits):
+        a, b = np.empty(len(returns)), np.empty(len(returns))
+        for p, r in enumerate(returns):
+            r = np.asarray(r, np.float64)
+            perm = rng.permutation(len(r))
+            half = len(r) // 2
+            a[p], b[p] = r[perm[:half]].mean(), r[perm[half : 2 * half]].mean()
+        rho = _rank_stats(a, b)[0]
+        if not math.isnan(rho):
+            rhos.append(rho)
+    if not rhos:
+        return {"policies": len(returns), "spearman_rho_median": None, "spearman_rho_ci95": None, "splits": splits}
+    return {
+        "policies": len(returns),
+        "spearman_rho_median": float(np.median(rhos)),
+        "spearman_rho_ci95": [float(np.percentile(rhos, 2.5)), float(np.percentile(rhos, 97.5))],
+        "splits": splits,
+    }
+
+
 def regret(judge: np.ndarray, truth: np.ndarray) -> float:
     """True return of the truly best policy minus that of the policy the judging world ranks best
     (ties in the judge's ranking: the worst of the tied, as a cautious user would fear)."""

@@ -84,6 +84,11 @@ class ValidateConfig:
     termination rather than the step limit."""
     spread: bool = True
     """Measure the imagined-future spread (a second sample of every imagined frame: twice the model calls)."""
+    diagnose: bool = True
+    """Also score every family policy's true episodes (reality's, else the twin's) with the world model's reward
+    model on the true frames, and with their actions replayed open loop in imagination: ranked against the
+    truth, these say whether the reward model or the dynamics lose the ranking. And reality's split-half
+    ranking agreement, the ceiling any judge can reach at this many episodes."""
     coverage_holdout: int | None = None
     """Episodes at the end of the dataset that serve as the in-distribution reference of the coverage check
     (None: the world-model run's own hold-out, read from its config.json beside MODEL, else a tenth)."""
@@ -225,8 +230,14 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
     """Run every policy in every world; write report.json, report.md and plots. Returns the report."""
     from training.evaluate_world_model import plot_psnr
     from training.policies import resolve_policy
-    from training.rollouts import imagined_episodes, replayed_spread, true_episodes
-    from training.stats import rank_agreement, summarise
+    from training.rollouts import (
+        imagined_episodes,
+        replayed_episodes,
+        replayed_spread,
+        reward_model_returns,
+        true_episodes,
+    )
+    from training.stats import rank_agreement, split_half_agreement, summarise
     from training.validate_report import example_strip, plot_pair, render_markdown
     from wmcore.media import write_png
     from worldmodel.coverage import DataCoverage
@@ -298,6 +309,12 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
                 episodes["imagination"] = imagined_episodes(
                     core, policy, contexts, cfg.max_steps, cfg.deterministic, cfg.spread, cfg.success_return
                 )
+                if cfg.diagnose:
+                    core.seed(cfg.seed)
+                    diagnosis = {
+                        "reward_model": reward_model_returns(core, contexts),
+                        "replay": replayed_episodes(core, contexts, cfg.max_steps),
+                    }
                 seconds["imagination"] += time.time() - t0
             entry: dict[str, Any] = {"spec": spec, "reference": reference, "worlds": {}}
             raw[name] = {}
@@ -305,6 +322,12 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
                 rets = np.array([e["rewards"].sum() for e in eps])
                 entry["worlds"][world] = summarise(rets, np.array([e["success"] for e in eps]))
                 raw[name][world] = rets
+            if cfg.diagnose and not reference:
+                entry["diagnosis"] = {}
+                for judge, eps in diagnosis.items():
+                    rets = np.array([e["rewards"].sum() for e in eps])
+                    entry["diagnosis"][judge] = summarise(rets, np.array([e["success"] for e in eps]))
+                    raw[name][judge] = rets
             if not reference:
                 frames = np.concatenate([e["frames"] for e in episodes[coverage_world]])
                 spread = float(np.nanmean([e["spread"] for e in episodes["imagination"]])) if cfg.spread else None
@@ -342,6 +365,20 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
                     [raw[n][judge] for n in family], [raw[n][truth] for n in family], spread, seed=cfg.seed, paired=True
                 )
                 pairs[f"{judge}-{truth}"]["family"] = family
+        diagnosis_report = None
+        if cfg.diagnose and len(family) >= 2:
+            truth = "reality" if "reality" in names else "twin"
+            spread = _expert_random_spread(results, truth)
+            diagnosis_report = {
+                "truth": truth,
+                "pairs": {
+                    judge: rank_agreement(
+                        [raw[n][judge] for n in family], [raw[n][truth] for n in family], spread, seed=cfg.seed
+                    )
+                    for judge in ("reward_model", "replay", "imagination")
+                },
+                "self_agreement": split_half_agreement([raw[n][truth] for n in family], seed=cfg.seed),
+            }
         report = {
             "model": str(cfg.model),
             "dataset": str(cfg.dataset),
@@ -354,6 +391,7 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
             "seed": cfg.seed,
             "policies": results,
             "pairs": pairs,
+            "diagnosis": diagnosis_report,
             "trust_reference": {
                 "in_data_spread": in_data_spread,
                 "spread_flag": SPREAD_FLAG,

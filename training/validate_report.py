@@ -76,6 +76,44 @@ def _world_cell(s: dict[str, Any] | None) -> str:
     )
 
 
+DIAGNOSIS_JUDGES = {
+    "reward_model": "reward model on the true frames (no imagined frame)",
+    "replay": "the true actions replayed open loop in imagination",
+    "imagination": "the policy acting in imagination (closed loop)",
+}
+
+
+def diagnosis_lines(diagnosis: dict[str, Any] | None) -> list[str]:
+    """Where imagination loses the ranking: each judge adds one part of the world model to the last, and
+    the truth's own split-half agreement is the ceiling at this episode count."""
+    if not diagnosis:
+        return []
+    truth = diagnosis["truth"]
+    lines = [
+        "",
+        f"## Where does imagination lose the ranking? (against {truth})",
+        "",
+        "| judge | Spearman ρ [bootstrap 95%] | regret / (expert − random) |",
+        "|---|---|---|",
+    ]
+    for judge, pr in diagnosis["pairs"].items():
+        rho, frac = pr["spearman_rho"], pr.get("regret_fraction")
+        lines.append(
+            f"| {DIAGNOSIS_JUDGES.get(judge, judge)} | {'n/a' if rho is None else f'{rho:.2f}'} "
+            f"{_ci(pr['spearman_rho_ci95'])} | {'—' if frac is None else f'{100 * frac:.0f}%'} |"
+        )
+    own = diagnosis["self_agreement"]
+    med = own.get("spearman_rho_median")
+    lines += [
+        f"| {truth} against itself (halves of its episodes) | {'n/a' if med is None else f'{med:.2f}'} "
+        f"{_ci(own.get('spearman_rho_ci95'))} | — |",
+        "",
+        f"The last row is the noise ceiling: two halves of {truth}'s own episodes agree this well, so a judge "
+        "cannot be shown to do much better with this family and episode count.",
+    ]
+    return lines
+
+
 def render_markdown(report: dict[str, Any]) -> str:
     """report.md: the worlds side by side, the rankings, the regret and the trust flags."""
     worlds = report["worlds"]
@@ -117,6 +155,7 @@ def render_markdown(report: dict[str, Any]) -> str:
             f"{'n/a' if tau is None else f'{tau:.2f}'} {_ci(pr['kendall_tau_ci95'])} | {pr['regret']:.2f} "
             f"{_ci(pr['regret_ci95'])} | {'—' if frac is None else f'{100 * frac:.0f}%'} |"
         )
+    lines += diagnosis_lines(report.get("diagnosis"))
     trust = report.get("trust_reference", {})
     lines += [
         "",
