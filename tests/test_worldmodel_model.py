@@ -248,3 +248,22 @@ def test_sampling_on_cuda_matches_the_cpu_and_the_speed_options_keep_the_predict
     graphs = [run() for _ in range(4)]  # warm-up, graph recording, then replays
     assert all(torch.equal(graphs[0], g) for g in graphs[1:])
     assert (graphs[-1] - ref).abs().max() <= 2
+
+
+def test_motion_weights_per_sample_count_every_transition_the_same():
+    """Over the batch, a transition whose view does not change (a body against a wall) weighs up to
+    1 + motion_weight times less than one that moves; normalised per sample, each counts the same."""
+    model = tiny()
+    g = torch.Generator().manual_seed(1)
+    frames = torch.randint(0, 256, (2, model.config.context + 1, 16, 16, 3), dtype=torch.uint8, generator=g)
+    actions = torch.randint(0, 3, (2, model.config.context), generator=g)
+    frames[0, -1] = frames[0, -2]  # transition 0: nothing moves
+    frames[1, -1] = frames[1, -2] + 128  # transition 1: every pixel moves (uint8 wraps)
+
+    def loss(f, a, **kw):
+        return model.diffusion_loss(f, a, generator=torch.Generator().manual_seed(0), **kw).item()
+
+    plain = loss(frames, actions)
+    # with every pixel of a sample weighted alike, the per-sample weights are 1: the plain loss
+    assert loss(frames, actions, motion_weight=25.0, motion_per_sample=True) == pytest.approx(plain, rel=1e-5)
+    assert loss(frames, actions, motion_weight=25.0) != pytest.approx(plain, rel=1e-3)

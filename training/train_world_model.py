@@ -63,6 +63,9 @@ class TrainWorldModelConfig:
     """Extra loss weight on pixels that change from the last context frame to the target (0: plain EDM
     loss). When few pixels move (Atari) it is what makes the model learn the actions' effect (BENCHMARKS.md,
     *World model*: Breakout with and without it)."""
+    motion_per_sample: bool = False
+    """Normalise the motion weights within each transition rather than over the batch, so transitions where
+    nothing moves (a body pressed against a wall) are not down-weighted by up to 1 + motion_weight."""
     mixed_precision: str = "no"
     """"no", "bf16" or "fp16" (passed to accelerate; fp16 needs a GPU)."""
     model: WorldModelConfig = field(default_factory=WorldModelConfig)
@@ -366,6 +369,7 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
                     generator=gen,
                     motion_weight=cfg.motion_weight,
                     termination_weight=term_weight,
+                    motion_per_sample=cfg.motion_per_sample,
                 )
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:

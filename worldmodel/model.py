@@ -214,12 +214,16 @@ class WorldModel(nn.Module):
         texts: list[str] | None = None,
         generator: torch.Generator | None = None,
         motion_weight: float = 0.0,
+        motion_per_sample: bool = False,
     ) -> torch.Tensor:
         """EDM denoising loss for frames uint8 [B,L+1,H,W,3] and actions [B,L,...].
 
         `motion_weight` > 0 up-weights the pixels that change between the last context frame and the
         target (by 1 + motion_weight): in games like Breakout under 1% of pixels move, and without it
-        the loss barely sees the paddle and ball that the actions control."""
+        the loss barely sees the paddle and ball that the actions control. The weights are normalised
+        over the batch, so transitions where little moves weigh less than those where much does;
+        `motion_per_sample` normalises them within each transition instead, so every transition counts
+        the same (a body blocked by a wall, whose view does not change, as much as one that moves)."""
         c = self.config
         x = self._unit(frames)
         b = x.shape[0]
@@ -249,6 +253,8 @@ class WorldModel(nn.Module):
             return err.mean()
         moved = (x[:, -1] - x[:, -2]).abs().amax(1, keepdim=True) > 0.04
         weight = 1.0 + motion_weight * moved.float()
+        if motion_per_sample:
+            return (err * weight / weight.mean((1, 2, 3), keepdim=True)).mean()
         return (err * weight).mean() / weight.mean()
 
     def reward_loss(
@@ -277,11 +283,12 @@ class WorldModel(nn.Module):
         generator: torch.Generator | None = None,
         motion_weight: float = 0.0,
         termination_weight: float = 1.0,
+        motion_per_sample: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training losses (total, diffusion, reward/termination) for one batch of L+1 frames.
 
         Both losses go through forward so DistributedDataParallel sees every parameter used."""
-        diffusion = self.diffusion_loss(frames, actions, texts, generator, motion_weight)
+        diffusion = self.diffusion_loss(frames, actions, texts, generator, motion_weight, motion_per_sample)
         reward = self.reward_loss(frames, actions, rewards, terminated, termination_weight)
         return diffusion + reward, diffusion.detach(), reward.detach()
 
