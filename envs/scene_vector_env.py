@@ -5,7 +5,7 @@ actions, checks every body's sub-steps against the scene's occupancy in one `is_
 renders all N cameras in one `scene.render` call (our CPU rasterizer takes a batch of cameras;
 gsplat does on CUDA; a scene without batched rendering may loop inside its own `render`), and
 computes rewards and terminations as arrays (Explore's seen-maps are updated body by body). The
-logic is `envs.scene_env.SceneBodies`, the same code SceneEnv runs with one body, so N SceneEnvs
+logic is `envs.scene_bodies.SceneBodies`, the same code SceneEnv runs with one body, so N SceneEnvs
 seeded `seed, seed + 1, ...` produce the same episodes as one SceneVectorEnv reset with `seed`.
 
     vec = gymnasium.make_vec("worldmodel/SceneNav-v0", num_envs=32, vectorization_mode="vector_entry_point",
@@ -24,7 +24,8 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector import AutoresetMode, VectorEnv
 
-from envs.scene_env import SceneBodies, SceneEnvConfig, check_actions, check_scene_path, resolve_config, start_option
+from envs.scene_bodies import SceneBodies, check_scene_path
+from envs.scene_config import SceneEnvConfig, check_actions, resolve_config, start_option
 
 
 class SceneVectorEnv(VectorEnv):
