@@ -318,3 +318,38 @@ def test_training_on_cuda_with_bf16_and_compile(data, tmp_path):
     m = WorldModel.from_pretrained(tmp_path / "run" / "model", device="cuda")
     nxt, reward, term = m.step(torch.zeros(1, 2, 16, 16, 3, dtype=torch.uint8), torch.zeros(1, 2, dtype=torch.long))
     assert nxt.device.type == "cuda" and nxt.shape == (1, 16, 16, 3) and reward.shape == term.shape == (1,)
+
+
+def test_reward_refit_on_imagined_rollouts(data, tmp_path):
+    """The saved model's reward model is refitted on its own open-loop rollouts, labelled with the rewards
+    and terminations that truly followed; the checkpoints keep the jointly trained one."""
+    import numpy as np
+
+    from worldmodel.dataset import TrajectoryDataset
+    from worldmodel.model import WorldModel
+    from worldmodel.reward_refit import RewardRefitConfig, imagined_transitions
+    from worldmodel.segments import SegmentSampler
+
+    refit = RewardRefitConfig(steps=5, rollouts=6, horizon=3, batch_size=4)
+    model_dir = train_world_model(tiny_cfg(data, tmp_path / "run", steps=4, reward_refit=refit))
+    rows = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("event") == "reward_refit" and r["reward_refit_imagined"] == 18 for r in rows)
+    saved = WorldModel.from_pretrained(model_dir)
+    ckpt = load_tensors(sorted((tmp_path / "run" / "checkpoints").glob("step_*"))[-1] / "ema.safetensors")
+    key = next(k for k in ckpt if k.startswith("reward_model.") and k.endswith("weight"))
+    assert not torch.equal(saved.trainable_state_dict()[key], ckpt[key].to(saved.trainable_state_dict()[key].dtype))
+
+    ds = TrajectoryDataset(data)
+    tr = imagined_transitions(saved, ds.episodes, rollouts=6, horizon=3, seed=7)
+    L = saved.config.context
+    assert tr["frames"].shape[:2] == (18, L + 1) and tr["actions"].shape[:2] == (18, L)
+    b = SegmentSampler(ds.episodes, L, 3).batch(
+        SegmentSampler(ds.episodes, L, 3).sample_indices(6, np.random.default_rng(7))
+    )
+    assert torch.equal(tr["frames"][:6, :L], b["frames"][:, :L])  # the first step starts from real context
+    for k in range(3):  # step k of every rollout carries the true reward, termination and actions of that step
+        assert torch.equal(tr["rewards"][6 * k : 6 * k + 6], b["rewards"][:, L - 1 + k])
+        assert torch.equal(tr["terminated"][6 * k : 6 * k + 6], b["terminated"][:, L - 1 + k])
+        assert torch.equal(tr["actions"][6 * k : 6 * k + 6], b["actions"][:, k : k + L])
+    with pytest.raises(UserInputError, match="imagined_fraction"):
+        RewardRefitConfig(steps=1, imagined_fraction=2.0).check()

@@ -34,6 +34,7 @@ from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
 from wmcore.rundir import RunDir
 from worldmodel.config import WorldModelConfig
+from worldmodel.reward_refit import RewardRefitConfig
 
 LOG = logging.getLogger("worldmodel.model_based")
 
@@ -77,6 +78,9 @@ class ModelBasedConfig:
     self_context: float = 0.25
     """World model: fraction of each batch trained on its own prediction of the last context frame (from step
     `world_model_first_steps // 2`): scheduled sampling, against errors compounding along rollouts."""
+    reward_refit: RewardRefitConfig = field(default_factory=RewardRefitConfig)
+    """World model: after each training, refit its reward model on its own imagined rollouts (off while the
+    steps are 0; worldmodel.reward_refit), so the policy is not paid for what the model imagines wrongly."""
     real_fraction: float = 0.5
     """Fraction of every world-model batch drawn from the real episodes (when there are free ones too)."""
     policy_steps: int = 20_000
@@ -141,6 +145,7 @@ def _world_model_config(cfg: ModelBasedConfig, data: Path, steps: int, recent: i
         warmup_steps=min(100, cfg.world_model_first_steps // 10),
         model=cfg.world_model,
         self_context=cfg.self_context,
+        reward_refit=cfg.reward_refit,
         self_context_start=cfg.world_model_first_steps // 2,
         recent_fraction=cfg.real_fraction if recent else 0.0,
         recent_episodes=recent,

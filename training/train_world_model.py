@@ -26,6 +26,7 @@ from wmcore.errors import UserInputError
 from wmcore.rundir import RunDir
 from wmcore.tensors import load_tensors, save_tensors
 from worldmodel.config import WorldModelConfig
+from worldmodel.reward_refit import RewardRefitConfig
 
 LOG = logging.getLogger("worldmodel.train")
 
@@ -84,6 +85,9 @@ class TrainWorldModelConfig:
     sampling call on that fraction of the batch per step."""
     self_context_start: int = 1000
     """First step at which `self_context` applies (before it, the predictions are mostly noise)."""
+    reward_refit: RewardRefitConfig = field(default_factory=RewardRefitConfig)
+    """After training, refit the saved model's reward and termination model on its own imagined rollouts
+    (worldmodel.reward_refit), so that it stays right on imagined frames; off while its steps are 0."""
     termination_weight: float | None = None
     """Loss weight of terminal steps in the termination BCE; None: sqrt(non-terminal / terminal steps)
     of the training episodes. Terminal steps are rare (at most one per episode), and unweighted the
@@ -133,6 +137,18 @@ def own_context(
         )
         out[:count, L - 1] = pred.to(out.device)
     return out, actions[:, 1:]
+
+
+def refit_saved_model(cfg: TrainWorldModelConfig, episodes: list[Any], term_weight: float, run: Any) -> None:
+    """Refit the reward model of the saved (EMA) model on its imagined rollouts and save it again."""
+    from worldmodel.model import WorldModel
+    from worldmodel.reward_refit import refit_reward_model
+
+    model = WorldModel.from_pretrained(cfg.out / "model", device="cuda" if torch.cuda.is_available() else "cpu")
+    t0 = time.time()
+    figures = refit_reward_model(model, episodes, cfg.reward_refit, term_weight, seed=cfg.seed)
+    model.save_pretrained(cfg.out / "model")
+    run.log_metrics(event="reward_refit", seconds=time.time() - t0, **figures)
 
 
 def _model_config(cfg: TrainWorldModelConfig, dataset: Any) -> WorldModelConfig:
@@ -254,6 +270,7 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
         raise UserInputError(f"--mixed-precision {cfg.mixed_precision!r}: use no, bf16 or fp16")
     if not 0.0 <= cfg.self_context <= 1.0:
         raise UserInputError(f"--self-context {cfg.self_context}: a fraction of the batch, in [0, 1]")
+    cfg.reward_refit.check()
     # cpu=True without a GPU: accelerate then runs torchrun/mpirun processes as MULTI_CPU (gloo)
     # data parallel.
     accelerator = Accelerator(
@@ -411,6 +428,8 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     if saved_at[0] != done or not (cfg.out / "model").is_dir():
         save_model_and_checkpoint(done)
     accelerator.end_training()
+    if main and cfg.reward_refit.steps > 0:
+        refit_saved_model(cfg, train_eps, term_weight, run)
     if main:
         LOG.info("done at step %d in %.1f s; model in %s", done, time.time() - t0, cfg.out / "model")
         run.log_metrics(step=done, event="end", seconds=time.time() - t0)
