@@ -103,7 +103,7 @@ def refit_reward_model(
     n_img = round(cfg.imagined_fraction * cfg.batch_size)
     pos_weight = torch.tensor(float(termination_weight), device=model.device)
     loss = torch.zeros(())
-    for step in tqdm(range(cfg.steps), desc="reward refit", leave=False):
+    for step in tqdm(range(cfg.steps), desc="reward refit", leave=False, disable=None):
         for group in opt.param_groups:
             group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
         b = real.batch(real.sample_indices(cfg.batch_size - n_img, rng))
@@ -123,4 +123,4 @@ def refit_reward_model(
     model.reward_model = rm.eval()
     model.train(was_training)
     LOG.info("reward model refitted: %d steps, %d imagined transitions", cfg.steps, len(imagined["frames"]))
-    return {"reward_refit_loss": float(loss), "reward_refit_imagined": len(imagined["frames"])}
+    return {"reward_refit_loss": loss.item(), "reward_refit_imagined": len(imagined["frames"])}
