@@ -380,6 +380,7 @@ class Viewer:
                     "/occupancy", pts.astype(np.float32), colors, point_size=occ.voxel_size * 0.8, visible=False
                 )
         self.floor_z = floor_z
+        sc.add_frame("/world_axes", axes_length=0.5, axes_radius=0.01, position=(0.0, 0.0, floor_z))
         size = float(max(hi[0] - lo[0], hi[1] - lo[1], 1.0)) * 1.2
         self.floor_handle = sc.add_grid(
             "/floor",
