@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 export OMP_WAIT_POLICY ?= PASSIVE
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: install install-nerfstudio chromium demo test docs lint bench bench-nerf clean
+.PHONY: install install-nerfstudio chromium demo test docs docs-serve lint bench bench-nerf clean
 
 install: $(STAMP)
 
@@ -50,6 +50,13 @@ demo: install
 test: install install-nerfstudio chromium
 	$(PY) -m pytest -q
 
+# The documentation site (MkDocs Material + mkdocstrings) into site/; the tests build it with --strict too.
+docs: install
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: install
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
+
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
@@ -63,4 +70,4 @@ bench-nerf: install-nerfstudio
 	PYTHONPATH=$(CURDIR)/tests/shims $(PY) benchmarks/bench_nerf_vs_splat.py
 
 clean:
-	rm -rf $(VENV) .numba_cache .pytest_cache
+	rm -rf $(VENV) .numba_cache .pytest_cache site
