@@ -246,30 +246,39 @@ class Episodes:
         self.action_names = SCENE_ACTIONS[:n] if n and ("Scene" in env_id or env_id.startswith("room:")) else None
         self.eye = float(kwargs.get("camera_height", 1.4))
         self.note = ""
-        self.to_twin = None
-        if env_id.startswith("room:") and scene_dir is not None and Path(scene_dir).is_dir():
-            room = Path(env_id[5:])
-            room = room if room.exists() else REPO / room
-            try:
-                from envs.reality import FloorMap
-
-                self.to_twin = FloorMap.for_scene(scene_dir, room)
-            except (UserInputError, OSError, ValueError) as e:
-                self.note = f"reality's paths are not drawn ({e})"
-        fixed_goal = kwargs.get("goal")
+        self._maps: dict[str, Any] = {}
         self.poses: list[np.ndarray | None] = []
         self.goals: list[np.ndarray | None] = []
         for ep in self.data.episodes:
-            poses, goal = ep.poses, ep.goal if ep.goal is not None else fixed_goal
-            if env_id.startswith("room:") and self.to_twin is None:
-                poses, goal = None, None
-            if self.to_twin is not None:
-                poses = None if poses is None else np.stack([self.to_twin.pose_to_twin(p) for p in poses])
-                goal = None if goal is None else self.to_twin.to_twin(goal)
+            # an episode's own env (a model-based dataset mixes the twin's episodes and reality's)
+            ep_env = str((ep.meta or {}).get("env_id") or env_id)
+            poses, goal = ep.poses, ep.goal
+            if goal is None and ep_env == env_id:
+                goal = kwargs.get("goal")  # the dataset's fixed goal, in its env's frame
+            if ep_env.startswith("room:") and scene_dir is not None:
+                to_twin = self._room_to_twin(ep_env[5:], Path(scene_dir))
+                if to_twin is None:
+                    poses, goal = None, None
+                else:
+                    poses = None if poses is None else np.stack([to_twin.pose_to_twin(p) for p in poses])
+                    goal = None if goal is None else to_twin.to_twin(goal)
             self.poses.append(None if poses is None else np.asarray(poses, np.float64))
             self.goals.append(None if goal is None else np.asarray(goal, np.float64)[:2])
         if not self.note and all(p is None for p in self.poses):
             self.note = "no poses recorded with these episodes (recorded before poses were stored): timeline only"
+
+    def _room_to_twin(self, room_dir: str, scene_dir: Path) -> Any:
+        """The floor map from the true room's frame into the drawn twin's (None, with a note, when there is none)."""
+        if room_dir not in self._maps:
+            room = Path(room_dir) if Path(room_dir).exists() else REPO / room_dir
+            try:
+                from envs.reality import FloorMap
+
+                self._maps[room_dir] = FloorMap.for_scene(scene_dir, room)
+            except (UserInputError, OSError, ValueError) as e:
+                self._maps[room_dir] = None
+                self.note = f"reality's paths are not drawn: {e}"
+        return self._maps[room_dir]
 
     def __len__(self) -> int:
         return len(self.data.episodes)
