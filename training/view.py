@@ -379,11 +379,14 @@ class Viewer:
                 )
             occ = getattr(s, "occupancy", None)
             if occ is not None:
+                # what a body on the floor can run into: occupied voxels from the floor up to 2 m (the solid
+                # ground under the floor and the ceiling would hide them)
                 idx = np.argwhere(occ.occupied)
-                if len(idx) > 150_000:
-                    idx = idx[np.random.default_rng(0).choice(len(idx), 150_000, replace=False)]
                 pts = occ.origin + (idx + 0.5) * occ.voxel_size
-                z = (pts[:, 2] - pts[:, 2].min()) / max(np.ptp(pts[:, 2]), 1e-6)
+                pts = pts[(pts[:, 2] > floor_z) & (pts[:, 2] < floor_z + 2.0)]
+                if len(pts) > 150_000:
+                    pts = pts[np.random.default_rng(0).choice(len(pts), 150_000, replace=False)]
+                z = (pts[:, 2] - floor_z) / 2.0
                 colors = np.stack([255 * z, 80 + 0 * z, 255 * (1 - z)], -1).astype(np.uint8)
                 self.occupancy_handle = sc.add_point_cloud(
                     "/occupancy", pts.astype(np.float32), colors, point_size=occ.voxel_size * 0.8, visible=False
