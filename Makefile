@@ -9,7 +9,7 @@ TORCH ?= torch==2.13.0
 export OMP_WAIT_POLICY ?= PASSIVE
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.numba_cache
 
-.PHONY: install install-nerfstudio demo test lint bench bench-nerf clean
+.PHONY: install install-nerfstudio chromium demo test docs docs-serve lint bench bench-nerf clean
 
 install: $(STAMP)
 
@@ -22,6 +22,7 @@ $(STAMP): pyproject.toml setup.py constraints.txt worldmodel-gym.pth
 	$(PIP) install --quiet --upgrade pip
 	$(PIP) install --quiet "$(TORCH)"
 	$(PIP) install --quiet -c constraints.txt -e ".[dev]"
+	$(PIP) install --quiet -c constraints.txt --no-deps viser==0.2.7
 	cp worldmodel-gym.pth "$$($(PY) -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
 	touch $(STAMP)
 
@@ -34,12 +35,27 @@ $(NERFSTUDIO_STAMP): $(STAMP)
 	$(PIP) install --quiet -c constraints.txt --no-deps nerfstudio==1.1.5 viser==0.2.7
 	touch $(NERFSTUDIO_STAMP)
 
+# The viewer's browser test (tests/test_view.py) drives Debian's chromium headless: installed here where it is
+# missing (as root, or through sudo); where it cannot be installed the test skips and says why.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || \
+	  { SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	    $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; } || \
+	  echo "chromium could not be installed: tests/test_view.py's browser test will be skipped"
+
 demo: install
 	$(VENV)/bin/worldmodel demo
 
 # CI exercises the nerfstudio backend for real, so the tests install it too.
-test: install install-nerfstudio
+test: install install-nerfstudio chromium
 	$(PY) -m pytest -q
+
+# The documentation site (MkDocs Material + mkdocstrings) into site/; the tests build it with --strict too.
+docs: install
+	$(VENV)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: install
+	$(VENV)/bin/mkdocs serve --dev-addr 127.0.0.1:8000
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -54,4 +70,4 @@ bench-nerf: install-nerfstudio
 	PYTHONPATH=$(CURDIR)/tests/shims $(PY) benchmarks/bench_nerf_vs_splat.py
 
 clean:
-	rm -rf $(VENV) .numba_cache .pytest_cache
+	rm -rf $(VENV) .numba_cache .pytest_cache site

@@ -111,6 +111,17 @@ class Scene(SceneBase):
         self.device = dev
         return self
 
+    def gaussians(self) -> dict[str, np.ndarray]:
+        """The Gaussians in metres as float32 numpy arrays (for viewers and exports): means [N,3], unit wxyz
+        quats [N,4], scales [N,3] (standard deviations), opacities [N] in [0,1], SH coefficients [N,K,3]."""
+        return {
+            "means": self._means.detach().cpu().float().numpy(),
+            "quats": self._quats.detach().cpu().float().numpy(),
+            "scales": self._scales.detach().cpu().float().numpy(),
+            "opacities": self._opacities.detach().cpu().float().numpy().reshape(-1),
+            "sh": self._colors.detach().cpu().float().numpy(),
+        }
+
     @property
     def num_gaussians(self) -> int:
         return int(self._means.shape[0])

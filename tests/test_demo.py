@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from scenes.ingest import IngestConfig
@@ -116,6 +117,23 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     ):
         assert (out / name).exists(), name
     assert "MISS" in (out / "report.md").read_text() or "PASS" in (out / "report.md").read_text()
+
+    # `worldmodel view OUT` finds the twin, the datasets and the final model, and has every episode's path:
+    # the twin's in its own frame, reality's carried into it
+    from training.view import Episodes, ViewConfig, find_sources
+
+    src = find_sources(ViewConfig(out))
+    assert src.kind == "demo" and src.scene == out / "scene" and src.model == out / "loop" / "world_model" / "model"
+    assert set(src.datasets.values()) == {out / "data", out / "heldout", out / "loop" / "data"}
+    for name, path in src.datasets.items():
+        eps = Episodes(path, src.scene)
+        assert all(p is not None and len(p) == e.steps + 1 for p, e in zip(eps.poses, eps.data.episodes)), name
+    from envs.reality import FloorMap
+
+    held = Episodes(out / "heldout", src.scene)  # reality's goal, carried into the twin's frame
+    np.testing.assert_allclose(
+        held.goals[0], FloorMap.for_scene(out / "scene", EXAMPLE_DIR).to_twin([-2.2, -0.8]), atol=1e-4
+    )
 
     with pytest.raises(UserInputError, match="is not empty; pass --resume"):
         demo(tiny(out))

@@ -82,6 +82,12 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "render",
         "Render rollout videos (MP4 + GIF): SceneEnv, imagined, or imagined beside ground truth.",
     ),
+    "view": (
+        "training.view",
+        "ViewConfig",
+        "view",
+        "Look at a Scene, a dataset or a run (collect, validate, demo) in the browser (viser).",
+    ),
     "model-based": (
         "training.model_based",
         "ModelBasedConfig",

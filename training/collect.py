@@ -136,6 +136,8 @@ class RecordEpisodes(_recorder_base()):
             "rewards": [],
             "terminated": [],
             "truncated": [],
+            "poses": [_pose(info)],
+            "goal": info.get("goal") if isinstance(info, dict) else None,
         }
         return obs, info
 
@@ -149,6 +151,9 @@ class RecordEpisodes(_recorder_base()):
         b["rewards"].append(float(reward))
         b["terminated"].append(bool(terminated))
         b["truncated"].append(bool(truncated))
+        b["poses"].append(_pose(info))
+        if isinstance(info, dict) and info.get("goal") is not None:
+            b["goal"] = info["goal"]
         if terminated or truncated:
             self._flush(cut=False)
         return obs, reward, terminated, truncated, info
@@ -159,6 +164,7 @@ class RecordEpisodes(_recorder_base()):
             return
         if cut and not b["terminated"][-1]:
             b["truncated"][-1] = True
+        poses = None if any(p is None for p in b["poses"]) else np.stack(b["poses"])
         self.episode_ids.append(
             self.writer.add(
                 np.stack(b["frames"]),
@@ -168,12 +174,22 @@ class RecordEpisodes(_recorder_base()):
                 b["truncated"],
                 text=self.text,
                 meta=self.meta,
+                poses=poses,
+                goal=b["goal"],
             )
         )
 
     def close(self) -> None:
         self._flush(cut=True)
         super().close()
+
+
+def _pose(info: Any) -> np.ndarray | None:
+    """(x, y, heading) of the body from a SceneEnv-style info, or None where the env reports no pose."""
+    if not isinstance(info, dict) or "position" not in info or "heading" not in info:
+        return None
+    pos = np.asarray(info["position"], np.float64).reshape(-1)
+    return np.array([pos[0], pos[1], float(info["heading"])], np.float32)
 
 
 def collect(cfg: CollectConfig) -> Path:

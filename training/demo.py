@@ -215,6 +215,7 @@ def demo(cfg: DemoConfig) -> Path:
     stages.run("videos", videos / "imagined_vs_reality" / "video.mp4", lambda: _videos(cfg, worlds, loop, held, videos))
     report = demo_report(cfg, out, stages, time.time() - t_start, worlds)
     print(report["summary"], flush=True)
+    print(f"Look at it in the browser: worldmodel view {out}", flush=True)
     return out
 
 

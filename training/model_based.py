@@ -128,7 +128,9 @@ def collect_real(
         n = len(e["rewards"])
         terminated, truncated = np.zeros(n, bool), np.zeros(n, bool)
         terminated[-1], truncated[-1] = e["terminated"], not e["terminated"]
-        writer.add(e["frames"], e["actions"], e["rewards"], terminated, truncated, meta=meta)
+        writer.add(
+            e["frames"], e["actions"], e["rewards"], terminated, truncated, meta=meta, poses=e["poses"], goal=e["goal"]
+        )
         rows.append({"return": float(e["rewards"].sum()), "success": bool(e["success"]), "steps": n})
     return rows
 

@@ -42,6 +42,7 @@ def true_episode(
     obs, info = env.reset(seed=seed, options=options)
     base = getattr(env, "unwrapped", env)
     pose = np.array([*base.pos[:2], base.heading]) if hasattr(base, "pos") else None
+    poses = [pose]
     frames, actions, rewards, term, ret = [np.asarray(obs)], [], [], False, 0.0
     for t in range(max_steps):
         a = act(policy, np.asarray(obs)[None], deterministic, episode_start=[t == 0])[0]
@@ -50,6 +51,7 @@ def true_episode(
         actions.append(a)
         rewards.append(float(r))
         ret += float(r)
+        poses.append(np.array([*base.pos[:2], base.heading]) if pose is not None else None)
         if term or trunc:
             break
     return {
@@ -59,6 +61,8 @@ def true_episode(
         "terminated": bool(term),
         "success": episode_success(info, bool(term), ret, success_return),
         "start": pose,
+        "poses": None if pose is None else np.stack(poses),
+        "goal": info.get("goal") if isinstance(info, dict) else None,
     }
 
 

@@ -6,7 +6,9 @@ Layout (version 1)::
       dataset.json                  index: resolution, action space, episodes (id, steps, text, meta)
       episodes/ep_000000.frames.npy uint8 [N+1, H, W, 3]  (observations o_0 .. o_N)
       episodes/ep_000000.safetensors actions [N] (int64) or [N, D] (float32), rewards [N] float32,
-                                     terminated [N] bool, truncated [N] bool
+                                     terminated [N] bool, truncated [N] bool; optionally
+                                     poses [N+1, 3] float32 (x, y metres, heading radians of the body
+                                     at each frame, in the recording env's frame) and goal [2] float32
 
 Step t takes action a_t in frame o_t and yields reward r_t, terminated_t, truncated_t and o_{t+1}.
 Frames are raw .npy opened with `np.load(mmap_mode="r", allow_pickle=False)`: zero-copy,
@@ -50,6 +52,11 @@ class Episode:
     meta: dict[str, Any] | None = None
     """Where the episode came from, as its recorder wrote it (e.g. {"env_id": ..., "policy": ...}): lets a
     user count the real steps in a dataset or pick the demonstrations in it."""
+    poses: np.ndarray | None = None
+    """[N+1, 3] (x, y metres, heading radians) of the body at each frame, in the recording env's frame, where
+    the env reports them (SceneEnv and reality do); None otherwise. `worldmodel view` draws them."""
+    goal: np.ndarray | None = None
+    """[2] the episode's goal (x, y metres, same frame), where the env reports one."""
 
     @property
     def steps(self) -> int:
@@ -105,9 +112,12 @@ class DatasetWriter:
         truncated: Any,
         text: str | None = None,
         meta: dict[str, Any] | None = None,
+        poses: Any = None,
+        goal: Any = None,
     ) -> str:
         """Write one episode (frames [N+1,H,W,3] uint8, per-step arrays of length N, optional JSON `meta`
-        about where it came from); returns its id."""
+        about where it came from, optional `poses` [N+1, 3] (x, y, heading) of the body at each frame and
+        the episode's `goal` (x, y)); returns its id."""
         frames = np.asarray(frames)
         n = len(rewards)
         try:
@@ -142,6 +152,19 @@ class DatasetWriter:
                 raise UserInputError(f"episode {k} has length {len(v)}, expected {n} (one per step)")
         if not np.isfinite(arrays["rewards"]).all():
             raise UserInputError("episode rewards contain NaN or inf; fix the reward source before recording")
+        if poses is not None:
+            poses = np.asarray(poses, np.float32)
+            if poses.shape != (n + 1, 3) or not np.isfinite(poses).all():
+                raise UserInputError(
+                    f"episode poses must be finite [N+1, 3] = [{n + 1}, 3] (x, y, heading per frame), got "
+                    f"{list(poses.shape)}"
+                )
+            arrays["poses"] = poses
+        if goal is not None:
+            goal = np.asarray(goal, np.float32).reshape(-1)[:2]
+            if goal.shape != (2,) or not np.isfinite(goal).all():
+                raise UserInputError(f"episode goal must be finite (x, y), got {goal!r}")
+            arrays["goal"] = goal
         ep_id = f"ep_{len(self.index['episodes']):06d}"
         with atomic_path(self.path / "episodes" / f"{ep_id}.frames.npy") as tmp:
             with open(tmp, "wb") as f:
@@ -214,7 +237,11 @@ class TrajectoryDataset:
                 f"{self.path}: episode {ep_id} has a NaN/inf reward at step {bad}; fix or drop this episode"
             )
         self.action_space.check(arrays["actions"], lead=1, what=f"{self.path}: episode {ep_id} actions")
-        return Episode(id=ep_id, frames=frames, text=entry.get("text"), meta=entry.get("meta"), **arrays)
+        poses = t["poses"].numpy() if "poses" in t and tuple(t["poses"].shape) == (n + 1, 3) else None
+        goal = t["goal"].numpy() if "goal" in t and tuple(t["goal"].shape) == (2,) else None
+        return Episode(
+            id=ep_id, frames=frames, text=entry.get("text"), meta=entry.get("meta"), poses=poses, goal=goal, **arrays
+        )
 
     def __len__(self) -> int:
         return len(self.episodes)
