@@ -23,7 +23,7 @@ from tqdm import tqdm
 from scenes.capture import VIDEO_SUFFIXES, extract_frames, import_images, list_images
 from scenes.colmap_io import is_model_dir, read_colmap_model
 from scenes.nerfstudio_io import read_transforms, write_transforms
-from scenes.normalize import Normalization, UpMethod, apply_scale_from, normalize
+from scenes.normalize import Normalization, UpMethod, apply_scale_from, check_scale_spec, normalize
 from scenes.posed import PosedImages
 from scenes.sfm import SfMOptions, run_sfm
 from wmcore.atomic import atomic_path, write_json
@@ -63,6 +63,23 @@ class IngestConfig:
     matches repeat; -1 matches on every core with a time-based seed."""
 
 
+def check_ingest_config(input_path: Path, cfg: IngestConfig) -> None:
+    """Every ingest option and the input's kind, checked before frame extraction and SfM."""
+    detect_input(Path(input_path))
+    for name, value, least in (
+        ("--ingest.num-frames", cfg.num_frames, 3),
+        ("--ingest.max-size", cfg.max_size, 0),
+        ("--ingest.sfm-max-size", cfg.sfm_max_size, 16),
+        ("--ingest.max-features", cfg.max_features, 16),
+    ):
+        if value < least:
+            raise UserInputError(f"{name} {value}: give {least} or more")
+    if cfg.scale_from is not None:
+        check_scale_spec(cfg.scale_from)
+    if cfg.image_dir is not None and not Path(cfg.image_dir).is_dir():
+        raise UserInputError(f"--ingest.image-dir {cfg.image_dir}: no such folder; give the folder of the images")
+
+
 def detect_input(path: Path) -> tuple[InputKind, Path]:
     """The kind of capture at `path` and the file or folder to read it from."""
     if not path.exists():
@@ -91,7 +108,7 @@ def _rectify(posed: PosedImages, out_dir: Path, max_size: int) -> PosedImages:
     PosedImages. Images already pinhole and small enough are left where they are."""
     big = max_size > 0 and bool(np.any(np.maximum(posed.widths, posed.heights) > max_size))
     if posed.distortion is None and not big:
-        return posed
+        return _copy_images(posed, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths, Ks, ws, hs = [], [], [], []
     for i in tqdm(range(len(posed)), desc="rectifying images", unit="image", leave=False, disable=None):
@@ -135,6 +152,25 @@ def _rectify(posed: PosedImages, out_dir: Path, max_size: int) -> PosedImages:
         None,
         list(posed.dropped),
     )
+
+
+def _copy_images(posed: PosedImages, out_dir: Path) -> PosedImages:
+    """Copies of the images in `out_dir` (names kept: --scale-from refers to them), so the Scene stands
+    alone: its transforms.json never points back at the input by a relative path."""
+    import dataclasses
+    import shutil
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for i, p in enumerate(posed.image_paths):
+        src = Path(p)
+        dst = out_dir / src.name
+        if dst in paths:
+            dst = out_dir / f"{i:05d}_{src.name}"
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+        paths.append(dst)
+    return dataclasses.replace(posed, image_paths=paths)
 
 
 def ingest(

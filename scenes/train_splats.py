@@ -62,6 +62,27 @@ class SplatTrainConfig:
     seed: int = 0
     """Seed for initialisation, camera order and splitting."""
 
+    def check(self) -> None:
+        """Refuse settings that cannot train (before any ingest work)."""
+        for name, value, least in (
+            ("--train.iterations", self.iterations, 1),
+            ("--train.max-size", self.max_size, 8),
+            ("--train.sh-degree-interval", self.sh_degree_interval, 1),
+            ("--train.test-every", self.test_every, 0),
+            ("--train.eval-every", self.eval_every, 1),
+            ("--train.min-points", self.min_points, 0),
+        ):
+            if value < least:
+                raise UserInputError(f"{name} {value}: give {least} or more")
+        if not 0 <= self.sh_degree <= 3:
+            raise UserInputError(f"--train.sh-degree {self.sh_degree}: give 0, 1, 2 or 3")
+        lrs = (self.means_lr, self.scales_lr, self.quats_lr, self.opacities_lr, self.sh0_lr, self.shN_lr)
+        values = (self.ssim_lambda, self.init_opacity, *lrs)
+        if not all(math.isfinite(v) for v in values) or not 0 <= self.ssim_lambda <= 1:
+            raise UserInputError("--train: learning rates must be finite and --train.ssim-lambda in [0, 1]")
+        if not 0 < self.init_opacity < 1:
+            raise UserInputError(f"--train.init-opacity {self.init_opacity}: give a value between 0 and 1")
+
 
 @dataclass
 class TrainResult:

@@ -170,7 +170,7 @@ def twin_goal(scene_dir: Path, goal_in_room: tuple[float, float], env_kwargs: di
 
 def demo(cfg: DemoConfig) -> Path:
     """Run the pipeline; returns the output directory (its report.md says what was measured)."""
-    from training.demo_report import demo_report
+    from wmcore.rundir import open_run
 
     if cfg.quality:
         apply_quality(cfg)
@@ -180,9 +180,22 @@ def demo(cfg: DemoConfig) -> Path:
                 cfg.device,
             )
     out = Path(cfg.output or Path("runs/demo") / datetime.now().strftime("%Y%m%d-%H%M%S"))
-    if out.exists() and any(out.iterdir()) and not cfg.resume:
+    if out.exists() and out.is_dir() and any(out.iterdir()) and not cfg.resume:
         raise UserInputError(f"{out} is not empty; pass --resume to reuse its finished stages, or another --output")
-    out.mkdir(parents=True, exist_ok=True)
+    if not Path(EXAMPLE, "capture.mp4").is_file():
+        raise UserInputError(
+            f"{EXAMPLE}/capture.mp4: the bundled example is missing; run the demo from the repository root"
+        )
+    # Finished stages are kept when a later one fails: --resume reuses them.
+    with open_run(out, cfg, option="--output", resume=cfg.resume, keep_on_failure=True) as run:
+        run.start()
+        return _demo(cfg, out)
+
+
+def _demo(cfg: DemoConfig, out: Path) -> Path:
+    """The stages of `demo`, inside its started run directory."""
+    from training.demo_report import demo_report
+
     print(f"Demo output: {out.resolve()}", flush=True)
     t_start = time.time()
     stages = _Stages(cfg.resume)
@@ -225,6 +238,7 @@ def _reconstruct(cfg: DemoConfig, scene: Path) -> Path:
 
     rec = cfg.reconstruct
     rec.input, rec.output, rec.device = Path(EXAMPLE) / "capture.mp4", scene, cfg.device
+    rec.overwrite = cfg.resume  # an unfinished stage of the run being resumed
     if not rec.ingest.scale_from:
         # What a user knows from a tape measure: the height the camera was carried at.
         truth, room = load_example_capture(EXAMPLE), SyntheticRoom.load(EXAMPLE)
@@ -250,6 +264,7 @@ def _collect_twin(cfg: DemoConfig, scene: Path, twin: dict[str, Any], data: Path
                 env_kwargs=json.dumps({"scene": str(scene), **twin, "device": cfg.device}),
                 seed=cfg.seed + 100_000 * i,
                 append=i > 0,
+                overwrite=cfg.resume and i == 0,
                 frames="observation",
             )
         )
@@ -262,7 +277,7 @@ def _loop(cfg: DemoConfig, reality: dict[str, Any], data: Path, loop: Path) -> d
     lp = cfg.loop
     lp.reality, lp.out, lp.init_data = f"room:{EXAMPLE}", loop, data
     lp.env_kwargs, lp.resolution, lp.episode_steps = json.dumps(reality), (cfg.resolution,) * 2, cfg.episode_steps
-    lp.device, lp.seed = cfg.device, cfg.seed
+    lp.device, lp.seed, lp.overwrite = cfg.device, cfg.seed, cfg.resume
     return model_based(lp)
 
 
@@ -300,7 +315,14 @@ def _evaluate(cfg: DemoConfig, model: Path, held: Path, out: Path) -> dict[str, 
 
     return evaluate_world_model(
         EvaluateWorldModelConfig(
-            model, held, out=out, horizons=(1, 5, 10, 15), segments=32, video_examples=2, seed=cfg.seed
+            model,
+            held,
+            out=out,
+            horizons=(1, 5, 10, 15),
+            segments=32,
+            video_examples=2,
+            seed=cfg.seed,
+            overwrite=cfg.resume,
         )
     )
 
@@ -313,7 +335,9 @@ def _family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, lo
 
     family: dict[str, str] = {"random": "random"}
     bc = behaviour_cloning(
-        BehaviourCloningConfig(data, out=out / "clone", steps=cfg.clone_steps, device=cfg.device, seed=cfg.seed)
+        BehaviourCloningConfig(
+            data, out=out / "clone", steps=cfg.clone_steps, device=cfg.device, seed=cfg.seed, overwrite=cfg.resume
+        )
     )
     for eps in sorted(cfg.clone_noise, reverse=True):
         family[f"clone + {100 * eps:.0f}% random"] = f"noisy:{eps}:{bc}"
@@ -329,6 +353,7 @@ def _family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, lo
             checkpoint_every=every,
             device=cfg.device,
             seed=cfg.seed,
+            overwrite=cfg.resume,
         )
     )
     ckpts = sorted((out / "ppo_twin" / "checkpoints").glob("step_*"))[1:-1][: cfg.twin_ppo_checkpoints]
@@ -362,6 +387,7 @@ def _ppo_in_reality(cfg: DemoConfig, reality: dict[str, Any], steps: int, out: P
             hp=hp,
             device=cfg.device,
             seed=cfg.seed,
+            overwrite=cfg.resume,
         )
     )
 
@@ -394,6 +420,7 @@ def _validate(
             out=out,
             device=cfg.device,
             seed=cfg.seed + 1_000_000,
+            overwrite=cfg.resume,
         )
     )
 
@@ -401,7 +428,12 @@ def _validate(
 def _videos(cfg: DemoConfig, worlds: dict[str, Any], loop: Path, held: Path, out: Path) -> Path:
     from training.render import RenderConfig, render
 
-    common = {"max_steps": cfg.episode_steps, "device": cfg.device, "seed": cfg.seed + 1_000_000}
+    common = {
+        "max_steps": cfg.episode_steps,
+        "device": cfg.device,
+        "seed": cfg.seed + 1_000_000,
+        "overwrite": cfg.resume,
+    }
     render(
         RenderConfig(
             kind="scene",
