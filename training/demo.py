@@ -168,6 +168,35 @@ def twin_goal(scene_dir: Path, goal_in_room: tuple[float, float], env_kwargs: di
     return [round(float(best[0]), 3), round(float(best[1]), 3)]
 
 
+def check_demo_config(cfg: DemoConfig) -> None:
+    """The options of every stage that can be checked before the first one runs (minutes of work)."""
+    from scenes.reconstruct import check_reconstruct_config
+
+    for name, value, least in (
+        ("--resolution", cfg.resolution, 8),
+        ("--episode-steps", cfg.episode_steps, 1),
+        ("--expert-episodes", cfg.expert_episodes, 1),
+        ("--random-episodes", cfg.random_episodes, 1),
+        ("--clone-steps", cfg.clone_steps, 1),
+        ("--twin-ppo-steps", cfg.twin_ppo_steps, 1),
+        ("--twin-ppo-checkpoints", cfg.twin_ppo_checkpoints, 0),
+        ("--validate-episodes", cfg.validate_episodes, 1),
+        ("--loop.iterations", cfg.loop.iterations, 1),
+        ("--loop.real-episodes", cfg.loop.real_episodes, 1),
+        ("--loop.world-model-first-steps", cfg.loop.world_model_first_steps, 1),
+        ("--loop.policy-steps", cfg.loop.policy_steps, 1),
+        ("--loop.num-envs", cfg.loop.num_envs, 1),
+    ):
+        if value < least:
+            raise UserInputError(f"{name} {value}: give {least} or more")
+    if not all(0.0 <= e <= 1.0 for e in cfg.clone_noise):
+        raise UserInputError(f"--clone-noise {cfg.clone_noise}: rates of random actions, each in [0, 1]")
+    cfg.loop.hp.check()
+    rec = cfg.reconstruct
+    rec.input, rec.device = Path(EXAMPLE) / "capture.mp4", cfg.device
+    check_reconstruct_config(rec)
+
+
 def demo(cfg: DemoConfig) -> Path:
     """Run the pipeline; returns the output directory (its report.md says what was measured)."""
     from wmcore.rundir import open_run
@@ -182,6 +211,7 @@ def demo(cfg: DemoConfig) -> Path:
     out = Path(cfg.output or Path("runs/demo") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     if out.exists() and out.is_dir() and any(out.iterdir()) and not cfg.resume:
         raise UserInputError(f"{out} is not empty; pass --resume to reuse its finished stages, or another --output")
+    check_demo_config(cfg)
     if not Path(EXAMPLE, "capture.mp4").is_file():
         raise UserInputError(
             f"{EXAMPLE}/capture.mp4: the bundled example is missing; run the demo from the repository root"

@@ -167,9 +167,7 @@ def check_train_config(cfg: TrainWorldModelConfig) -> None:
     if cfg.text_encoder is not None and not Path(cfg.text_encoder).is_dir():
         raise UserInputError(f"--text-encoder {cfg.text_encoder}: no such folder; give a local text-model folder")
     if not (Path(cfg.dataset) / "dataset.json").is_file():
-        raise UserInputError(
-            f"{cfg.dataset}: not a trajectory dataset (no dataset.json); record one with `worldmodel collect`"
-        )
+        raise UserInputError(f"{cfg.dataset}: no dataset.json found; record a dataset with `worldmodel collect`")
 
 
 def own_context(

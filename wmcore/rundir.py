@@ -36,7 +36,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wmcore.atomic import write_json, write_text
+from wmcore.atomic import current_umask, write_json, write_text
 from wmcore.errors import UserInputError
 
 LOG = logging.getLogger("worldmodel")
@@ -290,7 +290,10 @@ def open_run(
 
 
 def _sibling(path: Path, kind: str) -> Path:
-    return Path(tempfile.mkdtemp(prefix=f".{path.name}.{kind}-", dir=path.parent))
+    """A new hidden directory beside `path`, with the mode the umask asks for (mkdtemp makes 0700)."""
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.{kind}-", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~current_umask())
+    return tmp
 
 
 def _remove(path: Path) -> None:
