@@ -119,6 +119,29 @@ def split_train_test(n: int, test_every: int) -> tuple[list[int], list[int]]:
     return train, test
 
 
+KEEP_BEST_MARGIN_DB = 0.5
+"""A final held-out PSNR this far below the best evaluated one writes the best state instead."""
+
+
+def scheduled_strategy(strategy: DefaultStrategy, iterations: int) -> DefaultStrategy:
+    """The densification schedule fitted to a run of `iterations` steps, as 3DGS does: refinement (and
+    with it the opacity resets, which only happen while refining) stops by half the run, so the last
+    reset is followed by at least half the run to recover; a run whose last step is a reset would
+    write a nearly transparent scene. A copy; `strategy` itself is left as configured."""
+    import dataclasses
+
+    stop = min(strategy.refine_stop_iter, iterations // 2)
+    if stop < strategy.refine_stop_iter:
+        LOG.info(
+            "densification stops at step %d (half the run of %d), not %d; opacity resets every %d before it",
+            stop,
+            iterations,
+            strategy.refine_stop_iter,
+            strategy.reset_every,
+        )
+    return dataclasses.replace(strategy, refine_stop_iter=stop, state={})
+
+
 def scene_scale_of(c2w: torch.Tensor) -> float:
     centres = c2w[:, :3, 3]
     return float((centres - centres.mean(0)).norm(dim=-1).max()) * 1.1 or 1.0
@@ -188,7 +211,7 @@ def train_splats(
     }
     optimizers = {k: torch.optim.Adam([params[k]], lr=lr, eps=1e-15) for k, lr in lrs.items()}
     means_decay = 0.01 ** (1.0 / max(1, cfg.iterations))
-    strategy = cfg.strategy
+    strategy = scheduled_strategy(cfg.strategy, cfg.iterations)
     strategy.state.clear()
 
     def evaluate(step: int) -> dict[str, float]:
@@ -219,6 +242,7 @@ def train_splats(
         return m
 
     t0 = time.perf_counter()
+    best: tuple[int, dict[str, float], dict[str, torch.Tensor]] | None = None
     order = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(cfg.seed))
     bar = tqdm(range(1, cfg.iterations + 1), desc="splats", dynamic_ncols=True, mininterval=1.0)
     metrics: dict[str, float] = {}
@@ -243,6 +267,21 @@ def train_splats(
             )
         if step % cfg.eval_every == 0 or step == cfg.iterations:
             metrics = evaluate(step)
+            if best is None or metrics["psnr"] > best[1]["psnr"]:
+                best = (step, dict(metrics), {k: v.detach().clone() for k, v in params.items()})
+    if best is not None and metrics["psnr"] < best[1]["psnr"] - KEEP_BEST_MARGIN_DB:
+        # The last evaluated state is markedly worse than an earlier one (a late opacity reset, a
+        # divergence): write the best state, and say so.
+        LOG.warning(
+            "held-out PSNR fell from %.2f dB at step %d to %.2f dB at the end; keeping the state of step %d",
+            best[1]["psnr"],
+            best[0],
+            metrics["psnr"],
+            best[0],
+        )
+        params = best[2]
+        metrics = {**best[1], "final_psnr": metrics["psnr"], "kept_step": best[0]}
+    metrics["best_psnr"], metrics["best_step"] = (best[1]["psnr"], best[0]) if best else (float("nan"), 0)
     metrics["train_seconds"] = time.perf_counter() - t0
     metrics["train_images"] = len(train_idx)
     metrics["test_images"] = len(test_idx)
