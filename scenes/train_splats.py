@@ -183,8 +183,9 @@ def train_splats(
     """Optimise Gaussians to the posed images; `on_eval(step, metrics)` receives each evaluation."""
     if len(posed.points) < cfg.min_points:
         raise UserInputError(
-            f"only {len(posed.points)} sparse points after SfM (need {cfg.min_points}); the capture "
-            "has too little texture or overlap — capture more views of the scene"
+            f"only {len(posed.points)} sparse points to start from (need {cfg.min_points}): SfM found too "
+            "few in the capture (too little texture or overlap — capture more views of the scene), or the "
+            "posed dataset's point cloud is nearly empty; lower --train.min-points to start from these"
         )
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
