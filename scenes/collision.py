@@ -202,7 +202,7 @@ class OccupancyGrid:
     def is_free(self, points: np.ndarray, radius: float = 0.0) -> np.ndarray:
         """True [N] where a body sphere of `radius` metres at each point [N,3] touches no obstacle
         (radius 0: the point's voxel is free and inside the grid)."""
-        p = _points(points, "is_free points")
+        p = check_points(points, "is_free points")
         if not (math.isfinite(radius) and radius >= 0):
             raise UserValueError(f"is_free radius {radius!r}: give a finite radius in metres, 0 or more")
         free = ~self._blocked(p)
@@ -217,8 +217,8 @@ class OccupancyGrid:
         Sphere tracing on the distance field, never stepping past the next voxel face near
         obstacles (so no voxel is skipped), then bisection to the voxel face.
         """
-        o = _points(origins, "raycast origins")
-        d = _points(dirs, "raycast directions")
+        o = check_points(origins, "raycast origins")
+        d = check_points(dirs, "raycast directions")
         if not (math.isfinite(max_dist) and max_dist > 0):
             raise UserValueError(f"raycast max_dist {max_dist!r}: give a finite distance above 0")
         norm = np.linalg.norm(d, axis=1, keepdims=True)
@@ -271,7 +271,7 @@ class OccupancyGrid:
         return self.occupied[:, :, sel].any(2).T
 
 
-def _points(points: Any, what: str) -> np.ndarray:
+def check_points(points: Any, what: str) -> np.ndarray:
     """Points or directions as [N,3] float64: one [3] gains the batch axis; another shape, NaN or inf is
     refused (a (3, 2) array is not two points, and a NaN ray would silently report no obstacle)."""
     try:
