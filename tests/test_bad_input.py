@@ -361,6 +361,19 @@ def test_train_rerun_with_other_channels_changes_nothing(capsys, inputs, tmp_pat
     assert json.loads((out / "config.json").read_text())["model"]["block_out_channels"] == [8, 16]
 
 
+def test_train_overwrite_starts_afresh(capsys, inputs, tmp_path):
+    """What the refusal above points to: --overwrite replaces the run, its config and checkpoints."""
+    out = tmp_path / "wm"
+    shutil.copytree(inputs["wm"], out)
+    args = ["train-world-model", str(inputs["data"]), "--out", str(out), *TINY_MODEL, "--steps", "1", "--overwrite"]
+    args[args.index("--model.block-out-channels") + 1 : args.index("--model.block-out-channels") + 3] = ["16", "16"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "replacing the previous run" in (out / "log.txt").read_text()
+    assert json.loads((out / "config.json").read_text())["model"]["block_out_channels"] == [16, 16]
+    assert sorted(p.name for p in (out / "checkpoints").glob("step_*")) == ["step_00000001"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wm"]
+
+
 def test_train_into_a_users_folder(capsys, inputs, tmp_path):
     out = tmp_path / "keep"
     write_user_files(out)

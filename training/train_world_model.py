@@ -355,7 +355,8 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_root = cfg.out / "checkpoints"
     start, ema = 0, {k: v.detach().clone().float() for k, v in model.trainable_state_dict().items()}
-    resumed = load_checkpoint(ckpt_root, model, optimizer, mc_dict)
+    # --overwrite starts afresh: the previous run's checkpoints are replaced, not resumed from.
+    resumed = None if cfg.overwrite else load_checkpoint(ckpt_root, model, optimizer, mc_dict)
     if resumed is not None:
         start, ema = resumed
     if main:  # every input checked: the run is accepted
