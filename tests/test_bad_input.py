@@ -285,7 +285,7 @@ def test_collect_into_a_dataset_with_another_seed_changes_nothing(capsys, inputs
     """The issue's case: refused, and the dataset's config.json still says its own seed."""
     out = tmp_path / "data"
     shutil.copytree(inputs["data"], out)
-    refused(capsys, _collect(inputs, out, "--seed", "7"), out, str(out), "--overwrite")
+    refused(capsys, _collect(inputs, out, "--seed", "7"), out, str(out), "--append", "--overwrite")
     assert json.loads((out / "config.json").read_text())["seed"] == 0
 
 

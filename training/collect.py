@@ -23,6 +23,7 @@ from wmcore.errors import UserInputError
 from wmcore.rundir import open_run
 
 LOG = logging.getLogger("worldmodel.collect")
+APPEND_HINT = "--append to add episodes to that dataset"
 
 
 @dataclass
@@ -214,7 +215,7 @@ def collect(cfg: CollectConfig) -> Path:
     if cfg.env_id.startswith("minari:"):
         from worldmodel.minari_import import import_minari
 
-        with open_run(cfg.out, cfg, resume=cfg.append, overwrite=cfg.overwrite) as run:
+        with open_run(cfg.out, cfg, resume=cfg.append, overwrite=cfg.overwrite, resume_hint=APPEND_HINT) as run:
             run.start()
             return import_minari(cfg.env_id.split(":", 1)[1], cfg.out, cfg.resolution, append=cfg.append)
     import gymnasium as gym
@@ -225,7 +226,7 @@ def collect(cfg: CollectConfig) -> Path:
 
     if cfg.append and not (Path(cfg.out) / "dataset.json").is_file():
         raise UserInputError(f"--append: {cfg.out} holds no dataset (no dataset.json) to add episodes to")
-    with open_run(cfg.out, cfg, resume=cfg.append, overwrite=cfg.overwrite) as run:
+    with open_run(cfg.out, cfg, resume=cfg.append, overwrite=cfg.overwrite, resume_hint=APPEND_HINT) as run:
         try:
             env = make_rgb_env(cfg.env_id, cfg.max_steps, cfg.action_repeat, env_kwargs)
         except gym.error.Error as e:

@@ -99,6 +99,7 @@ class RunDir:
         keep_on_failure: bool = False,
         staged: bool = False,
         start: bool = True,
+        resume_hint: str | None = None,
     ):
         self.final = Path(path)
         self.config = config
@@ -117,9 +118,10 @@ class RunDir:
         self._was_empty = not held
         if held and not resume:
             if not overwrite:
+                more = f"{resume_hint}, " if resume_hint else ""
                 raise UserInputError(
-                    f"{option} {self.final}: already holds {_list(held)}; pass --overwrite to replace that run, "
-                    f"or choose another {option}"
+                    f"{option} {self.final}: already holds {_list(held)}; pass {more}--overwrite to replace that "
+                    f"run, or choose another {option}"
                 )
             if not any(m in held for m in RUN_MARKERS):
                 raise UserInputError(
@@ -267,10 +269,13 @@ def open_run(
     staged: bool = False,
     console: bool = True,
     enabled: bool = True,
+    resume_hint: str | None = None,
 ) -> Iterator[RunDir | None]:
     """Open a command's run directory (validated, nothing written); the body checks its inputs, calls
     `run.start()` once the run is accepted, and does the work. Success finishes the run; an exception
-    fails it (see RunDir.fail) and propagates. `enabled=False` (a non-main process) yields None."""
+    fails it (see RunDir.fail) and propagates. `enabled=False` (a non-main process) yields None.
+    `resume_hint` names how the command continues a run (e.g. "--append to add episodes to it"), for
+    the message that refuses a non-empty directory."""
     if not enabled:
         yield None
         return
@@ -284,6 +289,7 @@ def open_run(
         keep_on_failure=keep_on_failure,
         staged=staged,
         start=False,
+        resume_hint=resume_hint,
     )
     with run:
         yield run
