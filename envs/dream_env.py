@@ -48,6 +48,13 @@ class DreamCore:
         device: str,
         denoising_steps: int | None,
     ):
+        from wmcore.errors import UserValueError
+
+        for name, value in (("num_envs", num_envs), ("max_steps", max_steps)):
+            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+                raise UserValueError(f"DreamEnv {name}={value!r}: give a whole number of 1 or more")
+        if denoising_steps is not None and (not isinstance(denoising_steps, (int, np.integer)) or denoising_steps < 1):
+            raise UserValueError(f"DreamEnv denoising_steps={denoising_steps!r}: give 1 or more, or None")
         self.model = model if isinstance(model, WorldModel) else _load_model(model, device)
         self.dataset = dataset if isinstance(dataset, TrajectoryDataset) else TrajectoryDataset(dataset)
         cfg = self.model.config

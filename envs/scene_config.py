@@ -80,6 +80,41 @@ class SceneEnvConfig:
     tensors left on the device the scene renders on (uint8 RGB; float depth and state), so a GPU
     training loop reads the frames where gsplat drew them instead of copying them to the host and back."""
 
+    def __post_init__(self) -> None:
+        """Refuse values no episode can run with (a NaN goal, a zero size, a list where a number goes)."""
+        from wmcore.errors import UserValueError
+
+        def number(name: str, v: Any, positive: bool = False) -> float:
+            if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)) or not math.isfinite(v):
+                raise UserValueError(f"SceneEnv option {name}={v!r}: give a finite number")
+            if positive and v <= 0:
+                raise UserValueError(f"SceneEnv option {name}={v!r}: give a number above 0")
+            return float(v)
+
+        for name in ("width", "height", "max_steps", "render_size"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise UserValueError(f"SceneEnv option {name}={v!r}: give a whole number of 1 or more")
+        for name in ("hfov_deg", "step_length", "control_dt", "body_radius"):
+            number(name, getattr(self, name), positive=True)
+        for name in ("turn_angle_deg", "max_linear_speed", "max_angular_speed_deg", "camera_height"):
+            number(name, getattr(self, name))
+        if not self.hfov_deg < 180:
+            raise UserValueError(f"SceneEnv option hfov_deg={self.hfov_deg}: give an angle below 180 degrees")
+        if self.goal is not None:
+            if isinstance(self.goal, (str, bytes)) or not hasattr(self.goal, "__len__") or len(self.goal) != 2:
+                raise UserValueError(f"SceneEnv option goal={self.goal!r}: give (x, y) in metres")
+            for v in self.goal:
+                number("goal", v)
+        for name, allowed in (
+            ("body", ("ground", "flying")),
+            ("actions", ("discrete", "continuous")),
+            ("task", ("pointnav", "explore")),
+            ("observation_device", ("numpy", "scene")),
+        ):
+            if getattr(self, name) not in allowed:
+                raise UserValueError(f"SceneEnv option {name}={getattr(self, name)!r}: use one of {allowed}")
+
 
 def resolve_config(config: SceneEnvConfig | None, overrides: dict[str, Any], who: str) -> SceneEnvConfig:
     """`config` (or the defaults) with keyword overrides; unknown names are a TypeError listing the valid ones."""

@@ -18,13 +18,14 @@ import json
 import math
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from scipy import ndimage
 
 from wmcore.atomic import atomic_path, write_json
-from wmcore.errors import UserInputError
+from wmcore.errors import UserInputError, UserValueError
 from wmcore.tensors import load_tensors, save_tensors
 
 FORMAT = "worldmodel-occupancy"
@@ -201,7 +202,9 @@ class OccupancyGrid:
     def is_free(self, points: np.ndarray, radius: float = 0.0) -> np.ndarray:
         """True [N] where a body sphere of `radius` metres at each point [N,3] touches no obstacle
         (radius 0: the point's voxel is free and inside the grid)."""
-        p = np.asarray(points, np.float64).reshape(-1, 3)
+        p = check_points(points, "is_free points")
+        if not (math.isfinite(radius) and radius >= 0):
+            raise UserValueError(f"is_free radius {radius!r}: give a finite radius in metres, 0 or more")
         free = ~self._blocked(p)
         if radius > 0:
             free &= self._field(p) > radius
@@ -214,11 +217,13 @@ class OccupancyGrid:
         Sphere tracing on the distance field, never stepping past the next voxel face near
         obstacles (so no voxel is skipped), then bisection to the voxel face.
         """
-        o = np.asarray(origins, np.float64).reshape(-1, 3)
-        d = np.asarray(dirs, np.float64).reshape(-1, 3)
+        o = check_points(origins, "raycast origins")
+        d = check_points(dirs, "raycast directions")
+        if not (math.isfinite(max_dist) and max_dist > 0):
+            raise UserValueError(f"raycast max_dist {max_dist!r}: give a finite distance above 0")
         norm = np.linalg.norm(d, axis=1, keepdims=True)
         if np.any(norm == 0) or len(d) != len(o):
-            raise UserInputError("raycast needs one non-zero direction per origin")
+            raise UserValueError("raycast needs one non-zero direction per origin")
         d = d / norm
         v = self.voxel_size
         t = np.zeros(len(o))
@@ -264,3 +269,19 @@ class OccupancyGrid:
                 f"(z from {zc[0]:.3f} to {zc[-1]:.3f}); widen it"
             )
         return self.occupied[:, :, sel].any(2).T
+
+
+def check_points(points: Any, what: str) -> np.ndarray:
+    """Points or directions as [N,3] float64: one [3] gains the batch axis; another shape, NaN or inf is
+    refused (a (3, 2) array is not two points, and a NaN ray would silently report no obstacle)."""
+    try:
+        p = np.asarray(points, np.float64)
+    except (TypeError, ValueError) as e:
+        raise UserValueError(f"{what}: not numbers ({e}); give an array [N, 3] in metres") from e
+    if p.ndim == 1:
+        p = p[None]
+    if p.ndim != 2 or p.shape[1] != 3:
+        raise UserValueError(f"{what}: shape {tuple(np.shape(points))}; give an array [N, 3] (or one [3])")
+    if not np.isfinite(p).all():
+        raise UserValueError(f"{what} hold NaN or inf; give finite coordinates")
+    return p

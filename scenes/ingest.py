@@ -23,7 +23,7 @@ from tqdm import tqdm
 from scenes.capture import VIDEO_SUFFIXES, extract_frames, import_images, list_images
 from scenes.colmap_io import is_model_dir, read_colmap_model
 from scenes.nerfstudio_io import read_transforms, write_transforms
-from scenes.normalize import Normalization, UpMethod, apply_scale_from, normalize
+from scenes.normalize import Normalization, UpMethod, apply_scale_from, check_scale_spec, normalize
 from scenes.posed import PosedImages
 from scenes.sfm import SfMOptions, run_sfm
 from wmcore.atomic import atomic_path, write_json
@@ -63,6 +63,23 @@ class IngestConfig:
     matches repeat; -1 matches on every core with a time-based seed."""
 
 
+def check_ingest_config(input_path: Path, cfg: IngestConfig) -> None:
+    """Every ingest option and the input's kind, checked before frame extraction and SfM."""
+    detect_input(Path(input_path))
+    for name, value, least in (
+        ("--ingest.num-frames", cfg.num_frames, 3),
+        ("--ingest.max-size", cfg.max_size, 0),
+        ("--ingest.sfm-max-size", cfg.sfm_max_size, 16),
+        ("--ingest.max-features", cfg.max_features, 16),
+    ):
+        if value < least:
+            raise UserInputError(f"{name} {value}: give {least} or more")
+    if cfg.scale_from is not None:
+        check_scale_spec(cfg.scale_from)
+    if cfg.image_dir is not None and not Path(cfg.image_dir).is_dir():
+        raise UserInputError(f"--ingest.image-dir {cfg.image_dir}: no such folder; give the folder of the images")
+
+
 def detect_input(path: Path) -> tuple[InputKind, Path]:
     """The kind of capture at `path` and the file or folder to read it from."""
     if not path.exists():
@@ -91,7 +108,7 @@ def _rectify(posed: PosedImages, out_dir: Path, max_size: int) -> PosedImages:
     PosedImages. Images already pinhole and small enough are left where they are."""
     big = max_size > 0 and bool(np.any(np.maximum(posed.widths, posed.heights) > max_size))
     if posed.distortion is None and not big:
-        return posed
+        return _copy_images(posed, out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths, Ks, ws, hs = [], [], [], []
     for i in tqdm(range(len(posed)), desc="rectifying images", unit="image", leave=False, disable=None):
@@ -135,6 +152,66 @@ def _rectify(posed: PosedImages, out_dir: Path, max_size: int) -> PosedImages:
         None,
         list(posed.dropped),
     )
+
+
+MIN_POSED_POINTS = 50
+"""Posed captures (transforms.json, COLMAP) with fewer sparse points than this get a random start."""
+RANDOM_INIT_POINTS = 5000
+"""Points of that random start."""
+
+
+def random_points_in_view(posed: PosedImages, count: int, seed: int = 0) -> PosedImages:
+    """`posed` with `count` points added where the cameras look: each on the ray of a random pixel of a
+    random image, at a depth uniform between 5% and 150% of the cameras' extent (the largest distance
+    of a camera from their centre; 1 when they all stand in one place), coloured by that pixel. Poses
+    alone say nothing about where surfaces are; points every view could see are a start the
+    optimisation can move and prune (what 3DGS and splatfacto do with a random cube, aimed at what
+    was filmed)."""
+    import dataclasses
+
+    rng = np.random.default_rng(seed)
+    centres = posed.cam_to_world[:, :3, 3]
+    extent = float(np.linalg.norm(centres - centres.mean(0), axis=1).max()) if len(centres) else 0.0
+    extent = extent if extent > 1e-9 else 1.0
+    cams = rng.integers(0, len(posed), count)
+    pts, cols = np.zeros((count, 3)), np.zeros((count, 3), np.uint8)
+    for i in np.unique(cams):
+        sel = np.flatnonzero(cams == i)
+        w, h = int(posed.widths[i]), int(posed.heights[i])
+        u, v = rng.uniform(0, w, len(sel)), rng.uniform(0, h, len(sel))
+        rays = np.stack([u, v, np.ones_like(u)], 1) @ np.linalg.inv(posed.Ks[i]).T
+        depth = rng.uniform(0.05, 1.5, len(sel)) * extent
+        c2w = posed.cam_to_world[i]
+        pts[sel] = (rays * depth[:, None]) @ c2w[:3, :3].T + c2w[:3, 3]
+        image = cv2.imread(str(posed.image_paths[i]), cv2.IMREAD_COLOR)
+        if image is not None:
+            ys = np.clip((v * image.shape[0] / h).astype(int), 0, image.shape[0] - 1)
+            xs = np.clip((u * image.shape[1] / w).astype(int), 0, image.shape[1] - 1)
+            cols[sel] = image[ys, xs, ::-1]
+        else:
+            cols[sel] = 128
+    return dataclasses.replace(
+        posed, points=np.concatenate([posed.points, pts]), points_rgb=np.concatenate([posed.points_rgb, cols])
+    )
+
+
+def _copy_images(posed: PosedImages, out_dir: Path) -> PosedImages:
+    """Copies of the images in `out_dir` (names kept: --scale-from refers to them), so the Scene stands
+    alone: its transforms.json never points back at the input by a relative path."""
+    import dataclasses
+    import shutil
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths: list[Path] = []
+    for i, p in enumerate(posed.image_paths):
+        src = Path(p)
+        dst = out_dir / src.name
+        if dst in paths:
+            dst = out_dir / f"{i:05d}_{src.name}"
+        with atomic_path(dst) as tmp:
+            shutil.copyfile(src, tmp)
+        paths.append(dst)
+    return dataclasses.replace(posed, image_paths=paths)
 
 
 def ingest(
@@ -187,6 +264,17 @@ def ingest(
 
     norm = normalize(posed, cfg.up)
     posed_n = posed.transformed(norm.matrix)
+    if kind in ("transforms", "colmap") and len(posed_n.points) < MIN_POSED_POINTS:
+        # Poses without a point cloud (the common instant-ngp dataset): start from points in view.
+        LOG.warning(
+            "%s: %d sparse points with the poses (no ply_file_path, or an empty one); initialising %d random "
+            "points in the cameras' views, as 3DGS and splatfacto do without SfM points",
+            source,
+            len(posed_n.points),
+            RANDOM_INIT_POINTS,
+        )
+        info["point_init"] = "random"
+        posed_n = random_points_in_view(posed_n, RANDOM_INIT_POINTS, cfg.seed)
     if cfg.scale_from:
         norm = apply_scale_from(norm, posed_n, cfg.scale_from)
     write_transforms(posed_n, work_dir, applied_transform=norm.matrix)

@@ -257,6 +257,24 @@ def _find_image(posed: PosedImages, name: str, spec: str) -> int:
     )
 
 
+def check_scale_spec(spec: str) -> None:
+    """Check the form of a --scale-from spec (before any work); image names and the floor can only be
+    checked once the capture is posed, by `apply_scale_from`."""
+    spec_s = spec.strip()
+    if spec_s.lower().startswith("camera-height:"):
+        _metres(spec_s.split(":", 1)[1].strip(), spec)
+        return
+    m = _PAIR.match(spec_s)
+    if m is None:
+        raise UserInputError(
+            f"--scale-from {spec!r}: expected 'IMG_A,IMG_B,METRES' (distance between two "
+            "camera centres) or 'camera-height:METRES' (mean camera height above the floor)"
+        )
+    _metres(m.group(3), spec)
+    if m.group(1) == m.group(2):
+        raise UserInputError(f"--scale-from {spec!r}: name two different images")
+
+
 def apply_scale_from(norm: Normalization, posed_normalised: PosedImages, spec: str) -> Normalization:
     """Fix the metric scale from a known distance.
 

@@ -32,7 +32,11 @@ class ReconstructConfig:
     """A video (mp4/mov/avi/mkv), a folder of photos, a nerfstudio dataset (transforms.json or its
     folder) or a COLMAP model folder."""
     output: Path = Path("runs/scene")
-    """The Scene directory to write (replaced atomically when it exists)."""
+    """The Scene directory to write; built beside it and renamed into place when complete. An existing
+    non-empty directory is refused unless --overwrite."""
+    overwrite: bool = False
+    """Replace the previous run (a Scene or another worldmodel run) in --output; the old one is kept
+    until the new Scene is complete, and a directory holding other files is never replaced."""
     method: str = "splats"
     """Scene representation: "splats" (Gaussian splatting) or "nerfacto" (nerfstudio's NeRF; needs
     `make install-nerfstudio`)."""
@@ -71,73 +75,67 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
     from scenes.scene import load_scene
     from scenes.scene_meta import SceneMeta
     from scenes.train_splats import load_images
-    from wmcore.atomic import atomic_path, write_json
-    from wmcore.errors import UserInputError
+    from wmcore.atomic import write_json
     from wmcore.media import to_uint8, write_png, write_video
-    from wmcore.rundir import RunDir
+    from wmcore.rundir import open_run
 
-    if cfg.method not in METHODS:
-        raise UserInputError(f"--method {cfg.method!r} is not available; use one of {', '.join(METHODS)}")
-    check_min_views(cfg.min_views)
-    if cfg.method == "nerfacto":
-        from scenes.nerfstudio_runtime import require_nerfstudio
-
-        require_nerfstudio()  # before minutes of ingest
+    check_reconstruct_config(cfg)
     out = Path(cfg.output)
     t_start = time.perf_counter()
-    with atomic_path(out) as tmp:
-        tmp.mkdir(parents=True)
-        with RunDir(tmp, cfg) as run:
-            posed, norm, info = ingest(Path(cfg.input), tmp, cfg.ingest)
-            ingest_metrics = {
-                "ingest_seconds": info["seconds"],
-                "input_images": info["num_input_images"],
-                "registered_images": len(posed),
-                "dropped_images": len(posed.dropped),
-                "sparse_points": info["num_points"],
-                "mean_reprojection_error": info.get("mean_reprojection_error"),
-                "sfm_mapper": info.get("mapper"),
-            }
-            run.log_metrics(stage="ingest", **ingest_metrics)
-            prune_work_files(tmp, posed.image_paths)
-            build = build_nerfacto if cfg.method == "nerfacto" else build_splats
-            method_meta, metrics, test_idx, max_size = build(cfg, tmp, out, posed, norm, run)
+    # Staged: built in a temporary sibling of --output, renamed into place when complete.
+    with open_run(out, cfg, option="--output", overwrite=cfg.overwrite, staged=True) as run:
+        run.start()
+        tmp = run.path
+        posed, norm, info = ingest(Path(cfg.input), tmp, cfg.ingest)
+        ingest_metrics = {
+            "ingest_seconds": info["seconds"],
+            "input_images": info["num_input_images"],
+            "registered_images": len(posed),
+            "dropped_images": len(posed.dropped),
+            "sparse_points": info["num_points"],
+            "mean_reprojection_error": info.get("mean_reprojection_error"),
+            "sfm_mapper": info.get("mapper"),
+        }
+        run.log_metrics(stage="ingest", **ingest_metrics)
+        prune_work_files(tmp, posed.image_paths)
+        build = build_nerfacto if cfg.method == "nerfacto" else build_splats
+        method_meta, metrics, test_idx, max_size = build(cfg, tmp, out, posed, norm, run)
 
-            K0 = posed.Ks[0]
-            SceneMeta(
-                method=cfg.method,
-                **method_meta,
-                occupancy="occupancy",
-                transforms="transforms.json",
-                normalization=norm.to_dict(),
-                metric_scale=norm.metric_scale,
-                intrinsics={"K": K0.tolist(), "width": int(posed.widths[0]), "height": int(posed.heights[0])},
-                registered_images=len(posed),
-                dropped_images=list(posed.dropped),
-            ).write(tmp)
-            metrics = {**metrics, **ingest_metrics}
+        K0 = posed.Ks[0]
+        SceneMeta(
+            method=cfg.method,
+            **method_meta,
+            occupancy="occupancy",
+            transforms="transforms.json",
+            normalization=norm.to_dict(),
+            metric_scale=norm.metric_scale,
+            intrinsics={"K": K0.tolist(), "width": int(posed.widths[0]), "height": int(posed.heights[0])},
+            registered_images=len(posed),
+            dropped_images=list(posed.dropped),
+        ).write(tmp)
+        metrics = {**metrics, **ingest_metrics}
 
-            # Previews from the Scene exactly as environments will see it.
-            scene = load_scene(tmp, device=cfg.device)
-            images, Ks, w, h = load_images(posed, max_size)
-            idx = test_idx or list(range(0, len(posed), max(1, len(posed) // 8)))
-            c2w = metric_poses(posed.cam_to_world, norm.metric_scale)
-            rgb, _ = scene.render(torch.as_tensor(c2w[idx]), Ks[idx], w, h, depth=False)
-            pairs = [(to_uint8(rgb[j]), to_uint8(images[i])) for j, i in enumerate(idx[:16])]
-            write_png(tmp / "previews" / "heldout_grid.png", side_by_side_grid(pairs))
-            orbit = orbit_poses(c2w, cfg.preview_frames)
-            frames = [to_uint8(scene.render(torch.as_tensor(p[None]), Ks[:1], w, h, depth=False)[0][0]) for p in orbit]
-            write_video(tmp / "previews" / "orbit.mp4", frames)
-            metrics["total_seconds"] = time.perf_counter() - t_start
-            write_json(tmp / "metrics.json", metrics)
-            LOG.info(
-                "held-out PSNR %.2f dB, SSIM %.4f (%s), %d/%d images registered",
-                metrics["psnr"],
-                metrics["ssim"],
-                cfg.method,
-                len(posed),
-                len(posed) + len(posed.dropped),
-            )
+        # Previews from the Scene exactly as environments will see it.
+        scene = load_scene(tmp, device=cfg.device)
+        images, Ks, w, h = load_images(posed, max_size)
+        idx = test_idx or list(range(0, len(posed), max(1, len(posed) // 8)))
+        c2w = metric_poses(posed.cam_to_world, norm.metric_scale)
+        rgb, _ = scene.render(torch.as_tensor(c2w[idx]), Ks[idx], w, h, depth=False)
+        pairs = [(to_uint8(rgb[j]), to_uint8(images[i])) for j, i in enumerate(idx[:16])]
+        write_png(tmp / "previews" / "heldout_grid.png", side_by_side_grid(pairs))
+        orbit = orbit_poses(c2w, cfg.preview_frames)
+        frames = [to_uint8(scene.render(torch.as_tensor(p[None]), Ks[:1], w, h, depth=False)[0][0]) for p in orbit]
+        write_video(tmp / "previews" / "orbit.mp4", frames)
+        metrics["total_seconds"] = time.perf_counter() - t_start
+        write_json(tmp / "metrics.json", metrics)
+        LOG.info(
+            "held-out PSNR %.2f dB, SSIM %.4f (%s), %d/%d images registered",
+            metrics["psnr"],
+            metrics["ssim"],
+            cfg.method,
+            len(posed),
+            len(posed) + len(posed.dropped),
+        )
     print(f"Scene written to {out} (held-out PSNR {metrics['psnr']:.2f} dB); previews in {out / 'previews'}")
     return out
 
@@ -184,6 +182,34 @@ def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run)
         "collision": collision_settings(cfg.voxel_size, cfg.floor_band, cfg.min_views),
     }
     return meta, result.metrics, result.test_indices, cfg.train.max_size
+
+
+def check_reconstruct_config(cfg: ReconstructConfig) -> None:
+    """Every option and the input's kind, checked before minutes of frame extraction and SfM."""
+    from scenes.ingest import check_ingest_config
+    from wmcore.errors import UserInputError
+
+    if cfg.method not in METHODS:
+        raise UserInputError(f"--method {cfg.method!r} is not available; use one of {', '.join(METHODS)}")
+    check_min_views(cfg.min_views)
+    for name, value in (("--voxel-size", cfg.voxel_size), ("--floor-band", cfg.floor_band)):
+        if not np.isfinite(value) or value < 0 or (name == "--voxel-size" and value == 0):
+            raise UserInputError(f"{name} {value}: give a finite distance in metres (voxel size above 0)")
+    if cfg.preview_frames < 1:
+        raise UserInputError(f"--preview-frames {cfg.preview_frames}: give 1 or more")
+    if cfg.device != "cpu" and not cfg.device.startswith("cuda"):
+        raise UserInputError(f"--device {cfg.device!r}: use cpu or cuda")
+    if cfg.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UserInputError(f"--device {cfg.device}: no CUDA GPU is available here; use --device cpu")
+    check_ingest_config(Path(cfg.input), cfg.ingest)
+    cfg.train.check()
+    if cfg.method == "nerfacto":
+        from scenes.nerfstudio_runtime import require_nerfstudio
+
+        require_nerfstudio()  # before minutes of ingest
 
 
 def check_min_views(min_views: int) -> None:

@@ -64,8 +64,14 @@ class RoomScene:
 
     def is_free(self, points: np.ndarray, radius: float = 0.0) -> np.ndarray:
         """True where a sphere of `radius` metres at each point [N,3] touches no solid (exact)."""
-        return self.room.is_free(np.asarray(points, np.float64), radius)
+        from scenes.collision import check_points
+
+        return self.room.is_free(check_points(points, "is_free points"), radius)
 
     def raycast(self, origins: np.ndarray, dirs: np.ndarray, max_dist: float) -> np.ndarray:
         """Distance in metres to the first surface along each ray (max_dist when none is nearer)."""
-        return self.room.raycast(origins, dirs, max_dist)
+        from scenes.collision import check_points
+
+        return self.room.raycast(
+            check_points(origins, "raycast origins"), check_points(dirs, "raycast directions"), max_dist
+        )

@@ -50,4 +50,10 @@ def camera_batch(c2w: Any, Ks: Any) -> tuple[Any, Any]:
         c2w, Ks = c2w[None], Ks[None] if Ks.ndim == 2 else Ks
     if c2w.shape[-2:] != (4, 4) or Ks.shape[-2:] != (3, 3) or len(Ks) != len(c2w):
         raise ValueError(f"cam_to_world must be [B,4,4] and K [B,3,3]; got {tuple(c2w.shape)} and {tuple(Ks.shape)}")
+    for name, x in (("cam_to_world", c2w), ("K", Ks)):
+        finite = bool(x.isfinite().all()) if hasattr(x, "isfinite") else bool(np.isfinite(np.asarray(x)).all())
+        if not finite:
+            from wmcore.errors import UserValueError
+
+            raise UserValueError(f"{name} holds NaN or inf; give finite camera poses and intrinsics")
     return c2w, Ks

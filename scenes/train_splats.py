@@ -62,6 +62,27 @@ class SplatTrainConfig:
     seed: int = 0
     """Seed for initialisation, camera order and splitting."""
 
+    def check(self) -> None:
+        """Refuse settings that cannot train (before any ingest work)."""
+        for name, value, least in (
+            ("--train.iterations", self.iterations, 1),
+            ("--train.max-size", self.max_size, 8),
+            ("--train.sh-degree-interval", self.sh_degree_interval, 1),
+            ("--train.test-every", self.test_every, 0),
+            ("--train.eval-every", self.eval_every, 1),
+            ("--train.min-points", self.min_points, 0),
+        ):
+            if value < least:
+                raise UserInputError(f"{name} {value}: give {least} or more")
+        if not 0 <= self.sh_degree <= 3:
+            raise UserInputError(f"--train.sh-degree {self.sh_degree}: give 0, 1, 2 or 3")
+        lrs = (self.means_lr, self.scales_lr, self.quats_lr, self.opacities_lr, self.sh0_lr, self.shN_lr)
+        values = (self.ssim_lambda, self.init_opacity, *lrs)
+        if not all(math.isfinite(v) for v in values) or not 0 <= self.ssim_lambda <= 1:
+            raise UserInputError("--train: learning rates must be finite and --train.ssim-lambda in [0, 1]")
+        if not 0 < self.init_opacity < 1:
+            raise UserInputError(f"--train.init-opacity {self.init_opacity}: give a value between 0 and 1")
+
 
 @dataclass
 class TrainResult:
@@ -96,6 +117,29 @@ def split_train_test(n: int, test_every: int) -> tuple[list[int], list[int]]:
     test = list(range(0, n, test_every)) if test_every > 0 and n >= 2 * test_every else []
     train = [i for i in range(n) if i not in set(test)]
     return train, test
+
+
+KEEP_BEST_MARGIN_DB = 0.5
+"""A final held-out PSNR this far below the best evaluated one writes the best state instead."""
+
+
+def scheduled_strategy(strategy: DefaultStrategy, iterations: int) -> DefaultStrategy:
+    """The densification schedule fitted to a run of `iterations` steps, as 3DGS does: refinement (and
+    with it the opacity resets, which only happen while refining) stops by half the run, so the last
+    reset is followed by at least half the run to recover; a run whose last step is a reset would
+    write a nearly transparent scene. A copy; `strategy` itself is left as configured."""
+    import dataclasses
+
+    stop = min(strategy.refine_stop_iter, iterations // 2)
+    if stop < strategy.refine_stop_iter:
+        LOG.info(
+            "densification stops at step %d (half the run of %d), not %d; opacity resets every %d before it",
+            stop,
+            iterations,
+            strategy.refine_stop_iter,
+            strategy.reset_every,
+        )
+    return dataclasses.replace(strategy, refine_stop_iter=stop, state={})
 
 
 def scene_scale_of(c2w: torch.Tensor) -> float:
@@ -139,8 +183,9 @@ def train_splats(
     """Optimise Gaussians to the posed images; `on_eval(step, metrics)` receives each evaluation."""
     if len(posed.points) < cfg.min_points:
         raise UserInputError(
-            f"only {len(posed.points)} sparse points after SfM (need {cfg.min_points}); the capture "
-            "has too little texture or overlap — capture more views of the scene"
+            f"only {len(posed.points)} sparse points to start from (need {cfg.min_points}): SfM found too "
+            "few in the capture (too little texture or overlap — capture more views of the scene), or the "
+            "posed dataset's point cloud is nearly empty; lower --train.min-points to start from these"
         )
     torch.manual_seed(cfg.seed)
     gen = torch.Generator(device=device).manual_seed(cfg.seed)
@@ -167,7 +212,7 @@ def train_splats(
     }
     optimizers = {k: torch.optim.Adam([params[k]], lr=lr, eps=1e-15) for k, lr in lrs.items()}
     means_decay = 0.01 ** (1.0 / max(1, cfg.iterations))
-    strategy = cfg.strategy
+    strategy = scheduled_strategy(cfg.strategy, cfg.iterations)
     strategy.state.clear()
 
     def evaluate(step: int) -> dict[str, float]:
@@ -198,6 +243,7 @@ def train_splats(
         return m
 
     t0 = time.perf_counter()
+    best: tuple[int, dict[str, float], dict[str, torch.Tensor]] | None = None
     order = torch.randperm(len(train_idx), generator=torch.Generator().manual_seed(cfg.seed))
     bar = tqdm(range(1, cfg.iterations + 1), desc="splats", dynamic_ncols=True, mininterval=1.0)
     metrics: dict[str, float] = {}
@@ -222,6 +268,21 @@ def train_splats(
             )
         if step % cfg.eval_every == 0 or step == cfg.iterations:
             metrics = evaluate(step)
+            if best is None or metrics["psnr"] > best[1]["psnr"]:
+                best = (step, dict(metrics), {k: v.detach().clone() for k, v in params.items()})
+    if best is not None and metrics["psnr"] < best[1]["psnr"] - KEEP_BEST_MARGIN_DB:
+        # The last evaluated state is markedly worse than an earlier one (a late opacity reset, a
+        # divergence): write the best state, and say so.
+        LOG.warning(
+            "held-out PSNR fell from %.2f dB at step %d to %.2f dB at the end; keeping the state of step %d",
+            best[1]["psnr"],
+            best[0],
+            metrics["psnr"],
+            best[0],
+        )
+        params = best[2]
+        metrics = {**best[1], "final_psnr": metrics["psnr"], "kept_step": best[0]}
+    metrics["best_psnr"], metrics["best_step"] = (best[1]["psnr"], best[0]) if best else (float("nan"), 0)
     metrics["train_seconds"] = time.perf_counter() - t0
     metrics["train_images"] = len(train_idx)
     metrics["test_images"] = len(test_idx)

@@ -73,3 +73,75 @@ def test_psnr_and_ssim():
     assert (ssim(noisy, a) < 0.95).all()
     b = a + 0.1
     assert torch.allclose(psnr(b, a), torch.full((2,), 20.0), atol=1e-3)
+
+
+def test_open_run_writes_nothing_before_start_and_removes_a_failed_new_run(tmp_path):
+    from wmcore.errors import UserInputError
+    from wmcore.rundir import open_run
+
+    out = tmp_path / "run"
+    with pytest.raises(UserInputError):
+        with open_run(out, {"seed": 1}, console=False):
+            raise UserInputError("bad input found while checking")
+    assert not out.exists()
+    with pytest.raises(RuntimeError):
+        with open_run(out, {"seed": 1}, console=False) as run:
+            run.start()
+            (run.path / "artifact.bin").write_bytes(b"half")
+            raise RuntimeError("a bug after the run started")
+    assert not out.exists() and sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_open_run_resumed_failure_keeps_the_run_and_logs_why(tmp_path):
+    from wmcore.errors import UserInputError
+    from wmcore.rundir import open_run
+
+    out = tmp_path / "run"
+    with open_run(out, {"seed": 1}, console=False) as run:
+        run.start()
+        for step in range(1, 11):
+            run.log_metrics(step=step, loss=1.0 / step)
+    with pytest.raises(UserInputError):
+        with open_run(out, {"seed": 2}, resume=True, console=False) as run:
+            run.start(resume_step=6)  # the checkpoint the run resumes from
+            raise UserInputError("the data went missing")
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert "FAILED error: the data went missing" in (out / "log.txt").read_text()
+
+
+def test_open_run_overwrite_replaces_a_run_only_when_the_new_one_finishes(tmp_path):
+    from wmcore.errors import UserInputError
+    from wmcore.rundir import open_run
+
+    out = tmp_path / "run"
+    with open_run(out, {"v": 1}, console=False) as run:
+        run.start()
+        (run.path / "old.txt").write_text("old")
+    with pytest.raises(UserInputError, match="--overwrite"):
+        open_run(out, {"v": 2}, console=False).__enter__()
+    with pytest.raises(RuntimeError):
+        with open_run(out, {"v": 2}, overwrite=True, console=False) as run:
+            run.start()
+            raise RuntimeError("crash")
+    assert (out / "old.txt").read_text() == "old" and json.loads((out / "config.json").read_text()) == {"v": 1}
+    with open_run(out, {"v": 3}, overwrite=True, console=False) as run:
+        run.start()
+    assert not (out / "old.txt").exists() and json.loads((out / "config.json").read_text()) == {"v": 3}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_safetensors_and_staged_runs_follow_the_umask(tmp_path):
+    import os
+
+    from wmcore.rundir import open_run
+
+    old = os.umask(0o022)
+    try:
+        save_tensors(tmp_path / "w.safetensors", {"a": torch.zeros(2)})
+        with open_run(tmp_path / "scene", None, staged=True, console=False) as run:
+            run.start()
+    finally:
+        os.umask(old)
+    assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
+    assert (tmp_path / "scene").stat().st_mode & 0o777 == 0o755

@@ -164,6 +164,13 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(data, tmp_path):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resumed from {tmp_path / 'killed' / 'checkpoints'} at step {killed_at}" in resumed.stderr
     train_world_model(tiny_cfg(data, tmp_path / "straight", steps=40, checkpoint_every=4))
+
+    def logged_steps(run: Path) -> list[int]:
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [r["step"] for r in rows if "loss" in r]
+
+    # the rows logged after the checkpoint and before the kill are dropped on resume: no step twice
+    assert logged_steps(tmp_path / "killed") == logged_steps(tmp_path / "straight")
     for name in ("model.safetensors", "ema.safetensors", "optimizer.safetensors"):
         a = load_tensors(tmp_path / "killed" / "checkpoints" / "step_00000040" / name)
         b = load_tensors(tmp_path / "straight" / "checkpoints" / "step_00000040" / name)

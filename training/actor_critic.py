@@ -206,6 +206,22 @@ class PPOHyperparameters:
     max_grad_norm: float = 0.5
     """Gradient norm clip."""
 
+    def check(self) -> None:
+        """Refuse hyperparameters PPO cannot run with (before any model is loaded)."""
+        import math
+
+        from wmcore.errors import UserInputError
+
+        for name in ("rollout_steps", "epochs", "minibatches"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"--hp.{name.replace('_', '-')} {getattr(self, name)}: give 1 or more")
+        for name in ("learning_rate", "gamma", "gae_lambda", "clip", "ent_coef", "vf_coef", "max_grad_norm"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise UserInputError(f"--hp.{name.replace('_', '-')} {v}: give a finite number, 0 or more")
+        if self.learning_rate == 0 or self.gamma > 1 or self.gae_lambda > 1:
+            raise UserInputError("--hp.learning-rate must be above 0, --hp.gamma and --hp.gae-lambda at most 1")
+
 
 def average_gradients(module: nn.Module, accelerator: Any) -> None:
     """Mean of every parameter's gradient over the processes, in one all-reduce."""

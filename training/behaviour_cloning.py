@@ -21,7 +21,7 @@ import tyro
 from tqdm import tqdm
 
 from wmcore.errors import UserInputError
-from wmcore.rundir import RunDir
+from wmcore.rundir import open_run
 
 LOG = logging.getLogger("worldmodel.behaviour_cloning")
 
@@ -50,6 +50,8 @@ class BehaviourCloningConfig:
     """Torch device."""
     seed: int = 0
     """Seed of the initialisation and the batches."""
+    overwrite: bool = False
+    """Replace the previous run in `out` (kept until this one has finished)."""
 
 
 def demonstrations(dataset, match: str) -> tuple[np.ndarray, np.ndarray]:
@@ -71,15 +73,21 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
     from wmcore.atomic import write_json
     from worldmodel.dataset import TrajectoryDataset
 
-    if cfg.steps < 1 or cfg.batch_size < 1:
-        raise UserInputError("--steps and --batch-size must be positive")
+    if cfg.steps < 1 or cfg.batch_size < 1 or cfg.hidden < 1 or min(cfg.channels) < 1:
+        raise UserInputError(
+            f"--steps {cfg.steps}, --batch-size {cfg.batch_size}, --hidden {cfg.hidden} and --channels "
+            f"{cfg.channels} must be positive"
+        )
+    if not np.isfinite(cfg.learning_rate) or cfg.learning_rate <= 0:
+        raise UserInputError(f"--learning-rate {cfg.learning_rate}: give a finite rate above 0")
     if not Path(cfg.dataset).exists():
         raise UserInputError(f"{cfg.dataset}: no such dataset; record demonstrations with `worldmodel collect`")
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    with RunDir(out, cfg) as run:
+    with open_run(out, cfg, overwrite=cfg.overwrite) as run:
         dataset = TrajectoryDataset(cfg.dataset)
         obs, acts = demonstrations(dataset, cfg.demonstrations)
+        run.start()  # the demonstrations are there: the run is accepted
         h, w = dataset.resolution
         net = ActorCriticNetConfig((h, w, 3), dataset.action_space.to_dict(), cfg.channels, cfg.hidden)
         agent = ActorCritic(net).to(cfg.device)

@@ -20,9 +20,10 @@ from tqdm import tqdm
 from envs.options import parse_env_kwargs
 from envs.wrappers import resize_frame
 from wmcore.errors import UserInputError
-from wmcore.rundir import RunDir
+from wmcore.rundir import open_run
 
 LOG = logging.getLogger("worldmodel.collect")
+APPEND_HINT = "--append to add episodes to that dataset"
 
 
 @dataclass
@@ -57,6 +58,9 @@ class CollectConfig:
     """Seed of the environment resets and the policy."""
     append: bool = False
     """Add episodes to an existing dataset in `out` instead of refusing to overwrite it."""
+    overwrite: bool = False
+    """Replace the previous run in `out` (kept until this one has finished; a directory holding files
+    worldmodel did not write is never replaced)."""
     frames: str = "render"
     """"render": store env.render() resized to `resolution` (any env); "observation": store the RGB
     observations themselves (pixel envs such as worldmodel/SceneNav-v0, whose observation space a
@@ -192,15 +196,43 @@ def _pose(info: Any) -> np.ndarray | None:
     return np.array([pos[0], pos[1], float(info["heading"])], np.float32)
 
 
-def collect(cfg: CollectConfig) -> Path:
-    """Run the policy for `cfg.episodes` episodes and record them; returns the dataset directory."""
+def _standalone(env_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """The env kwargs as stored with the dataset: a scene path made absolute, so the dataset does not
+    depend on the folder `collect` ran from."""
+    out = dict(env_kwargs)
+    if isinstance(out.get("scene"), str):
+        out["scene"] = str(Path(out["scene"]).resolve())
+    return out
+
+
+def check_collect_config(cfg: CollectConfig) -> dict[str, Any]:
+    """Every option checked before an environment is made; returns the parsed --env-kwargs."""
     env_kwargs = parse_env_kwargs(cfg.env_kwargs)
+    if cfg.episodes < 1:
+        raise UserInputError(f"--episodes {cfg.episodes}: record at least 1 episode")
+    if cfg.max_steps < 1:
+        raise UserInputError(f"--max-steps {cfg.max_steps}: give 1 or more steps per episode")
     if cfg.action_repeat < 1:
         raise UserInputError(f"--action-repeat {cfg.action_repeat}: use 1 (no repeat) or more")
+    if len(cfg.resolution) != 2 or min(cfg.resolution) < 8 or max(cfg.resolution) > 4096:
+        raise UserInputError(f"--resolution {cfg.resolution}: give a height and width from 8 to 4096 pixels")
+    if cfg.frames not in ("render", "observation"):
+        raise UserInputError(f"--frames {cfg.frames!r}: use 'render' or 'observation'")
+    if not 0.0 <= cfg.hold_prob <= 1.0:
+        raise UserInputError(f"--hold-prob {cfg.hold_prob}: a probability, in [0, 1]")
+    if cfg.append and cfg.overwrite:
+        raise UserInputError("--append and --overwrite: pass one (add to the dataset, or replace it)")
+    return env_kwargs
+
+
+def collect(cfg: CollectConfig) -> Path:
+    """Run the policy for `cfg.episodes` episodes and record them; returns the dataset directory."""
+    env_kwargs = check_collect_config(cfg)
     if cfg.env_id.startswith("minari:"):
         from worldmodel.minari_import import import_minari
 
-        with RunDir(cfg.out, cfg):
+        with open_run(cfg.out, cfg, resume=cfg.append, overwrite=cfg.overwrite, resume_hint=APPEND_HINT) as run:
+            run.start()
             return import_minari(cfg.env_id.split(":", 1)[1], cfg.out, cfg.resolution, append=cfg.append)
     import gymnasium as gym
 
@@ -208,14 +240,18 @@ def collect(cfg: CollectConfig) -> Path:
     from envs.action_repeat import make_rgb_env
     from training.policies import act, resolve_policy
 
-    with RunDir(cfg.out, cfg) as run:
+    if cfg.append and not (Path(cfg.out) / "dataset.json").is_file():
+        raise UserInputError(f"--append: {cfg.out} holds no dataset (no dataset.json) to add episodes to")
+    with open_run(cfg.out, cfg, resume=cfg.append, overwrite=cfg.overwrite, resume_hint=APPEND_HINT) as run:
         try:
             env = make_rgb_env(cfg.env_id, cfg.max_steps, cfg.action_repeat, env_kwargs)
         except gym.error.Error as e:
             raise UserInputError(f"cannot make environment {cfg.env_id!r}: {e}") from e
+        except (TypeError, ValueError) as e:
+            raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: {cfg.env_id} refuses them ({e})") from e
         source = {
             "env_id": cfg.env_id,
-            "env_kwargs": env_kwargs,
+            "env_kwargs": _standalone(env_kwargs),
             "policy": cfg.policy,
             "seed": cfg.seed,
             "frames": cfg.frames,
@@ -233,6 +269,7 @@ def collect(cfg: CollectConfig) -> Path:
         )
         env.action_space.seed(cfg.seed)
         policy = resolve_policy(cfg.policy, env, seed=cfg.seed, hold_prob=cfg.hold_prob)
+        run.start()  # every input checked: the run is accepted
         t0, steps = time.time(), 0
         for ep in tqdm(range(cfg.episodes), desc="collect", unit="ep"):
             obs, _ = env.reset(seed=cfg.seed + ep)

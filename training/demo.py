@@ -168,9 +168,38 @@ def twin_goal(scene_dir: Path, goal_in_room: tuple[float, float], env_kwargs: di
     return [round(float(best[0]), 3), round(float(best[1]), 3)]
 
 
+def check_demo_config(cfg: DemoConfig) -> None:
+    """The options of every stage that can be checked before the first one runs (minutes of work)."""
+    from scenes.reconstruct import check_reconstruct_config
+
+    for name, value, least in (
+        ("--resolution", cfg.resolution, 8),
+        ("--episode-steps", cfg.episode_steps, 1),
+        ("--expert-episodes", cfg.expert_episodes, 1),
+        ("--random-episodes", cfg.random_episodes, 1),
+        ("--clone-steps", cfg.clone_steps, 1),
+        ("--twin-ppo-steps", cfg.twin_ppo_steps, 1),
+        ("--twin-ppo-checkpoints", cfg.twin_ppo_checkpoints, 0),
+        ("--validate-episodes", cfg.validate_episodes, 1),
+        ("--loop.iterations", cfg.loop.iterations, 1),
+        ("--loop.real-episodes", cfg.loop.real_episodes, 1),
+        ("--loop.world-model-first-steps", cfg.loop.world_model_first_steps, 1),
+        ("--loop.policy-steps", cfg.loop.policy_steps, 1),
+        ("--loop.num-envs", cfg.loop.num_envs, 1),
+    ):
+        if value < least:
+            raise UserInputError(f"{name} {value}: give {least} or more")
+    if not all(0.0 <= e <= 1.0 for e in cfg.clone_noise):
+        raise UserInputError(f"--clone-noise {cfg.clone_noise}: rates of random actions, each in [0, 1]")
+    cfg.loop.hp.check()
+    rec = cfg.reconstruct
+    rec.input, rec.device = Path(EXAMPLE) / "capture.mp4", cfg.device
+    check_reconstruct_config(rec)
+
+
 def demo(cfg: DemoConfig) -> Path:
     """Run the pipeline; returns the output directory (its report.md says what was measured)."""
-    from training.demo_report import demo_report
+    from wmcore.rundir import open_run
 
     if cfg.quality:
         apply_quality(cfg)
@@ -180,9 +209,23 @@ def demo(cfg: DemoConfig) -> Path:
                 cfg.device,
             )
     out = Path(cfg.output or Path("runs/demo") / datetime.now().strftime("%Y%m%d-%H%M%S"))
-    if out.exists() and any(out.iterdir()) and not cfg.resume:
+    if out.exists() and out.is_dir() and any(out.iterdir()) and not cfg.resume:
         raise UserInputError(f"{out} is not empty; pass --resume to reuse its finished stages, or another --output")
-    out.mkdir(parents=True, exist_ok=True)
+    check_demo_config(cfg)
+    if not Path(EXAMPLE, "capture.mp4").is_file():
+        raise UserInputError(
+            f"{EXAMPLE}/capture.mp4: the bundled example is missing; run the demo from the repository root"
+        )
+    # Finished stages are kept when a later one fails: --resume reuses them.
+    with open_run(out, cfg, option="--output", resume=cfg.resume, keep_on_failure=True) as run:
+        run.start()
+        return _demo(cfg, out)
+
+
+def _demo(cfg: DemoConfig, out: Path) -> Path:
+    """The stages of `demo`, inside its started run directory."""
+    from training.demo_report import demo_report
+
     print(f"Demo output: {out.resolve()}", flush=True)
     t_start = time.time()
     stages = _Stages(cfg.resume)
@@ -226,6 +269,7 @@ def _reconstruct(cfg: DemoConfig, scene: Path) -> Path:
 
     rec = cfg.reconstruct
     rec.input, rec.output, rec.device = Path(EXAMPLE) / "capture.mp4", scene, cfg.device
+    rec.overwrite = cfg.resume  # an unfinished stage of the run being resumed
     if not rec.ingest.scale_from:
         # What a user knows from a tape measure: the height the camera was carried at.
         truth, room = load_example_capture(EXAMPLE), SyntheticRoom.load(EXAMPLE)
@@ -251,6 +295,7 @@ def _collect_twin(cfg: DemoConfig, scene: Path, twin: dict[str, Any], data: Path
                 env_kwargs=json.dumps({"scene": str(scene), **twin, "device": cfg.device}),
                 seed=cfg.seed + 100_000 * i,
                 append=i > 0,
+                overwrite=cfg.resume and i == 0,
                 frames="observation",
             )
         )
@@ -263,7 +308,7 @@ def _loop(cfg: DemoConfig, reality: dict[str, Any], data: Path, loop: Path) -> d
     lp = cfg.loop
     lp.reality, lp.out, lp.init_data = f"room:{EXAMPLE}", loop, data
     lp.env_kwargs, lp.resolution, lp.episode_steps = json.dumps(reality), (cfg.resolution,) * 2, cfg.episode_steps
-    lp.device, lp.seed = cfg.device, cfg.seed
+    lp.device, lp.seed, lp.overwrite = cfg.device, cfg.seed, cfg.resume
     return model_based(lp)
 
 
@@ -301,7 +346,14 @@ def _evaluate(cfg: DemoConfig, model: Path, held: Path, out: Path) -> dict[str, 
 
     return evaluate_world_model(
         EvaluateWorldModelConfig(
-            model, held, out=out, horizons=(1, 5, 10, 15), segments=32, video_examples=2, seed=cfg.seed
+            model,
+            held,
+            out=out,
+            horizons=(1, 5, 10, 15),
+            segments=32,
+            video_examples=2,
+            seed=cfg.seed,
+            overwrite=cfg.resume,
         )
     )
 
@@ -314,7 +366,9 @@ def _family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, lo
 
     family: dict[str, str] = {"random": "random"}
     bc = behaviour_cloning(
-        BehaviourCloningConfig(data, out=out / "clone", steps=cfg.clone_steps, device=cfg.device, seed=cfg.seed)
+        BehaviourCloningConfig(
+            data, out=out / "clone", steps=cfg.clone_steps, device=cfg.device, seed=cfg.seed, overwrite=cfg.resume
+        )
     )
     for eps in sorted(cfg.clone_noise, reverse=True):
         family[f"clone + {100 * eps:.0f}% random"] = f"noisy:{eps}:{bc}"
@@ -330,6 +384,7 @@ def _family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, lo
             checkpoint_every=every,
             device=cfg.device,
             seed=cfg.seed,
+            overwrite=cfg.resume,
         )
     )
     ckpts = sorted((out / "ppo_twin" / "checkpoints").glob("step_*"))[1:-1][: cfg.twin_ppo_checkpoints]
@@ -363,6 +418,7 @@ def _ppo_in_reality(cfg: DemoConfig, reality: dict[str, Any], steps: int, out: P
             hp=hp,
             device=cfg.device,
             seed=cfg.seed,
+            overwrite=cfg.resume,
         )
     )
 
@@ -395,6 +451,7 @@ def _validate(
             out=out,
             device=cfg.device,
             seed=cfg.seed + 1_000_000,
+            overwrite=cfg.resume,
         )
     )
 
@@ -402,7 +459,12 @@ def _validate(
 def _videos(cfg: DemoConfig, worlds: dict[str, Any], loop: Path, held: Path, out: Path) -> Path:
     from training.render import RenderConfig, render
 
-    common = {"max_steps": cfg.episode_steps, "device": cfg.device, "seed": cfg.seed + 1_000_000}
+    common = {
+        "max_steps": cfg.episode_steps,
+        "device": cfg.device,
+        "seed": cfg.seed + 1_000_000,
+        "overwrite": cfg.resume,
+    }
     render(
         RenderConfig(
             kind="scene",

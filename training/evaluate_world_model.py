@@ -19,7 +19,7 @@ import tyro
 
 from wmcore.atomic import atomic_path, write_json
 from wmcore.errors import UserInputError
-from wmcore.rundir import RunDir
+from wmcore.rundir import open_run
 
 LOG = logging.getLogger("worldmodel.evaluate")
 
@@ -54,6 +54,27 @@ class EvaluateWorldModelConfig:
     """torch CPU threads (None: torch's default)."""
     seed: int = 0
     """Seed of the sampling noise."""
+    overwrite: bool = False
+    """Replace the previous run in `out` (kept until this one has finished)."""
+
+
+def check_evaluate_config(cfg: EvaluateWorldModelConfig) -> None:
+    """Every option checked before the model and data are loaded."""
+    if not cfg.horizons or min(cfg.horizons) < 1:
+        raise UserInputError(
+            f"--horizons {' '.join(map(str, cfg.horizons))}: give one or more horizons of 1 or more steps"
+        )
+    for name, value, least in (
+        ("--segments", cfg.segments, 1),
+        ("--batch-size", cfg.batch_size, 1),
+        ("--holdout-episodes", cfg.holdout_episodes, 0),
+        ("--video-examples", cfg.video_examples, 0),
+        ("--fps", cfg.fps, 1),
+    ):
+        if value < least:
+            raise UserInputError(f"{name} {value}: give {least} or more")
+    if cfg.num_steps is not None and cfg.num_steps < 1:
+        raise UserInputError(f"--num-steps {cfg.num_steps}: give 1 or more denoising steps")
 
 
 def plot_psnr(metrics: dict[str, Any], path: Path) -> None:
@@ -102,9 +123,10 @@ def evaluate_world_model(cfg: EvaluateWorldModelConfig) -> dict[str, Any]:
     from worldmodel.evaluation import evaluate
     from worldmodel.model import WorldModel
 
+    check_evaluate_config(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    with RunDir(cfg.out, cfg) as run:
+    with open_run(cfg.out, cfg, overwrite=cfg.overwrite) as run:
         model = WorldModel.from_pretrained(cfg.model)
         dataset = TrajectoryDataset(cfg.dataset)
         if dataset.resolution != model.config.resolution or dataset.action_space != model.config.space:
@@ -113,6 +135,7 @@ def evaluate_world_model(cfg: EvaluateWorldModelConfig) -> dict[str, Any]:
                 f"does not match the model ({model.config.resolution}, {model.config.action_space})"
             )
         episodes = dataset.split(cfg.holdout_episodes)[1] if cfg.holdout_episodes else dataset.episodes
+        run.start()  # every input checked: the run is accepted
         t0 = time.time()
         metrics = evaluate(
             model,

@@ -32,7 +32,7 @@ from envs.options import parse_env_kwargs
 from training.actor_critic import PPOHyperparameters
 from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
-from wmcore.rundir import RunDir
+from wmcore.rundir import open_run
 from worldmodel.config import WorldModelConfig
 from worldmodel.reward_refit import RewardRefitConfig
 
@@ -113,6 +113,8 @@ class ModelBasedConfig:
     """Torch device of the world model and the policy."""
     seed: int = 0
     """Seed of the real episodes, the policy and the world model."""
+    overwrite: bool = False
+    """Replace the previous run in `out` (kept until this one has finished)."""
 
 
 def collect_real(
@@ -182,20 +184,28 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
         raise UserInputError(f"--init-data {cfg.init_data}: not a trajectory dataset (no dataset.json)")
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    with RunDir(out, cfg) as run:
-        env = make_real_env(
-            cfg.reality, cfg.episode_steps, kwargs, {"env_id": cfg.reality, "frames": "render"}, cfg.resolution
-        )
+    with open_run(out, cfg, overwrite=cfg.overwrite) as run:
+        try:
+            env = make_real_env(
+                cfg.reality, cfg.episode_steps, kwargs, {"env_id": cfg.reality, "frames": "render"}, cfg.resolution
+            )
+        except UserInputError:
+            raise
+        except (TypeError, ValueError) as e:  # an env refusing its options
+            raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: the environment refuses them ({e})") from e
         h, w = cfg.resolution
         space = ActionSpace.from_gym(env.action_space)
         data = out / "data"
-        if cfg.init_data is not None and not (data / "dataset.json").exists():
+        init = None
+        if cfg.init_data is not None:
             init = TrajectoryDataset(cfg.init_data)
             if init.action_space != space or tuple(init.resolution) != (h, w):
                 raise UserInputError(
                     f"--init-data {cfg.init_data}: holds {init.action_space.to_dict()} at "
                     f"{init.resolution}, reality has {space.to_dict()} at {(h, w)}"
                 )
+        run.start()  # reality and the data are fine: the run is accepted
+        if init is not None:
             shutil.copytree(cfg.init_data, data)
         writer = DatasetWriter(
             data,

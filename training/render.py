@@ -24,7 +24,7 @@ import torch
 from envs.options import parse_env_kwargs
 from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
-from wmcore.rundir import RunDir
+from wmcore.rundir import open_run
 
 LOG = logging.getLogger("worldmodel.render")
 
@@ -66,6 +66,8 @@ class RenderConfig:
     """Seed of the episode starts, the policy and the sampling noise."""
     deterministic: bool = False
     """Take the policy's most likely action instead of sampling it (as `validate`)."""
+    overwrite: bool = False
+    """Replace the previous run in `out` (kept until this one has finished)."""
 
 
 def caption(frame: np.ndarray, text: str, scale: int = 1) -> np.ndarray:
@@ -195,12 +197,37 @@ def render(cfg: RenderConfig) -> Path:
     """Write OUT/video.mp4 and OUT/video.gif; returns the MP4's path."""
     from wmcore.media import write_gif, write_video
 
-    if cfg.scale < 1 or cfg.fps < 1 or cfg.max_steps < 1 or cfg.episodes < 1:
-        raise UserInputError("--scale, --fps, --max-steps and --episodes must be positive")
+    for name, value in (
+        ("--scale", cfg.scale),
+        ("--fps", cfg.fps),
+        ("--max-steps", cfg.max_steps),
+        ("--episodes", cfg.episodes),
+    ):
+        if value < 1:
+            raise UserInputError(f"{name} {value}: must be positive")
+    if cfg.denoising_steps is not None and cfg.denoising_steps < 1:
+        raise UserInputError(f"--denoising-steps {cfg.denoising_steps}: give 1 or more")
+    if cfg.kind == "scene":
+        from envs.options import parse_env_kwargs
+
+        parse_env_kwargs(cfg.env_kwargs)
+        if cfg.scene is None:
+            raise UserInputError("--kind scene needs --scene (a Scene directory, or room:DIR)")
+    else:
+        _need(cfg.model, "model")
+        _need(cfg.dataset, "dataset")
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    with RunDir(out, cfg) as run:
-        frames = {"scene": render_scene, "imagined": render_imagined, "compare": render_compare}[cfg.kind](cfg)
+    with open_run(out, cfg, overwrite=cfg.overwrite) as run:
+        try:
+            frames = {"scene": render_scene, "imagined": render_imagined, "compare": render_compare}[cfg.kind](cfg)
+        except UserInputError:
+            raise
+        except (TypeError, ValueError) as e:  # an env refusing its options
+            if cfg.kind != "scene":
+                raise
+            raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: the environment refuses them ({e})") from e
+        run.start()  # the frames are rendered: the run is accepted
         write_video(out / "video.mp4", frames, fps=cfg.fps)
         write_gif(out / "video.gif", frames, cfg.fps)
         run.log_metrics(frames=len(frames), height=frames[0].shape[0], width=frames[0].shape[1])

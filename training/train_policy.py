@@ -15,7 +15,6 @@ SceneEnv instead, with the same `train_sb3_ppo`.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from dataclasses import asdict, dataclass, field
@@ -29,7 +28,7 @@ import tyro
 from training.actor_critic import PPOHyperparameters
 from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
-from wmcore.rundir import RunDir
+from wmcore.rundir import RunDir, open_run
 
 if TYPE_CHECKING:
     from training.train_policy_scene import Checkpoints, TrainPolicySceneConfig
@@ -70,6 +69,8 @@ class TrainPolicyConfig:
     """torch CPU threads (None: torch's default)."""
     seed: int = 0
     """Seed of the policy initialisation, the imagined starts and the sampling noise."""
+    overwrite: bool = False
+    """Replace the previous run in `out` (kept until this one has finished)."""
 
 
 def train_policy(cfg: TrainPolicyConfig) -> Path:
@@ -82,8 +83,18 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
 
     from envs.dream_env import DreamVectorEnv
 
-    if cfg.total_steps < 1 or cfg.num_envs < 1 or cfg.max_steps < 1 or cfg.hp.rollout_steps < 1:
-        raise UserInputError("--total-steps, --num-envs, --max-steps and --hp.rollout-steps must be positive")
+    for name, value in (
+        ("--total-steps", cfg.total_steps),
+        ("--num-envs", cfg.num_envs),
+        ("--max-steps", cfg.max_steps),
+        ("--hp.rollout-steps", cfg.hp.rollout_steps),
+        ("--hidden", cfg.hidden),
+    ):
+        if value < 1:
+            raise UserInputError(f"{name} {value}: must be positive")
+    if cfg.denoising_steps is not None and cfg.denoising_steps < 1:
+        raise UserInputError(f"--denoising-steps {cfg.denoising_steps}: give 1 or more")
+    cfg.hp.check()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     accelerator = Accelerator(cpu=not cfg.device.startswith("cuda"))
@@ -95,7 +106,7 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
     torch.manual_seed(cfg.seed)  # the same initial policy in every process
     out = Path(cfg.out)
     main = accelerator.is_main_process
-    with RunDir(out, cfg, console=main) if main else contextlib.nullcontext() as run:
+    with open_run(out, cfg, overwrite=cfg.overwrite, console=main, enabled=main) as run:
         env = DreamVectorEnv(
             cfg.model,
             cfg.dataset,
@@ -105,6 +116,8 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
             denoising_steps=cfg.denoising_steps,
             autoreset_mode=AutoresetMode.SAME_STEP,
         )
+        if run is not None:
+            run.start()  # the model and data load: the run is accepted
         source = {"model": str(cfg.model), "dataset": str(cfg.dataset)}
         t0 = time.time()
         if cfg.algorithm == "actor-critic":

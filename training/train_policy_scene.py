@@ -24,7 +24,7 @@ from training.actor_critic import PPOHyperparameters
 from training.train_policy import train_sb3_ppo
 from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
-from wmcore.rundir import RunDir
+from wmcore.rundir import open_run
 
 LOG = logging.getLogger("worldmodel.train_policy_scene")
 
@@ -71,6 +71,8 @@ class TrainPolicySceneConfig:
     """torch CPU threads (None: torch's default)."""
     seed: int = 0
     """Seed of the policy initialisation and of the training episodes."""
+    overwrite: bool = False
+    """Replace the previous run in `out` (kept until this one has finished)."""
 
 
 class Checkpoints:
@@ -164,6 +166,7 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
             "--total-steps, --num-envs and --hp.rollout-steps must be positive, "
             "--checkpoint-every and --eval-episodes zero or more"
         )
+    cfg.hp.check()
     check_scene_path(cfg.scene)
     kwargs = parse_env_kwargs(cfg.env_kwargs)
     if kwargs.get("depth") or kwargs.get("state") or min(kwargs.get("width", 64), kwargs.get("height", 64)) < 36:
@@ -175,7 +178,7 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    with RunDir(out, cfg) as run:
+    with open_run(out, cfg, overwrite=cfg.overwrite) as run:
         try:
             env = SceneVectorEnv(
                 str(cfg.scene),
@@ -186,6 +189,7 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
             env.reset(seed=cfg.seed)  # a goal outside the free space is refused here, not inside PPO
         except (TypeError, ValueError) as e:
             raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: {e}") from e
+        run.start()  # the twin and its start states are fine: the run is accepted
         env_id = "worldmodel/SceneNav-v0" if env.cfg.task == "pointnav" else "worldmodel/SceneExplore-v0"
         source = {"scene": str(cfg.scene), "env_id": env_id, "env_kwargs": kwargs}
         evaluate = None

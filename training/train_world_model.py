@@ -23,7 +23,7 @@ import tyro
 
 from wmcore.atomic import atomic_path, write_json
 from wmcore.errors import UserInputError
-from wmcore.rundir import RunDir
+from wmcore.rundir import RunDir, open_run
 from wmcore.tensors import load_tensors, save_tensors
 from worldmodel.config import WorldModelConfig
 from worldmodel.reward_refit import RewardRefitConfig
@@ -116,6 +116,58 @@ class TrainWorldModelConfig:
     the later steps gain little, as the convolutions' backward dominates there (BENCHMARKS.md, *Speed*)."""
     seed: int = 0
     """Seed of the initial weights, batches and noise."""
+    overwrite: bool = False
+    """Start afresh in `out` even when it holds a previous run (replaced once this one has finished;
+    without it, a run with checkpoints is resumed and any other non-empty `out` is refused)."""
+
+
+def check_train_config(cfg: TrainWorldModelConfig) -> None:
+    """Every option checked before anything is loaded or written."""
+    if cfg.mixed_precision not in ("no", "bf16", "fp16"):
+        raise UserInputError(f"--mixed-precision {cfg.mixed_precision!r}: use no, bf16 or fp16")
+    if not 0.0 <= cfg.self_context <= 1.0:
+        raise UserInputError(f"--self-context {cfg.self_context}: a fraction of the batch, in [0, 1]")
+    if not 0.0 <= cfg.recent_fraction <= 1.0:
+        raise UserInputError(f"--recent-fraction {cfg.recent_fraction}: a fraction of the batch, in [0, 1]")
+    for name, value, least in (
+        ("--steps", cfg.steps, 1),
+        ("--batch-size", cfg.batch_size, 1),
+        ("--grad-accum", cfg.grad_accum, 1),
+        ("--warmup-steps", cfg.warmup_steps, 0),
+        ("--holdout-episodes", cfg.holdout_episodes, 0),
+        ("--eval-every", cfg.eval_every, 0),
+        ("--eval-segments", cfg.eval_segments, 1),
+        ("--checkpoint-every", cfg.checkpoint_every, 1),
+        ("--keep-checkpoints", cfg.keep_checkpoints, 1),
+        ("--log-every", cfg.log_every, 1),
+        ("--recent-episodes", cfg.recent_episodes, 0),
+        ("--self-context-start", cfg.self_context_start, 0),
+    ):
+        if value < least:
+            raise UserInputError(f"{name} {value}: give {least} or more")
+    for name, value in (
+        ("--lr", cfg.lr),
+        ("--min-lr-ratio", cfg.min_lr_ratio),
+        ("--weight-decay", cfg.weight_decay),
+        ("--grad-clip", cfg.grad_clip),
+        ("--ema-decay", cfg.ema_decay),
+        ("--motion-weight", cfg.motion_weight),
+    ):
+        if not math.isfinite(value) or value < 0:
+            raise UserInputError(f"{name} {value}: give a finite number, 0 or more")
+    if cfg.lr == 0 or cfg.ema_decay >= 1:
+        raise UserInputError("--lr must be above 0 and --ema-decay below 1")
+    cfg.reward_refit.check()
+    if cfg.termination_weight is not None and not (
+        math.isfinite(cfg.termination_weight) and cfg.termination_weight > 0
+    ):
+        raise UserInputError(f"--termination-weight {cfg.termination_weight}: give a finite weight above 0")
+    if cfg.max_minutes is not None and not cfg.max_minutes > 0:
+        raise UserInputError(f"--max-minutes {cfg.max_minutes}: give a time above 0")
+    if cfg.text_encoder is not None and not Path(cfg.text_encoder).is_dir():
+        raise UserInputError(f"--text-encoder {cfg.text_encoder}: no such folder; give a local text-model folder")
+    if not (Path(cfg.dataset) / "dataset.json").is_file():
+        raise UserInputError(f"{cfg.dataset}: no dataset.json found; record a dataset with `worldmodel collect`")
 
 
 def own_context(
@@ -256,21 +308,10 @@ def load_checkpoint(ckpt_root: Path, model: Any, optimizer: Any, model_config: d
 def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     """Train (or resume) and return the directory of the saved EMA model."""
     from accelerate import Accelerator
-    from tqdm import tqdm
 
-    from worldmodel.dataset import TrajectoryDataset
-    from worldmodel.evaluation import evaluate
-    from worldmodel.model import WorldModel
-    from worldmodel.segments import SegmentSampler
-    from worldmodel.text import TextEncoder
-
+    check_train_config(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    if cfg.mixed_precision not in ("no", "bf16", "fp16"):
-        raise UserInputError(f"--mixed-precision {cfg.mixed_precision!r}: use no, bf16 or fp16")
-    if not 0.0 <= cfg.self_context <= 1.0:
-        raise UserInputError(f"--self-context {cfg.self_context}: a fraction of the batch, in [0, 1]")
-    cfg.reward_refit.check()
     # cpu=True without a GPU: accelerate then runs torchrun/mpirun processes as MULTI_CPU (gloo)
     # data parallel.
     accelerator = Accelerator(
@@ -281,7 +322,25 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
         project_dir=str(cfg.out),
     )
     main = accelerator.is_main_process
-    run = RunDir(cfg.out, cfg, console=main) if main else None
+    resume = not cfg.overwrite and (Path(cfg.out) / "checkpoints" / "latest.json").is_file()
+    # Checkpoints are finished work: a failed run keeps them (and says why in log.txt) to resume from.
+    with open_run(
+        cfg.out, cfg, resume=resume, overwrite=cfg.overwrite, keep_on_failure=True, console=main, enabled=main
+    ) as run:
+        return _train(cfg, accelerator, run)
+
+
+def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> Path:
+    """The training loop of `train_world_model`, inside its opened (not yet started) run directory."""
+    from tqdm import tqdm
+
+    from worldmodel.dataset import TrajectoryDataset
+    from worldmodel.evaluation import evaluate
+    from worldmodel.model import WorldModel
+    from worldmodel.segments import SegmentSampler
+    from worldmodel.text import TextEncoder
+
+    main = run is not None
     dataset = TrajectoryDataset(cfg.dataset)
     train_eps, held_eps = dataset.split(cfg.holdout_episodes)
     # self_context needs the frame before each segment, to predict its last context frame from
@@ -296,10 +355,15 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     ckpt_root = cfg.out / "checkpoints"
     start, ema = 0, {k: v.detach().clone().float() for k, v in model.trainable_state_dict().items()}
-    resumed = load_checkpoint(ckpt_root, model, optimizer, mc_dict)
+    # --overwrite starts afresh: the previous run's checkpoints are replaced, not resumed from.
+    resumed = None if cfg.overwrite else load_checkpoint(ckpt_root, model, optimizer, mc_dict)
     if resumed is not None:
         start, ema = resumed
-        LOG.info("resumed from %s at step %d", ckpt_root, start)
+    if main:  # every input checked: the run is accepted
+        run.start(resume_step=start if resumed is not None else None)
+        if resumed is not None:
+            LOG.info("resumed from %s at step %d", ckpt_root, start)
+    accelerator.wait_for_everyone()
     model.compile_network(cfg.compile)
     ddp_model, optimizer = accelerator.prepare(model, optimizer)
     ema = {k: v.to(accelerator.device) for k, v in ema.items()}  # beside the weights it follows
@@ -433,7 +497,6 @@ def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     if main:
         LOG.info("done at step %d in %.1f s; model in %s", done, time.time() - t0, cfg.out / "model")
         run.log_metrics(step=done, event="end", seconds=time.time() - t0)
-        run.close()
     return cfg.out / "model"
 
 

@@ -40,7 +40,7 @@ from envs.options import parse_env_kwargs
 from training.policies import SPEC_HELP
 from wmcore.atomic import write_json, write_text
 from wmcore.errors import UserInputError
-from wmcore.rundir import RunDir
+from wmcore.rundir import open_run
 
 LOG = logging.getLogger("worldmodel.validate")
 
@@ -107,6 +107,8 @@ class ValidateConfig:
     deterministic: bool = False
     """Take each policy's most likely action; by default actions are sampled, as in training (argmax
     navigation policies tend to press into walls)."""
+    overwrite: bool = False
+    """Replace the previous run in `out` (kept until this one has finished)."""
 
 
 # ---------------------------------------------------------------------- the worlds
@@ -244,7 +246,18 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
     from worldmodel.dataset import TrajectoryDataset
 
     if cfg.episodes < 1 or cfg.max_steps < 1:
-        raise UserInputError("--episodes and --max-steps must be positive")
+        raise UserInputError(f"--episodes {cfg.episodes} and --max-steps {cfg.max_steps} must be positive")
+    if cfg.denoising_steps is not None and cfg.denoising_steps < 1:
+        raise UserInputError(f"--denoising-steps {cfg.denoising_steps}: give 1 or more")
+    if cfg.coverage_holdout is not None and cfg.coverage_holdout < 1:
+        raise UserInputError(f"--coverage-holdout {cfg.coverage_holdout}: give 1 or more episodes")
+    if cfg.success_return is not None and not np.isfinite(cfg.success_return):
+        raise UserInputError(f"--success-return {cfg.success_return}: give a finite return")
+    parse_env_kwargs(cfg.env_kwargs)
+    if cfg.scene is not None:
+        from envs.scene_env import check_scene_path
+
+        check_scene_path(cfg.scene)
     if not cfg.policies:
         raise UserInputError(f"--policies: name at least one policy ({SPEC_HELP})")
     if cfg.names and (len(cfg.names) != len(cfg.policies) or len(set(cfg.names)) != len(cfg.names)):
@@ -265,9 +278,15 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    with RunDir(out, cfg) as run:
+    with open_run(out, cfg, overwrite=cfg.overwrite) as run:
         dataset = TrajectoryDataset(cfg.dataset)
-        worlds = Worlds(cfg, dataset)
+        try:
+            worlds = Worlds(cfg, dataset)
+        except UserInputError:
+            raise
+        except (TypeError, ValueError) as e:  # an env refusing its options
+            raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: the environment refuses them ({e})") from e
+        run.start()  # every world is built: the run is accepted
         core = worlds.core
         names = [n for n, env in (("reality", worlds.reality), ("twin", worlds.twin)) if env is not None]
         names.append("imagination")

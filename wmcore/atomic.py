@@ -31,6 +31,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     try:
         yield tmp
         if tmp.is_file():
+            # Some writers (safetensors) create files 0600: give the file the mode the umask asks for,
+            # as open() would, so a shared group can read models and datasets.
+            os.chmod(tmp, 0o666 & ~current_umask())
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())
         if path.is_dir() and tmp.is_dir():
@@ -46,6 +49,19 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         if tmp.exists():
             shutil.rmtree(tmp) if tmp.is_dir() else tmp.unlink()
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it, where /proc allows)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> Path:

@@ -10,6 +10,25 @@ from wmcore.errors import UserInputError
 from worldmodel.action_space import ActionSpace
 
 CONFIG_FORMAT = "worldmodel.WorldModel"
+_INT_FIELDS = (
+    "context",
+    "downsample",
+    "layers_per_block",
+    "norm_num_groups",
+    "action_embed_dim",
+    "cross_attention_dim",
+    "num_steps",
+    "reward_pool",
+)
+_FLOAT_FIELDS = (
+    "sigma_data",
+    "sigma_min",
+    "sigma_max",
+    "rho",
+    "train_sigma_mean",
+    "train_sigma_std",
+    "context_noise",
+)
 
 
 @dataclass
@@ -73,10 +92,24 @@ class WorldModelConfig:
     reward, and a global average (1) throws that away."""
 
     def __post_init__(self) -> None:
+        self._check_types()
         self.resolution = tuple(int(v) for v in self.resolution)  # type: ignore[assignment]
         self.block_out_channels = tuple(int(v) for v in self.block_out_channels)
         self.reward_channels = tuple(int(v) for v in self.reward_channels)
         h, w = self.resolution
+        if min(h, w) < 1 or not self.block_out_channels or min(self.block_out_channels + self.reward_channels) < 1:
+            raise UserInputError(
+                f"resolution {self.resolution}, block_out_channels {self.block_out_channels} and reward_channels "
+                f"{self.reward_channels} must be non-empty and positive"
+            )
+        for name in ("layers_per_block", "norm_num_groups", "action_embed_dim", "num_steps", "reward_pool"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 < self.sigma_min < self.sigma_max or self.sigma_data <= 0 or self.rho <= 0:
+            raise UserInputError(
+                f"need 0 < sigma_min < sigma_max, sigma_data > 0 and rho > 0; got sigma_min {self.sigma_min}, "
+                f"sigma_max {self.sigma_max}, sigma_data {self.sigma_data}, rho {self.rho}"
+            )
         if self.downsample < 1 or h % self.downsample or w % self.downsample:
             raise UserInputError(
                 f"downsample {self.downsample}: use a whole number >= 1 that divides the resolution {h}x{w}"
@@ -100,6 +133,38 @@ class WorldModelConfig:
             )
         ActionSpace.from_dict(self.action_space)
 
+    def _check_types(self) -> None:
+        """Each field of the type it is declared with (a config.json edited by hand can hold anything)."""
+        import math
+
+        def bad(name: str, want: str) -> UserInputError:
+            return UserInputError(f"{name} must be {want}, got {getattr(self, name)!r}")
+
+        for name in _INT_FIELDS:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int):
+                raise bad(name, "a whole number")
+        for name in _FLOAT_FIELDS:
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise bad(name, "a finite number")
+        for name, n in (("resolution", 2), ("block_out_channels", None), ("reward_channels", None)):
+            v = getattr(self, name)
+            if (
+                not isinstance(v, (list, tuple))
+                or (n is not None and len(v) != n)
+                or not all(isinstance(x, int) and not isinstance(x, bool) for x in v)
+            ):
+                raise bad(name, f"a list of {n or 'some'} whole numbers")
+        if not isinstance(self.action_space, dict):
+            raise bad("action_space", 'an object such as {"kind": "discrete", "n": 4}')
+        if self.text_encoder is not None and not isinstance(self.text_encoder, str):
+            raise bad("text_encoder", "a folder name or null")
+        if not isinstance(self.predict_delta, bool):
+            raise bad("predict_delta", "true or false")
+        if not isinstance(self.sampler, str):
+            raise bad("sampler", "'euler' or 'heun'")
+
     @property
     def network_resolution(self) -> tuple[int, int]:
         """(H, W) of the frames the networks see: the resolution divided by `downsample`."""
@@ -118,6 +183,8 @@ class WorldModelConfig:
 
     @staticmethod
     def from_dict(d: dict[str, Any], source: str = "config") -> WorldModelConfig:
+        if not isinstance(d, dict):
+            raise UserInputError(f"{source}: not a WorldModel config (a JSON object is expected)")
         d = dict(d)
         if d.pop("format", None) != CONFIG_FORMAT:
             raise UserInputError(f"{source}: not a WorldModel config (missing format {CONFIG_FORMAT!r})")
@@ -126,7 +193,12 @@ class WorldModelConfig:
         if unknown:
             raise UserInputError(f"{source}: unknown config fields {sorted(unknown)}; written by a newer version?")
         d.setdefault("reward_pool", 1)  # models saved before the field existed pooled globally
-        return WorldModelConfig(**d)
+        try:
+            return WorldModelConfig(**d)
+        except UserInputError as e:
+            raise UserInputError(f"{source}: {e}") from e
+        except (TypeError, ValueError, KeyError) as e:
+            raise UserInputError(f"{source}: a value has the wrong type or is missing ({e})") from e
 
     def differences(self, other: WorldModelConfig) -> list[str]:
         """Fields whose values differ (for 'checkpoint from another config' errors)."""

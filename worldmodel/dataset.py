@@ -101,7 +101,6 @@ class DatasetWriter:
                 "source": source or {},
                 "episodes": [],
             }
-        (self.path / "episodes").mkdir(parents=True, exist_ok=True)
 
     def add(
         self,
@@ -166,6 +165,7 @@ class DatasetWriter:
                 raise UserInputError(f"episode goal must be finite (x, y), got {goal!r}")
             arrays["goal"] = goal
         ep_id = f"ep_{len(self.index['episodes']):06d}"
+        (self.path / "episodes").mkdir(parents=True, exist_ok=True)  # created by the first episode only
         with atomic_path(self.path / "episodes" / f"{ep_id}.frames.npy") as tmp:
             with open(tmp, "wb") as f:
                 np.save(f, np.ascontiguousarray(frames), allow_pickle=False)
@@ -195,19 +195,39 @@ class TrajectoryDataset:
             self.index = json.loads(index_path.read_text())
         except json.JSONDecodeError as e:
             raise UserInputError(f"{index_path}: not valid JSON ({e}); re-create the dataset") from e
-        if self.index.get("format") != FORMAT:
+        if not isinstance(self.index, dict) or self.index.get("format") != FORMAT:
             raise UserInputError(
                 f"{index_path}: not a worldmodel trajectory dataset (format "
-                f"{self.index.get('format')!r}, expected {FORMAT!r})"
+                f"{self.index.get('format') if isinstance(self.index, dict) else None!r}, expected {FORMAT!r})"
             )
-        self.action_space = ActionSpace.from_dict(self.index["action_space"])
-        self.resolution = (int(self.index["height"]), int(self.index["width"]))
-        if not self.index["episodes"]:
+        try:
+            self.action_space = ActionSpace.from_dict(self.index["action_space"])
+            self.resolution = (int(self.index["height"]), int(self.index["width"]))
+            entries = self.index["episodes"]
+            if not isinstance(entries, list):
+                raise TypeError(f"'episodes' is {type(entries).__name__}, not a list")
+        except KeyError as e:
+            raise UserInputError(
+                f"{index_path}: missing key {e}; re-create the dataset with `worldmodel collect`"
+            ) from e
+        except (TypeError, ValueError, AttributeError) as e:
+            raise UserInputError(
+                f"{index_path}: a value has the wrong type ({e}); re-create the dataset with `worldmodel collect`"
+            ) from e
+        if min(self.resolution) < 1:
+            raise UserInputError(f"{index_path}: height and width must be positive, got {self.resolution}")
+        if not entries:
             raise UserInputError(f"{self.path}: dataset has no episodes; record some with `worldmodel collect`")
-        self.episodes = [self._open(e) for e in self.index["episodes"]]
+        self.episodes = [self._open(e) for e in entries]
 
     def _open(self, entry: dict[str, Any]) -> Episode:
-        ep_id, n = entry["id"], int(entry["steps"])
+        try:
+            ep_id, n = str(entry["id"]), int(entry["steps"])
+        except (KeyError, TypeError, ValueError) as e:
+            raise UserInputError(
+                f"{self.path / INDEX}: episode entry {entry!r} needs an 'id' and an integer 'steps' ({e}); "
+                "re-create the dataset with `worldmodel collect`"
+            ) from e
         frames_path = self.path / "episodes" / f"{ep_id}.frames.npy"
         if n <= 0:
             raise UserInputError(f"{self.path}: episode {ep_id} is empty (0 steps); remove it from {INDEX}")

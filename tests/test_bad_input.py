@@ -1,0 +1,636 @@
+"""A corpus of bad inputs across the CLI and the Python API (issue 16).
+
+Every case asserts what a user gets: exit status 2 (or the documented exception type), one line that
+names the culprit (the file, the option or the value), no traceback, and an output location that holds
+exactly what it held before (nothing new, nothing lost, no stub run folder, no temporary sibling).
+
+The inputs are tiny and almost every case fails in validation, so the whole corpus takes seconds.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.cli import main
+from wmcore.errors import UserInputError
+
+REPO = Path(__file__).resolve().parents[1]
+RES = 40
+
+
+# ---------------------------------------------------------------------- shared inputs
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory) -> dict[str, Path]:
+    """A tiny twin (Scene), a dataset recorded in it by `collect`, a world model trained 2 steps by
+    `train-world-model` (with a checkpoint), and a folder of images."""
+    from scenes.truth_scene import truth_scene
+
+    root = tmp_path_factory.mktemp("bad_input")
+    scene = truth_scene(root / "scene", num_gaussians=2000, views=6)
+    kwargs = json.dumps({"scene": str(scene), "width": RES, "height": RES})
+    data = root / "data"
+    assert (
+        main(
+            [
+                "collect",
+                "worldmodel/SceneNav-v0",
+                "--out",
+                str(data),
+                "--episodes",
+                "3",
+                "--max-steps",
+                "8",
+                "--resolution",
+                str(RES),
+                str(RES),
+                "--frames",
+                "observation",
+                "--env-kwargs",
+                kwargs,
+            ]
+        )
+        == 0
+    )
+    wm = root / "wm"
+    assert main(["train-world-model", str(data), "--out", str(wm), *TINY_MODEL, "--steps", "2"]) == 0
+    return {"root": root, "scene": scene, "data": data, "wm": wm, "model": wm / "model", "kwargs": Path(kwargs)}
+
+
+TINY_MODEL = [
+    "--model.context",
+    "2",
+    "--model.block-out-channels",
+    "8",
+    "16",
+    "--model.reward-channels",
+    "8",
+    "--model.action-embed-dim",
+    "8",
+    "--batch-size",
+    "2",
+    "--eval-every",
+    "0",
+    "--checkpoint-every",
+    "1",
+    "--warmup-steps",
+    "1",
+]
+
+
+def snapshot(path: Path) -> dict[str, tuple[int, bytes]] | None:
+    """Every file under `path` with its size and content (None when `path` does not exist), and the
+    names beside it (a temporary sibling left behind shows there)."""
+    if not path.exists():
+        return None
+    if path.is_file():
+        return {"": (path.stat().st_size, path.read_bytes())}
+    return {
+        str(p.relative_to(path)): (p.stat().st_size, p.read_bytes() if p.is_file() else b"<dir>")
+        for p in sorted(path.rglob("*"))
+    }
+
+
+def siblings(path: Path) -> list[str]:
+    parent = path.parent
+    return sorted(p.name for p in parent.iterdir()) if parent.is_dir() else []
+
+
+def refused(capsys, args: list[str], out: Path, *culprits: str) -> str:
+    """Run the CLI in-process; assert exit 2, one line naming every culprit, no traceback, and `out`
+    (and its folder) unchanged. Returns the message."""
+    before, beside = snapshot(out), siblings(out)
+    code = main(args)  # a traceback would propagate out of here and fail the test
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    for c in culprits:
+        assert c in lines[0], f"{c!r} not named in: {lines[0]}"
+    assert snapshot(out) == before, f"{out} changed"
+    assert siblings(out) == beside, f"something was left beside {out}: {siblings(out)}"
+    return lines[0]
+
+
+def write_user_files(folder: Path) -> None:
+    """A folder a user keeps things in."""
+    folder.mkdir(parents=True)
+    (folder / "notes.txt").write_text("mine")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "photo.jpg").write_bytes(b"\xff\xd8 not really")
+
+
+# ---------------------------------------------------------------------- reconstruct
+def _capture(root: Path) -> Path:
+    """A photo folder (ingest is never reached in these cases: every one fails in validation)."""
+    folder = root / "photos"
+    if not folder.exists():
+        folder.mkdir()
+        rng = np.random.default_rng(0)
+        import cv2
+
+        for i in range(4):
+            cv2.imwrite(str(folder / f"p{i}.png"), rng.integers(0, 255, (32, 32, 3), dtype=np.uint8))
+    return folder
+
+
+def test_reconstruct_missing_input(capsys, tmp_path):
+    out = tmp_path / "scene"
+    refused(capsys, ["reconstruct", str(tmp_path / "nope.mp4"), "--output", str(out)], out, "nope.mp4")
+
+
+def test_reconstruct_output_is_a_file(capsys, tmp_path):
+    out = tmp_path / "scene"
+    out.write_text("a file the user keeps")
+    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--output", str(out)], out, str(out), "is a file")
+
+
+def test_reconstruct_output_under_a_file(capsys, tmp_path):
+    (tmp_path / "f").write_text("x")
+    out = tmp_path / "f" / "scene"
+    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--output", str(out)], tmp_path / "f", "is a file")
+
+
+def test_reconstruct_output_not_writable(capsys, tmp_path):
+    out = Path("/proc/worldmodel-scene")
+    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--output", str(out)], out, "--output", "cannot write")
+
+
+def test_reconstruct_never_replaces_a_users_folder(capsys, tmp_path):
+    out = tmp_path / "keep"
+    write_user_files(out)
+    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--output", str(out)], out, str(out), "--overwrite")
+
+
+def test_reconstruct_overwrite_replaces_only_a_previous_run(capsys, tmp_path):
+    out = tmp_path / "keep"
+    write_user_files(out)
+    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--overwrite"]
+    refused(capsys, args, out, "not a worldmodel run")
+
+
+def test_reconstruct_scale_from_checked_before_any_work(capsys, tmp_path):
+    out = tmp_path / "scene"
+    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--ingest.scale-from", "two metres"]
+    refused(capsys, args, out, "--scale-from", "two metres")
+
+
+def test_reconstruct_scale_from_negative_distance(capsys, tmp_path):
+    out = tmp_path / "scene"
+    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--ingest.scale-from", "p0,p1,-2"]
+    refused(capsys, args, out, "--scale-from", "-2")
+
+
+def test_reconstruct_zero_iterations(capsys, tmp_path):
+    out = tmp_path / "scene"
+    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--train.iterations", "0"]
+    refused(capsys, args, out, "--train.iterations")
+
+
+def test_reconstruct_unknown_method(capsys, tmp_path):
+    out = tmp_path / "scene"
+    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--method", "nerf"], out, "nerf")
+
+
+def test_reconstruct_min_views_zero(capsys, tmp_path):
+    out = tmp_path / "scene"
+    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--min-views", "0"]
+    refused(capsys, args, out, "--min-views")
+
+
+def test_reconstruct_nan_voxel_size(capsys, tmp_path):
+    out = tmp_path / "scene"
+    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--voxel-size", "nan"]
+    refused(capsys, args, out, "--voxel-size")
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_reconstruct_cuda_without_a_gpu(capsys, tmp_path):
+    out = tmp_path / "scene"
+    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--device", "cuda"]
+    refused(capsys, args, out, "--device")
+
+
+def test_reconstruct_failed_overwrite_puts_the_previous_run_back(capsys, tmp_path):
+    """A run --overwrite replaces stays until the new one has finished: here ingest fails (too few
+    images) after the run started, and the previous Scene is back, byte for byte."""
+    out = tmp_path / "scene"
+    out.mkdir()
+    (out / "scene.json").write_text("{}")
+    (out / "splats.ply").write_bytes(b"old")
+    few = tmp_path / "few"
+    few.mkdir()
+    import cv2
+
+    cv2.imwrite(str(few / "a.png"), np.zeros((16, 16, 3), np.uint8))
+    cv2.imwrite(str(few / "b.png"), np.zeros((16, 16, 3), np.uint8))
+    refused(capsys, ["reconstruct", str(few), "--output", str(out), "--overwrite"], out, str(few))
+
+
+# ---------------------------------------------------------------------- collect
+def _collect(inputs, out: Path, *extra: str) -> list[str]:
+    kwargs = str(inputs["kwargs"])
+    return ["collect", "worldmodel/SceneNav-v0", "--out", str(out), "--env-kwargs", kwargs, *extra]
+
+
+def test_collect_zero_episodes(capsys, inputs, tmp_path):
+    out = tmp_path / "d"
+    refused(capsys, _collect(inputs, out, "--episodes", "0"), out, "--episodes 0")
+
+
+def test_collect_nan_in_env_kwargs(capsys, tmp_path):
+    out = tmp_path / "d"
+    args = ["collect", "CartPole-v1", "--out", str(out), "--env-kwargs", '{"width": NaN}']
+    refused(capsys, args, out, "--env-kwargs", "NaN")
+
+
+def test_collect_list_in_env_kwargs(capsys, inputs, tmp_path):
+    out = tmp_path / "d"
+    kwargs = json.dumps({"scene": str(inputs["scene"]), "width": [RES]})
+    args = ["collect", "worldmodel/SceneNav-v0", "--out", str(out), "--env-kwargs", kwargs]
+    refused(capsys, args, out, "width")
+
+
+def test_collect_env_kwargs_not_an_object(capsys, tmp_path):
+    out = tmp_path / "d"
+    refused(capsys, ["collect", "CartPole-v1", "--out", str(out), "--env-kwargs", "[1, 2]"], out, "--env-kwargs")
+
+
+def test_collect_unknown_environment(capsys, tmp_path):
+    out = tmp_path / "d"
+    refused(capsys, ["collect", "NoSuchEnv-v9", "--out", str(out)], out, "NoSuchEnv-v9")
+
+
+def test_collect_zero_action_repeat(capsys, tmp_path):
+    out = tmp_path / "d"
+    refused(capsys, ["collect", "CartPole-v1", "--out", str(out), "--action-repeat", "0"], out, "--action-repeat")
+
+
+def test_collect_zero_resolution(capsys, tmp_path):
+    out = tmp_path / "d"
+    refused(capsys, ["collect", "CartPole-v1", "--out", str(out), "--resolution", "0", "0"], out, "--resolution")
+
+
+def test_collect_into_a_dataset_with_another_seed_changes_nothing(capsys, inputs, tmp_path):
+    """The issue's case: refused, and the dataset's config.json still says its own seed."""
+    out = tmp_path / "data"
+    shutil.copytree(inputs["data"], out)
+    refused(capsys, _collect(inputs, out, "--seed", "7"), out, str(out), "--append", "--overwrite")
+    assert json.loads((out / "config.json").read_text())["seed"] == 0
+
+
+def test_collect_append_to_no_dataset(capsys, inputs, tmp_path):
+    out = tmp_path / "d"
+    refused(capsys, _collect(inputs, out, "--append"), out, "--append", "dataset.json")
+
+
+def test_collect_append_other_resolution_changes_nothing(capsys, inputs, tmp_path):
+    out = tmp_path / "data"
+    shutil.copytree(inputs["data"], out)
+    args = _collect(inputs, out, "--append", "--resolution", "32", "32", "--seed", "5")
+    refused(capsys, args, out, str(out))
+
+
+# ---------------------------------------------------------------------- train-world-model
+def _bad_dataset(inputs, tmp_path: Path, edit) -> Path:
+    data = tmp_path / "data"
+    shutil.copytree(inputs["data"], data)
+    index = json.loads((data / "dataset.json").read_text())
+    edit(index)
+    (data / "dataset.json").write_text(json.dumps(index))
+    return data
+
+
+def test_train_missing_dataset(capsys, tmp_path):
+    out = tmp_path / "run"
+    refused(capsys, ["train-world-model", str(tmp_path / "nope"), "--out", str(out)], out, "nope")
+
+
+def test_train_dataset_json_wrong_type(capsys, inputs, tmp_path):
+    data = _bad_dataset(inputs, tmp_path, lambda d: d.update(height="forty"))
+    out = tmp_path / "run"
+    refused(capsys, ["train-world-model", str(data), "--out", str(out)], out, "dataset.json", "forty")
+
+
+def test_train_dataset_json_missing_key(capsys, inputs, tmp_path):
+    data = _bad_dataset(inputs, tmp_path, lambda d: d.pop("action_space"))
+    out = tmp_path / "run"
+    refused(capsys, ["train-world-model", str(data), "--out", str(out)], out, "dataset.json", "action_space")
+
+
+def test_train_dataset_json_bad_episode_entry(capsys, inputs, tmp_path):
+    data = _bad_dataset(inputs, tmp_path, lambda d: d["episodes"][0].pop("steps"))
+    out = tmp_path / "run"
+    refused(capsys, ["train-world-model", str(data), "--out", str(out)], out, "dataset.json", "steps")
+
+
+@pytest.mark.parametrize("flag, value", [("--batch-size", "0"), ("--steps", "0"), ("--steps", "-5")])
+def test_train_non_positive_counts(capsys, inputs, tmp_path, flag, value):
+    out = tmp_path / "run"
+    refused(capsys, ["train-world-model", str(inputs["data"]), "--out", str(out), flag, value], out, flag)
+
+
+def test_train_nan_learning_rate(capsys, inputs, tmp_path):
+    out = tmp_path / "run"
+    refused(capsys, ["train-world-model", str(inputs["data"]), "--out", str(out), "--lr", "nan"], out, "--lr")
+
+
+def test_train_out_is_a_file(capsys, inputs, tmp_path):
+    out = tmp_path / "run"
+    out.write_text("x")
+    refused(capsys, ["train-world-model", str(inputs["data"]), "--out", str(out)], out, "is a file")
+
+
+def test_train_rerun_with_other_channels_changes_nothing(capsys, inputs, tmp_path):
+    """The issue's case: refused, and config.json still names the channels the weights have."""
+    out = tmp_path / "wm"
+    shutil.copytree(inputs["wm"], out)
+    args = ["train-world-model", str(inputs["data"]), "--out", str(out), *TINY_MODEL]
+    args[args.index("--model.block-out-channels") + 1 : args.index("--model.block-out-channels") + 3] = ["16", "16"]
+    refused(capsys, args, out, "another model config")
+    assert json.loads((out / "config.json").read_text())["model"]["block_out_channels"] == [8, 16]
+
+
+def test_train_overwrite_starts_afresh(capsys, inputs, tmp_path):
+    """What the refusal above points to: --overwrite replaces the run, its config and checkpoints."""
+    out = tmp_path / "wm"
+    shutil.copytree(inputs["wm"], out)
+    args = ["train-world-model", str(inputs["data"]), "--out", str(out), *TINY_MODEL, "--steps", "1", "--overwrite"]
+    args[args.index("--model.block-out-channels") + 1 : args.index("--model.block-out-channels") + 3] = ["16", "16"]
+    assert main(args) == 0, capsys.readouterr().err
+    assert "replacing the previous run" in (out / "log.txt").read_text()
+    assert json.loads((out / "config.json").read_text())["model"]["block_out_channels"] == [16, 16]
+    assert sorted(p.name for p in (out / "checkpoints").glob("step_*")) == ["step_00000001"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["wm"]
+
+
+def test_train_into_a_users_folder(capsys, inputs, tmp_path):
+    out = tmp_path / "keep"
+    write_user_files(out)
+    refused(capsys, ["train-world-model", str(inputs["data"]), "--out", str(out)], out, str(out), "--overwrite")
+
+
+# ---------------------------------------------------------------------- evaluate-world-model
+def _evaluate(inputs, out: Path, *extra: str, model: Path | None = None) -> list[str]:
+    return ["evaluate-world-model", str(model or inputs["model"]), str(inputs["data"]), "--out", str(out), *extra]
+
+
+def test_evaluate_bad_horizons(capsys, inputs, tmp_path):
+    out = tmp_path / "e"
+    refused(capsys, _evaluate(inputs, out, "--horizons", "0", "-3"), out, "--horizons")
+
+
+def test_evaluate_zero_batch_size(capsys, inputs, tmp_path):
+    out = tmp_path / "e"
+    refused(capsys, _evaluate(inputs, out, "--batch-size", "0"), out, "--batch-size")
+
+
+@pytest.mark.parametrize(
+    "field, value", [("context", "four"), ("block_out_channels", 8), ("sigma_min", None), ("num_steps", 2.5)]
+)
+def test_evaluate_model_config_wrong_type(capsys, inputs, tmp_path, field, value):
+    model = tmp_path / "model"
+    shutil.copytree(inputs["model"], model)
+    cfg = json.loads((model / "config.json").read_text())
+    cfg[field] = value
+    (model / "config.json").write_text(json.dumps(cfg))
+    out = tmp_path / "e"
+    refused(capsys, _evaluate(inputs, out, model=model), out, "config.json", field)
+
+
+def test_evaluate_not_a_model(capsys, inputs, tmp_path):
+    out = tmp_path / "e"
+    refused(capsys, _evaluate(inputs, out, model=inputs["data"]), out, str(inputs["data"]))
+
+
+def test_evaluate_into_a_previous_run(capsys, inputs, tmp_path):
+    out = tmp_path / "e"
+    out.mkdir()
+    (out / "config.json").write_text("{}")
+    (out / "metrics.json").write_text('{"next_frame_psnr": 20}')
+    refused(capsys, _evaluate(inputs, out), out, "--overwrite")
+
+
+# ---------------------------------------------------------------------- train-policy
+def test_train_policy_zero_steps(capsys, inputs, tmp_path):
+    out = tmp_path / "p"
+    args = ["train-policy", str(inputs["model"]), str(inputs["data"]), "--out", str(out), "--total-steps", "0"]
+    refused(capsys, args, out, "--total-steps")
+
+
+def test_train_policy_gamma_above_one(capsys, inputs, tmp_path):
+    out = tmp_path / "p"
+    args = ["train-policy", str(inputs["model"]), str(inputs["data"]), "--out", str(out), "--hp.gamma", "2"]
+    refused(capsys, args, out, "--hp.gamma")
+
+
+def test_train_policy_not_a_model(capsys, inputs, tmp_path):
+    out = tmp_path / "p"
+    args = ["train-policy", str(tmp_path / "nomodel"), str(inputs["data"]), "--out", str(out)]
+    refused(capsys, args, out, "nomodel")
+
+
+# ---------------------------------------------------------------------- validate
+def _validate(inputs, out: Path, *extra: str) -> list[str]:
+    return ["validate", str(inputs["model"]), str(inputs["data"]), "--out", str(out), "--episodes", "1", *extra]
+
+
+def test_validate_nan_goal(capsys, inputs, tmp_path):
+    out = tmp_path / "v"
+    refused(capsys, _validate(inputs, out, "--env-kwargs", '{"goal": [NaN, 0.0]}'), out, "NaN")
+
+
+def test_validate_goal_not_numbers(capsys, inputs, tmp_path):
+    out = tmp_path / "v"
+    refused(capsys, _validate(inputs, out, "--env-kwargs", '{"goal": ["north", 1]}'), out, "goal")
+
+
+def test_validate_zero_episodes(capsys, inputs, tmp_path):
+    out = tmp_path / "v"
+    refused(capsys, _validate(inputs, out, "--episodes", "0"), out, "--episodes")
+
+
+def test_validate_unknown_policy(capsys, inputs, tmp_path):
+    out = tmp_path / "v"
+    refused(capsys, _validate(inputs, out, "--policies", str(tmp_path / "no_policy")), out, "no_policy")
+
+
+def test_validate_bad_eval_metrics(capsys, inputs, tmp_path):
+    bad = tmp_path / "metrics.json"
+    bad.write_text("{not json")
+    out = tmp_path / "v"
+    refused(capsys, _validate(inputs, out, "--eval-metrics", str(bad)), out, str(bad))
+
+
+# ---------------------------------------------------------------------- render
+def test_render_scene_without_scene(capsys, tmp_path):
+    out = tmp_path / "r"
+    refused(capsys, ["render", "--kind", "scene", "--out", str(out)], out, "--scene")
+
+
+def test_render_episode_out_of_range(capsys, inputs, tmp_path):
+    out = tmp_path / "r"
+    args = ["render", "--kind", "compare", "--model", str(inputs["model"]), "--dataset", str(inputs["data"])]
+    refused(capsys, [*args, "--episode", "99", "--out", str(out)], out, "--episode 99")
+
+
+def test_render_zero_width(capsys, inputs, tmp_path):
+    out = tmp_path / "r"
+    args = ["render", "--kind", "scene", "--scene", str(inputs["scene"]), "--env-kwargs", '{"width": 0}']
+    refused(capsys, [*args, "--out", str(out)], out, "width")
+
+
+def test_render_zero_fps(capsys, inputs, tmp_path):
+    out = tmp_path / "r"
+    args = ["render", "--kind", "scene", "--scene", str(inputs["scene"]), "--fps", "0", "--out", str(out)]
+    refused(capsys, args, out, "--fps")
+
+
+# ---------------------------------------------------------------------- demo
+def test_demo_into_a_non_empty_folder(capsys, tmp_path):
+    out = tmp_path / "keep"
+    write_user_files(out)
+    refused(capsys, ["demo", "--output", str(out)], out, str(out), "--resume")
+
+
+def test_demo_output_is_a_file(capsys, tmp_path):
+    out = tmp_path / "demo"
+    out.write_text("x")
+    refused(capsys, ["demo", "--output", str(out)], out, "is a file")
+
+
+def test_demo_checks_stage_options_first(capsys, tmp_path):
+    out = tmp_path / "demo"
+    refused(capsys, ["demo", "--output", str(out), "--reconstruct.train.iterations", "0"], out, "--train.iterations")
+
+
+def test_demo_zero_resolution(capsys, tmp_path):
+    out = tmp_path / "demo"
+    refused(capsys, ["demo", "--output", str(out), "--resolution", "0"], out, "--resolution")
+
+
+# ---------------------------------------------------------------------- the Python API
+def test_api_render_nan_pose(inputs):
+    from scenes.scene import Scene
+
+    scene = Scene.load(inputs["scene"])
+    pose = np.eye(4)
+    pose[0, 3] = math.nan
+    K = np.array([[30.0, 0, 20], [0, 30, 20], [0, 0, 1]])
+    with pytest.raises(ValueError, match="NaN"):
+        scene.render(pose, K, 40, 40)
+
+
+def test_api_raycast_nan_direction(inputs):
+    from scenes.scene import Scene
+
+    scene = Scene.load(inputs["scene"])
+    with pytest.raises(ValueError, match="NaN"):
+        scene.raycast(np.zeros((1, 3)), np.array([[math.nan, 0, 0]]), 5.0)
+
+
+def test_api_is_free_wrong_shape(inputs):
+    from scenes.scene import Scene
+
+    scene = Scene.load(inputs["scene"])
+    with pytest.raises(ValueError, match=r"\(3, 2\)"):
+        scene.is_free(np.zeros((3, 2)))
+
+
+def test_api_scene_json_nan_scale(inputs, tmp_path):
+    from scenes.scene import Scene
+
+    scene = tmp_path / "scene"
+    shutil.copytree(inputs["scene"], scene)
+    text = (scene / "scene.json").read_text()
+    meta = json.loads(text)
+    meta["metric_scale"] = "NaN"
+    (scene / "scene.json").write_text(json.dumps(meta).replace('"NaN"', "NaN"))
+    with pytest.raises(UserInputError, match="metric_scale"):
+        Scene.load(scene)
+
+
+def test_api_scene_env_nan_goal(inputs):
+    from envs.scene_env import SceneEnv
+
+    with pytest.raises(ValueError, match="goal"):
+        SceneEnv(inputs["scene"], goal=(math.nan, 0.0))
+
+
+def test_api_dream_env_zero_max_steps(inputs):
+    from envs.dream_env import DreamEnv
+
+    with pytest.raises(ValueError, match="max_steps"):
+        DreamEnv(inputs["model"], inputs["data"], max_steps=0)
+
+
+def test_api_dataset_not_an_object(tmp_path):
+    from worldmodel.dataset import TrajectoryDataset
+
+    (tmp_path / "dataset.json").write_text("[1, 2]")
+    with pytest.raises(UserInputError, match="dataset.json"):
+        TrajectoryDataset(tmp_path)
+
+
+def test_api_model_config_not_an_object(tmp_path):
+    from worldmodel.model import WorldModel
+
+    (tmp_path / "config.json").write_text('"hello"')
+    with pytest.raises(UserInputError, match="config.json"):
+        WorldModel.from_pretrained(tmp_path)
+
+
+def test_api_open_run_refuses_a_users_folder(tmp_path):
+    from wmcore.rundir import open_run
+
+    out = tmp_path / "keep"
+    write_user_files(out)
+    before = snapshot(out)
+    with pytest.raises(UserInputError, match="--overwrite"):
+        with open_run(out, {"a": 1}):
+            pass
+    assert snapshot(out) == before
+
+
+def test_api_scale_from_checked_alone():
+    from scenes.normalize import check_scale_spec
+
+    with pytest.raises(UserInputError, match="camera-height:0"):
+        check_scale_spec("camera-height:0")
+
+
+# ---------------------------------------------------------------------- the real program
+def test_the_program_exits_2_without_a_traceback(tmp_path):
+    """One case through the installed entry point's module: the exit status and stderr a shell sees."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "training.cli",
+            "collect",
+            "CartPole-v1",
+            "--out",
+            str(tmp_path / "d"),
+            "--episodes",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.strip().splitlines()[-1].startswith("error: --episodes 0")
+    assert not (tmp_path / "d").exists()
