@@ -21,5 +21,6 @@ for i, spec in enumerate(specs):
     r = np.array([e["rewards"].sum() for e in eps])
     s = summarise(r, np.array([e["success"] for e in eps]))
     returns.append(r)
-    print(f"{spec}: return {s['mean_return']:.2f} {np.round(s['return_ci95'], 2).tolist()}, success {s['success']:.2f}", flush=True)
+    ci = np.round(s["return_ci95"], 2).tolist()
+    print(f"{spec}: return {s['mean_return']:.2f} {ci}, success {s['success']:.2f}", flush=True)
 print("split-half agreement:", split_half_agreement(returns))
