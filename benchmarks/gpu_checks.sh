@@ -47,7 +47,7 @@ vector)
     $py benchmarks/bench_envs.py vector --device cuda --sizes 1024 4096 2>&1 | tee "$out/bench_vector_cuda.log"
     ;;
 demo)
-    (time $py -m training.cli demo --quality --device cuda --output "$out/demo") 2>&1 | tee "$out/demo.log"
+    (time $py -m training.cli demo --quality --device cuda --out "$out/demo") 2>&1 | tee "$out/demo.log"
     ;;
 *)
     echo "unknown part $part: use tests, rasterizer, world-model, vector or demo" >&2

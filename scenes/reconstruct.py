@@ -13,6 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import tyro
@@ -28,14 +29,14 @@ LOG = logging.getLogger(__name__)
 class ReconstructConfig:
     """Reconstruct a capture into a Scene directory."""
 
-    input: tyro.conf.Positional[Path]
+    input: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="CAPTURE")]]
     """A video (mp4/mov/avi/mkv), a folder of photos, a nerfstudio dataset (transforms.json or its
     folder) or a COLMAP model folder."""
-    output: Path = Path("runs/scene")
+    out: Path = Path("runs/scene")
     """The Scene directory to write; built beside it and renamed into place when complete. An existing
     non-empty directory is refused unless --overwrite."""
     overwrite: bool = False
-    """Replace the previous run (a Scene or another worldmodel run) in --output; the old one is kept
+    """Replace the previous run (a Scene or another worldmodel run) in --out; the old one is kept
     until the new Scene is complete, and a directory holding other files is never replaced."""
     method: str = "splats"
     """Scene representation: "splats" (Gaussian splatting) or "nerfacto" (nerfstudio's NeRF; needs
@@ -80,10 +81,10 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
     from wmcore.rundir import open_run
 
     check_reconstruct_config(cfg)
-    out = Path(cfg.output)
+    out = Path(cfg.out)
     t_start = time.perf_counter()
-    # Staged: built in a temporary sibling of --output, renamed into place when complete.
-    with open_run(out, cfg, option="--output", overwrite=cfg.overwrite, staged=True) as run:
+    # Staged: built in a temporary sibling of --out, renamed into place when complete.
+    with open_run(out, cfg, option="--out", overwrite=cfg.overwrite, staged=True) as run:
         run.start()
         tmp = run.path
         posed, norm, info = ingest(Path(cfg.input), tmp, cfg.ingest)
@@ -350,7 +351,7 @@ def build_occupancy(
 class RebuildCollisionConfig:
     """Rebuild a splat Scene's collision geometry with new settings, without re-optimising it."""
 
-    scene: tyro.conf.Positional[Path]
+    scene: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="SCENE")]]
     """Scene directory written by `worldmodel reconstruct` (splats)."""
     floor_band: float = ReconstructConfig.floor_band
     """Metres above the floor that count as floor, not obstacles (see `reconstruct --floor-band`)."""

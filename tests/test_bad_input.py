@@ -146,78 +146,78 @@ def _capture(root: Path) -> Path:
 
 def test_reconstruct_missing_input(capsys, tmp_path):
     out = tmp_path / "scene"
-    refused(capsys, ["reconstruct", str(tmp_path / "nope.mp4"), "--output", str(out)], out, "nope.mp4")
+    refused(capsys, ["reconstruct", str(tmp_path / "nope.mp4"), "--out", str(out)], out, "nope.mp4")
 
 
 def test_reconstruct_output_is_a_file(capsys, tmp_path):
     out = tmp_path / "scene"
     out.write_text("a file the user keeps")
-    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--output", str(out)], out, str(out), "is a file")
+    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--out", str(out)], out, str(out), "is a file")
 
 
 def test_reconstruct_output_under_a_file(capsys, tmp_path):
     (tmp_path / "f").write_text("x")
     out = tmp_path / "f" / "scene"
-    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--output", str(out)], tmp_path / "f", "is a file")
+    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--out", str(out)], tmp_path / "f", "is a file")
 
 
 def test_reconstruct_output_not_writable(capsys, tmp_path):
     out = Path("/proc/worldmodel-scene")
-    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--output", str(out)], out, "--output", "cannot write")
+    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--out", str(out)], out, "--out", "cannot write")
 
 
 def test_reconstruct_never_replaces_a_users_folder(capsys, tmp_path):
     out = tmp_path / "keep"
     write_user_files(out)
-    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--output", str(out)], out, str(out), "--overwrite")
+    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--out", str(out)], out, str(out), "--overwrite")
 
 
 def test_reconstruct_overwrite_replaces_only_a_previous_run(capsys, tmp_path):
     out = tmp_path / "keep"
     write_user_files(out)
-    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--overwrite"]
+    args = ["reconstruct", str(_capture(tmp_path)), "--out", str(out), "--overwrite"]
     refused(capsys, args, out, "not a worldmodel run")
 
 
 def test_reconstruct_scale_from_checked_before_any_work(capsys, tmp_path):
     out = tmp_path / "scene"
-    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--ingest.scale-from", "two metres"]
+    args = ["reconstruct", str(_capture(tmp_path)), "--out", str(out), "--ingest.scale-from", "two metres"]
     refused(capsys, args, out, "--scale-from", "two metres")
 
 
 def test_reconstruct_scale_from_negative_distance(capsys, tmp_path):
     out = tmp_path / "scene"
-    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--ingest.scale-from", "p0,p1,-2"]
+    args = ["reconstruct", str(_capture(tmp_path)), "--out", str(out), "--ingest.scale-from", "p0,p1,-2"]
     refused(capsys, args, out, "--scale-from", "-2")
 
 
 def test_reconstruct_zero_iterations(capsys, tmp_path):
     out = tmp_path / "scene"
-    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--train.iterations", "0"]
+    args = ["reconstruct", str(_capture(tmp_path)), "--out", str(out), "--train.iterations", "0"]
     refused(capsys, args, out, "--train.iterations")
 
 
 def test_reconstruct_unknown_method(capsys, tmp_path):
     out = tmp_path / "scene"
-    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--method", "nerf"], out, "nerf")
+    refused(capsys, ["reconstruct", str(_capture(tmp_path)), "--out", str(out), "--method", "nerf"], out, "nerf")
 
 
 def test_reconstruct_min_views_zero(capsys, tmp_path):
     out = tmp_path / "scene"
-    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--min-views", "0"]
+    args = ["reconstruct", str(_capture(tmp_path)), "--out", str(out), "--min-views", "0"]
     refused(capsys, args, out, "--min-views")
 
 
 def test_reconstruct_nan_voxel_size(capsys, tmp_path):
     out = tmp_path / "scene"
-    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--voxel-size", "nan"]
+    args = ["reconstruct", str(_capture(tmp_path)), "--out", str(out), "--voxel-size", "nan"]
     refused(capsys, args, out, "--voxel-size")
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
 def test_reconstruct_cuda_without_a_gpu(capsys, tmp_path):
     out = tmp_path / "scene"
-    args = ["reconstruct", str(_capture(tmp_path)), "--output", str(out), "--device", "cuda"]
+    args = ["reconstruct", str(_capture(tmp_path)), "--out", str(out), "--device", "cuda"]
     refused(capsys, args, out, "--device")
 
 
@@ -234,7 +234,7 @@ def test_reconstruct_failed_overwrite_puts_the_previous_run_back(capsys, tmp_pat
 
     cv2.imwrite(str(few / "a.png"), np.zeros((16, 16, 3), np.uint8))
     cv2.imwrite(str(few / "b.png"), np.zeros((16, 16, 3), np.uint8))
-    refused(capsys, ["reconstruct", str(few), "--output", str(out), "--overwrite"], out, str(few))
+    refused(capsys, ["reconstruct", str(few), "--out", str(out), "--overwrite"], out, str(few))
 
 
 # ---------------------------------------------------------------------- collect
@@ -500,23 +500,24 @@ def test_render_zero_fps(capsys, inputs, tmp_path):
 def test_demo_into_a_non_empty_folder(capsys, tmp_path):
     out = tmp_path / "keep"
     write_user_files(out)
-    refused(capsys, ["demo", "--output", str(out)], out, str(out), "--resume")
+    refused(capsys, ["demo", "--out", str(out)], out, str(out), "--resume")
 
 
 def test_demo_output_is_a_file(capsys, tmp_path):
     out = tmp_path / "demo"
     out.write_text("x")
-    refused(capsys, ["demo", "--output", str(out)], out, "is a file")
+    refused(capsys, ["demo", "--out", str(out)], out, "is a file")
 
 
 def test_demo_checks_stage_options_first(capsys, tmp_path):
     out = tmp_path / "demo"
-    refused(capsys, ["demo", "--output", str(out), "--reconstruct.train.iterations", "0"], out, "--train.iterations")
+    flag = "--reconstruct.train.iterations"  # nested options are named as the demo spells them
+    refused(capsys, ["demo", "--out", str(out), flag, "0"], out, flag)
 
 
 def test_demo_zero_resolution(capsys, tmp_path):
     out = tmp_path / "demo"
-    refused(capsys, ["demo", "--output", str(out), "--resolution", "0"], out, "--resolution")
+    refused(capsys, ["demo", "--out", str(out), "--resolution", "0"], out, "--resolution")
 
 
 # ---------------------------------------------------------------------- the Python API

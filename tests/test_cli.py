@@ -13,3 +13,27 @@ def test_help_lists_every_subcommand():
     assert out.returncode == 0, out.stderr
     for name in COMMANDS:
         assert name in out.stdout
+
+
+def test_positional_arguments_are_named_and_every_run_folder_is_out(capsys):
+    """`--help` names each positional argument (MODEL DATASET, not PATH PATH), and every command that writes a
+    run takes its folder as --out."""
+    import dataclasses
+    import typing
+
+    import pytest
+
+    from training.cli import _load, main
+
+    for name in COMMANDS:
+        with pytest.raises(SystemExit):
+            main([name, "--help"])
+        usage = capsys.readouterr().out.split("\n", 1)[0]
+        positionals = usage.split("OPTIONS]")[-1].split()
+        assert not {"PATH", "STR", "INT", "FLOAT"} & set(positionals), (name, usage)
+        cls = _load(name)[0]
+        fields = {f.name for f in dataclasses.fields(cls)}
+        assert "output" not in fields, name
+        hints = typing.get_type_hints(cls)
+        if "out" in fields:
+            assert "Path" in str(hints["out"]), name

@@ -1,5 +1,5 @@
 """`worldmodel demo` end to end at toy sizes: every stage runs for real on the bundled capture and
-the report holds the measured checks; --resume reuses finished stages; a used --output is refused."""
+the report holds the measured checks; --resume reuses finished stages; a used --out is refused."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from worldmodel.config import WorldModelConfig
 
 def tiny(out) -> DemoConfig:
     return DemoConfig(
-        output=out,
+        out=out,
         reconstruct=ReconstructConfig(
             EXAMPLE_DIR / "capture.mp4",
             ingest=IngestConfig(num_frames=48, max_size=192, sfm_max_size=320),
@@ -159,7 +159,7 @@ def test_stage_times_read_as_minutes_and_seconds():
 def test_quality_preset_on_cpu_warns_before_anything_runs(tmp_path, caplog):
     from wmcore.errors import UserInputError
 
-    (tmp_path / "old").write_text("x")  # a non-empty --output is refused before any stage runs
+    (tmp_path / "old").write_text("x")  # a non-empty --out is refused before any stage runs
     with caplog.at_level("WARNING", logger="worldmodel.demo"), pytest.raises(UserInputError, match="not empty"):
-        demo(DemoConfig(output=tmp_path, quality=True))
+        demo(DemoConfig(out=tmp_path, quality=True))
     assert "--device cuda" in caplog.text

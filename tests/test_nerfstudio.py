@@ -65,7 +65,7 @@ def nerf_scene(ns_dataset, tmp_path_factory) -> Path:
         [
             "reconstruct",
             str(ns_dataset),
-            "--output",
+            "--out",
             str(out),
             "--method",
             "nerfacto",
@@ -116,7 +116,7 @@ def test_our_transforms_json_trains_in_nerfstudio_unchanged(nerf_scene):
 def test_nerfstudio_processed_dataset_reconstructs_with_splats(ns_dataset, tmp_path):
     cfg = ReconstructConfig(
         input=ns_dataset,
-        output=tmp_path / "splats",
+        out=tmp_path / "splats",
         voxel_size=0.25,
         preview_frames=2,
         ingest=IngestConfig(max_size=48),

@@ -34,7 +34,7 @@ def capture(tmp_path_factory) -> Path:
 def small_config(inp: Path, out: Path) -> ReconstructConfig:
     return ReconstructConfig(
         input=inp,
-        output=out,
+        out=out,
         voxel_size=0.1,
         ingest=IngestConfig(num_frames=32, max_size=192, sfm_max_size=192),
         train=SplatTrainConfig(
@@ -117,7 +117,7 @@ def test_cli_bad_input_exits_2(tmp_path):
             "training.cli",
             "reconstruct",
             str(tmp_path / "missing.mp4"),
-            "--output",
+            "--out",
             str(tmp_path / "s"),
         ],
         capture_output=True,

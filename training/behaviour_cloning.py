@@ -14,6 +14,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -30,7 +31,7 @@ LOG = logging.getLogger("worldmodel.behaviour_cloning")
 class BehaviourCloningConfig:
     """Clone a pixel policy from the demonstrations in a trajectory dataset."""
 
-    dataset: tyro.conf.Positional[Path]
+    dataset: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="DATASET")]]
     """Trajectory dataset holding the demonstrations (RGB frames as the policy will observe them)."""
     out: Path = Path("runs/clone")
     """Run directory: policy/, summary.json, config.json, log.txt, metrics.jsonl."""

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import tyro
@@ -30,7 +30,7 @@ APPEND_HINT = "--append to add episodes to that dataset"
 class CollectConfig:
     """Record episodes from a Gymnasium environment with a policy."""
 
-    env_id: tyro.conf.Positional[str]
+    env_id: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="ENV_ID")]]
     """Gymnasium id (e.g. ALE/Breakout-v5, CarRacing-v3, CartPole-v1) or minari:DATASET_ID to import."""
     out: Path = Path("runs/dataset")
     """Output directory: the dataset plus this run's config.json, log.txt and metrics.jsonl."""

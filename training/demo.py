@@ -33,7 +33,7 @@ from scenes.strategy import DefaultStrategy
 from scenes.train_splats import SplatTrainConfig
 from training.actor_critic import PPOHyperparameters
 from training.model_based import ModelBasedConfig
-from wmcore.errors import UserInputError
+from wmcore.errors import UserInputError, flags_under
 from worldmodel.config import WorldModelConfig
 
 LOG = logging.getLogger("worldmodel.demo")
@@ -45,11 +45,11 @@ EXAMPLE = "assets/example_room"
 class DemoConfig:
     """The three worlds of the bundled example: reconstruct, learn, train policies, judge them."""
 
-    output: Path | None = None
+    out: Path | None = None
     """Directory that receives every stage's outputs (default: runs/demo/DATE-TIME)."""
     resume: bool = False
-    """Reuse the stages already finished in --output (each stage's output is written atomically, so
-    one that exists is complete); without it, an existing non-empty --output is refused."""
+    """Reuse the stages already finished in --out (each stage's output is written atomically, so
+    one that exists is complete); without it, an existing non-empty --out is refused."""
     quality: bool = False
     """Full-size preset for GPU machines: more frames, larger images, a larger world model, longer
     training, more validation episodes."""
@@ -191,10 +191,12 @@ def check_demo_config(cfg: DemoConfig) -> None:
             raise UserInputError(f"{name} {value}: give {least} or more")
     if not all(0.0 <= e <= 1.0 for e in cfg.clone_noise):
         raise UserInputError(f"--clone-noise {cfg.clone_noise}: rates of random actions, each in [0, 1]")
-    cfg.loop.hp.check()
+    with flags_under("loop"):
+        cfg.loop.hp.check()
     rec = cfg.reconstruct
     rec.input, rec.device = Path(EXAMPLE) / "capture.mp4", cfg.device
-    check_reconstruct_config(rec)
+    with flags_under("reconstruct"):
+        check_reconstruct_config(rec)
 
 
 def demo(cfg: DemoConfig) -> Path:
@@ -208,16 +210,16 @@ def demo(cfg: DemoConfig) -> Path:
                 "--quality on %s: the full-size preset takes hours on a CPU; on a GPU machine pass --device cuda",
                 cfg.device,
             )
-    out = Path(cfg.output or Path("runs/demo") / datetime.now().strftime("%Y%m%d-%H%M%S"))
+    out = Path(cfg.out or Path("runs/demo") / datetime.now().strftime("%Y%m%d-%H%M%S"))
     if out.exists() and out.is_dir() and any(out.iterdir()) and not cfg.resume:
-        raise UserInputError(f"{out} is not empty; pass --resume to reuse its finished stages, or another --output")
+        raise UserInputError(f"{out} is not empty; pass --resume to reuse its finished stages, or another --out")
     check_demo_config(cfg)
     if not Path(EXAMPLE, "capture.mp4").is_file():
         raise UserInputError(
             f"{EXAMPLE}/capture.mp4: the bundled example is missing; run the demo from the repository root"
         )
     # Finished stages are kept when a later one fails: --resume reuses them.
-    with open_run(out, cfg, option="--output", resume=cfg.resume, keep_on_failure=True) as run:
+    with open_run(out, cfg, option="--out", resume=cfg.resume, keep_on_failure=True) as run:
         run.start()
         return _demo(cfg, out)
 
@@ -268,7 +270,7 @@ def _reconstruct(cfg: DemoConfig, scene: Path) -> Path:
     from scenes.synthetic import SyntheticRoom, load_example_capture
 
     rec = cfg.reconstruct
-    rec.input, rec.output, rec.device = Path(EXAMPLE) / "capture.mp4", scene, cfg.device
+    rec.input, rec.out, rec.device = Path(EXAMPLE) / "capture.mp4", scene, cfg.device
     rec.overwrite = cfg.resume  # an unfinished stage of the run being resumed
     if not rec.ingest.scale_from:
         # What a user knows from a tape measure: the height the camera was carried at.

@@ -11,7 +11,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -28,9 +28,9 @@ LOG = logging.getLogger("worldmodel.evaluate")
 class EvaluateWorldModelConfig:
     """Evaluate a trained world model on episodes it was not trained on."""
 
-    model: tyro.conf.Positional[Path]
+    model: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="MODEL")]]
     """Model directory (RUN/model from train-world-model)."""
-    dataset: tyro.conf.Positional[Path]
+    dataset: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="DATASET")]]
     """Trajectory dataset with held-out episodes (e.g. collected with another seed)."""
     out: Path = Path("runs/eval_world_model")
     """Run directory for metrics.json, psnr_horizon.png, rollouts.mp4, config and log."""

@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -43,7 +43,7 @@ LOG = logging.getLogger("worldmodel.model_based")
 class ModelBasedConfig:
     """Alternate real data collection, world-model training and policy training in imagination."""
 
-    reality: tyro.conf.Positional[str]
+    reality: tyro.conf.Positional[Annotated[str, tyro.conf.arg(metavar="REALITY")]]
     """Where real steps are taken and counted: room:DIR (the true room of a synthetic capture) or a Gymnasium id."""
     out: Path = Path("runs/model_based")
     """Run directory: data/, world_model/, policy/ (and policy_iter_N/), summary.json, config, log, metrics."""

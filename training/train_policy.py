@@ -19,7 +19,7 @@ import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import numpy as np
 import torch
@@ -40,9 +40,9 @@ LOG = logging.getLogger("worldmodel.train_policy")
 class TrainPolicyConfig:
     """Train a policy in a world model's imagination."""
 
-    model: tyro.conf.Positional[Path]
+    model: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="MODEL")]]
     """World model directory (RUN/model from train-world-model)."""
-    dataset: tyro.conf.Positional[Path]
+    dataset: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="DATASET")]]
     """Trajectory dataset the imagined episodes start from (the one the model was trained on)."""
     out: Path = Path("runs/policy")
     """Run directory: policy/, summary.json, config.json, log.txt, metrics.jsonl."""

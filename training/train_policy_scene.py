@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -33,7 +33,7 @@ LOG = logging.getLogger("worldmodel.train_policy_scene")
 class TrainPolicySceneConfig:
     """Train SB3 PPO (CnnPolicy) in a Scene — the twin, or reality's room — through SceneVectorEnv."""
 
-    scene: tyro.conf.Positional[Path]
+    scene: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="SCENE")]]
     """Scene directory (from `worldmodel reconstruct`), nerfstudio run, 3DGS .ply, or room:DIR (the true room of
     a synthetic capture: model-free training in reality, every step counted)."""
     env_kwargs: str = "{}"

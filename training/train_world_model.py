@@ -15,7 +15,7 @@ import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -35,7 +35,7 @@ LOG = logging.getLogger("worldmodel.train")
 class TrainWorldModelConfig:
     """Train an action-conditioned diffusion world model on a trajectory dataset."""
 
-    dataset: tyro.conf.Positional[Path]
+    dataset: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="DATASET")]]
     """Trajectory dataset directory (from `worldmodel collect`)."""
     out: Path = Path("runs/world_model")
     """Run directory: checkpoints/, model/ (EMA weights), tensorboard/, config, log, metrics. Re-running

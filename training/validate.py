@@ -29,7 +29,7 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import torch
@@ -58,9 +58,9 @@ PAIRS = (("imagination", "reality"), ("twin", "reality"), ("imagination", "twin"
 class ValidateConfig:
     """Run a family of policies in reality, the twin and imagination, and compare the worlds."""
 
-    model: tyro.conf.Positional[Path]
+    model: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="MODEL")]]
     """World model directory (RUN/model from train-world-model): imagination."""
-    dataset: tyro.conf.Positional[Path]
+    dataset: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="DATASET")]]
     """The model's trajectory dataset (its dataset.json names the env it came from)."""
     policies: tuple[str, ...] = ("random",)
     """Policies to judge: any kind `training.policies.resolve_policy` takes (random, sticky, expert, noisy:EPS:SPEC,

@@ -32,7 +32,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import numpy as np
 import tyro
@@ -49,7 +49,7 @@ SCENE_ACTIONS = ["forward", "turn_left", "turn_right", "backward", "strafe_left"
 class ViewConfig:
     """Look at a Scene, a trajectory dataset or a run (collect, validate, demo) in the browser."""
 
-    path: tyro.conf.Positional[Path]
+    path: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="SCENE_OR_RUN")]]
     """A Scene directory, a 3DGS .ply, a trajectory dataset, a validate run (or any run whose config.json names
     model, dataset and scene) or a demo run."""
     host: str = "127.0.0.1"

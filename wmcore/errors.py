@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class UserInputError(Exception):
     """Bad input from the user: the message names the file or value and the remedy."""
@@ -11,3 +15,14 @@ class UserValueError(UserInputError, ValueError):
     """A bad value given to a Python API that documents ValueError (the Gymnasium environments, Scene
     queries): callers catching ValueError still do, and the CLI prints it as one line like any
     UserInputError."""
+
+
+@contextmanager
+def flags_under(prefix: str) -> Iterator[None]:
+    """Re-raise a UserInputError from a nested config's check with its flags as the outer command spells
+    them: inside `demo`, reconstruct's `--train.iterations` is `--reconstruct.train.iterations`. So an
+    error names only flags that exist on the command the user typed."""
+    try:
+        yield
+    except UserInputError as e:
+        raise type(e)(re.sub(r"(?<![\w-])--(?=[a-z])", f"--{prefix}.", str(e))) from e

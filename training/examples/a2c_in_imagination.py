@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -27,9 +28,9 @@ from envs.dream_env import DreamVectorEnv
 
 @dataclass
 class Args:
-    model: tyro.conf.Positional[Path]
+    model: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="MODEL")]]
     """World model directory (RUN/model from `worldmodel train-world-model`)."""
-    dataset: tyro.conf.Positional[Path]
+    dataset: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="DATASET")]]
     """The dataset the model was trained on (imagined episodes start from its frames)."""
     scene: Path | None = None
     """If given, evaluate the trained policy in a SceneEnv over this Scene afterwards."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Annotated
 
 import gymnasium as gym
 import tyro
@@ -29,7 +30,7 @@ from envs.sb3 import SB3VecEnv
 
 @dataclass
 class Args:
-    scene: tyro.conf.Positional[Path]
+    scene: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="SCENE")]]
     """Scene directory from `worldmodel reconstruct` (or scenes.truth_scene)."""
     total_steps: int = 20_000
     """Environment steps of PPO, summed over the bodies."""
