@@ -27,7 +27,7 @@ from scenes.normalize import Normalization, UpMethod, apply_scale_from, check_sc
 from scenes.posed import PosedImages
 from scenes.sfm import SfMOptions, run_sfm
 from wmcore.atomic import atomic_path, write_json
-from wmcore.errors import UserInputError
+from wmcore.errors import UserInputError, require_at_least
 
 LOG = logging.getLogger(__name__)
 
@@ -66,14 +66,12 @@ class IngestConfig:
 def check_ingest_config(input_path: Path, cfg: IngestConfig) -> None:
     """Every ingest option and the input's kind, checked before frame extraction and SfM."""
     detect_input(Path(input_path))
-    for name, value, least in (
+    require_at_least(
         ("--ingest.num-frames", cfg.num_frames, 3),
         ("--ingest.max-size", cfg.max_size, 0),
         ("--ingest.sfm-max-size", cfg.sfm_max_size, 16),
         ("--ingest.max-features", cfg.max_features, 16),
-    ):
-        if value < least:
-            raise UserInputError(f"{name} {value}: give {least} or more")
+    )
     if cfg.scale_from is not None:
         check_scale_spec(cfg.scale_from)
     if cfg.image_dir is not None and not Path(cfg.image_dir).is_dir():

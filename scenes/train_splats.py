@@ -18,7 +18,7 @@ from scenes.posed import PosedImages
 from scenes.rasterize import rasterization
 from scenes.splats import activated, init_from_points
 from scenes.strategy import DefaultStrategy
-from wmcore.errors import UserInputError
+from wmcore.errors import UserInputError, require_at_least
 from wmcore.metrics import psnr, ssim
 
 LOG = logging.getLogger(__name__)
@@ -64,16 +64,14 @@ class SplatTrainConfig:
 
     def check(self) -> None:
         """Refuse settings that cannot train (before any ingest work)."""
-        for name, value, least in (
+        require_at_least(
             ("--train.iterations", self.iterations, 1),
             ("--train.max-size", self.max_size, 8),
             ("--train.sh-degree-interval", self.sh_degree_interval, 1),
             ("--train.test-every", self.test_every, 0),
             ("--train.eval-every", self.eval_every, 1),
             ("--train.min-points", self.min_points, 0),
-        ):
-            if value < least:
-                raise UserInputError(f"{name} {value}: give {least} or more")
+        )
         if not 0 <= self.sh_degree <= 3:
             raise UserInputError(f"--train.sh-degree {self.sh_degree}: give 0, 1, 2 or 3")
         lrs = (self.means_lr, self.scales_lr, self.quats_lr, self.opacities_lr, self.sh0_lr, self.shN_lr)

@@ -33,7 +33,7 @@ from scenes.strategy import DefaultStrategy
 from scenes.train_splats import SplatTrainConfig
 from training.actor_critic import PPOHyperparameters
 from training.model_based import ModelBasedConfig
-from wmcore.errors import UserInputError, flags_under
+from wmcore.errors import UserInputError, flags_under, require_at_least
 from worldmodel.config import WorldModelConfig
 
 LOG = logging.getLogger("worldmodel.demo")
@@ -172,7 +172,7 @@ def check_demo_config(cfg: DemoConfig) -> None:
     """The options of every stage that can be checked before the first one runs (minutes of work)."""
     from scenes.reconstruct import check_reconstruct_config
 
-    for name, value, least in (
+    require_at_least(
         ("--resolution", cfg.resolution, 8),
         ("--episode-steps", cfg.episode_steps, 1),
         ("--expert-episodes", cfg.expert_episodes, 1),
@@ -186,9 +186,7 @@ def check_demo_config(cfg: DemoConfig) -> None:
         ("--loop.world-model-first-steps", cfg.loop.world_model_first_steps, 1),
         ("--loop.policy-steps", cfg.loop.policy_steps, 1),
         ("--loop.num-envs", cfg.loop.num_envs, 1),
-    ):
-        if value < least:
-            raise UserInputError(f"{name} {value}: give {least} or more")
+    )
     if not all(0.0 <= e <= 1.0 for e in cfg.clone_noise):
         raise UserInputError(f"--clone-noise {cfg.clone_noise}: rates of random actions, each in [0, 1]")
     with flags_under("loop"):

@@ -18,7 +18,7 @@ import torch
 import tyro
 
 from wmcore.atomic import atomic_path, write_json
-from wmcore.errors import UserInputError
+from wmcore.errors import UserInputError, require_at_least
 from wmcore.rundir import open_run
 
 LOG = logging.getLogger("worldmodel.evaluate")
@@ -64,15 +64,13 @@ def check_evaluate_config(cfg: EvaluateWorldModelConfig) -> None:
         raise UserInputError(
             f"--horizons {' '.join(map(str, cfg.horizons))}: give one or more horizons of 1 or more steps"
         )
-    for name, value, least in (
+    require_at_least(
         ("--segments", cfg.segments, 1),
         ("--batch-size", cfg.batch_size, 1),
         ("--holdout-episodes", cfg.holdout_episodes, 0),
         ("--video-examples", cfg.video_examples, 0),
         ("--fps", cfg.fps, 1),
-    ):
-        if value < least:
-            raise UserInputError(f"{name} {value}: give {least} or more")
+    )
     if cfg.num_steps is not None and cfg.num_steps < 1:
         raise UserInputError(f"--num-steps {cfg.num_steps}: give 1 or more denoising steps")
 

@@ -22,7 +22,7 @@ import torch
 import tyro
 
 from wmcore.atomic import atomic_path, write_json
-from wmcore.errors import UserInputError
+from wmcore.errors import UserInputError, require_at_least
 from wmcore.rundir import RunDir, open_run
 from wmcore.tensors import load_tensors, save_tensors
 from worldmodel.config import WorldModelConfig
@@ -129,7 +129,7 @@ def check_train_config(cfg: TrainWorldModelConfig) -> None:
         raise UserInputError(f"--self-context {cfg.self_context}: a fraction of the batch, in [0, 1]")
     if not 0.0 <= cfg.recent_fraction <= 1.0:
         raise UserInputError(f"--recent-fraction {cfg.recent_fraction}: a fraction of the batch, in [0, 1]")
-    for name, value, least in (
+    require_at_least(
         ("--steps", cfg.steps, 1),
         ("--batch-size", cfg.batch_size, 1),
         ("--grad-accum", cfg.grad_accum, 1),
@@ -142,9 +142,7 @@ def check_train_config(cfg: TrainWorldModelConfig) -> None:
         ("--log-every", cfg.log_every, 1),
         ("--recent-episodes", cfg.recent_episodes, 0),
         ("--self-context-start", cfg.self_context_start, 0),
-    ):
-        if value < least:
-            raise UserInputError(f"{name} {value}: give {least} or more")
+    )
     for name, value in (
         ("--lr", cfg.lr),
         ("--min-lr-ratio", cfg.min_lr_ratio),

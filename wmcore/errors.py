@@ -26,3 +26,11 @@ def flags_under(prefix: str) -> Iterator[None]:
         yield
     except UserInputError as e:
         raise type(e)(re.sub(r"(?<![\w-])--(?=[a-z])", f"--{prefix}.", str(e))) from e
+
+
+def require_at_least(*checks: tuple[str, float, float]) -> None:
+    """UserInputError naming the first (flag, value, least) whose value is below its least, e.g.
+    require_at_least(("--steps", cfg.steps, 1), ("--eval-every", cfg.eval_every, 0))."""
+    for name, value, least in checks:
+        if value < least:
+            raise UserInputError(f"{name} {value}: give {least} or more")
