@@ -84,7 +84,7 @@ def reconstruct(cfg: ReconstructConfig) -> Path:
     out = Path(cfg.out)
     t_start = time.perf_counter()
     # Staged: built in a temporary sibling of --out, renamed into place when complete.
-    with open_run(out, cfg, option="--out", overwrite=cfg.overwrite, staged=True) as run:
+    with open_run(out, cfg, option="--out", overwrite=cfg.overwrite, staged=True, tensorboard=True) as run:
         run.start()
         tmp = run.path
         posed, norm, info = ingest(Path(cfg.input), tmp, cfg.ingest)

@@ -145,3 +145,23 @@ def test_safetensors_and_staged_runs_follow_the_umask(tmp_path):
         os.umask(old)
     assert (tmp_path / "w.safetensors").stat().st_mode & 0o777 == 0o644
     assert (tmp_path / "scene").stat().st_mode & 0o777 == 0o755
+
+
+def test_run_metrics_also_go_to_tensorboard(tmp_path):
+    """With tensorboard=True every numeric metric is a TensorBoard scalar too, grouped by the row's string
+    fields; rows without a step count up within their group."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from wmcore.rundir import RunDir
+
+    with RunDir(tmp_path / "run", {"a": 1}, tensorboard=True) as run:
+        run.log_metrics(step=1, loss=0.5, steps_per_second=10.0)
+        run.log_metrics(step=2, loss=0.25, steps_per_second=11.0)
+        run.log_metrics(policy="clone", reality_return=3.0, flag=True, note=float("nan"))
+        run.log_metrics(policy="clone", reality_return=4.0)
+    acc = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    acc.Reload()
+    tags = set(acc.Tags()["scalars"])
+    assert {"loss", "steps_per_second", "clone/reality_return"} <= tags and "clone/flag" not in tags
+    assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(1, 0.5), (2, 0.25)]
+    assert [(e.step, e.value) for e in acc.Scalars("clone/reality_return")] == [(0, 3.0), (1, 4.0)]

@@ -85,7 +85,7 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
         raise UserInputError(f"{cfg.dataset}: no such dataset; record demonstrations with `worldmodel collect`")
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    with open_run(out, cfg, overwrite=cfg.overwrite) as run:
+    with open_run(out, cfg, overwrite=cfg.overwrite, tensorboard=True) as run:
         dataset = TrajectoryDataset(cfg.dataset)
         obs, acts = demonstrations(dataset, cfg.demonstrations)
         run.start()  # the demonstrations are there: the run is accepted

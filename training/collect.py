@@ -242,7 +242,9 @@ def collect(cfg: CollectConfig) -> Path:
 
     if cfg.append and not (Path(cfg.out) / "dataset.json").is_file():
         raise UserInputError(f"--append: {cfg.out} holds no dataset (no dataset.json) to add episodes to")
-    with open_run(cfg.out, cfg, resume=cfg.append, overwrite=cfg.overwrite, resume_hint=APPEND_HINT) as run:
+    with open_run(
+        cfg.out, cfg, resume=cfg.append, overwrite=cfg.overwrite, resume_hint=APPEND_HINT, tensorboard=True
+    ) as run:
         try:
             env = make_rgb_env(cfg.env_id, cfg.max_steps, cfg.action_repeat, env_kwargs)
         except gym.error.Error as e:

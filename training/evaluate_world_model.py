@@ -124,7 +124,7 @@ def evaluate_world_model(cfg: EvaluateWorldModelConfig) -> dict[str, Any]:
     check_evaluate_config(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    with open_run(cfg.out, cfg, overwrite=cfg.overwrite) as run:
+    with open_run(cfg.out, cfg, overwrite=cfg.overwrite, tensorboard=True) as run:
         model = WorldModel.from_pretrained(cfg.model)
         dataset = TrajectoryDataset(cfg.dataset)
         if dataset.resolution != model.config.resolution or dataset.action_space != model.config.space:

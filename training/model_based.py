@@ -184,7 +184,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
         raise UserInputError(f"--init-data {cfg.init_data}: not a trajectory dataset (no dataset.json)")
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    with open_run(out, cfg, overwrite=cfg.overwrite) as run:
+    with open_run(out, cfg, overwrite=cfg.overwrite, tensorboard=True) as run:
         try:
             env = make_real_env(
                 cfg.reality, cfg.episode_steps, kwargs, {"env_id": cfg.reality, "frames": "render"}, cfg.resolution

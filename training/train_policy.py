@@ -106,7 +106,7 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
     torch.manual_seed(cfg.seed)  # the same initial policy in every process
     out = Path(cfg.out)
     main = accelerator.is_main_process
-    with open_run(out, cfg, overwrite=cfg.overwrite, console=main, enabled=main) as run:
+    with open_run(out, cfg, overwrite=cfg.overwrite, console=main, enabled=main, tensorboard=True) as run:
         env = DreamVectorEnv(
             cfg.model,
             cfg.dataset,

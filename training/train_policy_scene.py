@@ -178,7 +178,7 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    with open_run(out, cfg, overwrite=cfg.overwrite) as run:
+    with open_run(out, cfg, overwrite=cfg.overwrite, tensorboard=True) as run:
         try:
             env = SceneVectorEnv(
                 str(cfg.scene),

@@ -278,7 +278,7 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     out = Path(cfg.out)
-    with open_run(out, cfg, overwrite=cfg.overwrite) as run:
+    with open_run(out, cfg, overwrite=cfg.overwrite, tensorboard=True) as run:
         dataset = TrajectoryDataset(cfg.dataset)
         try:
             worlds = Worlds(cfg, dataset)

@@ -1,7 +1,8 @@
 """Run directories: the one place a command opens its output directory.
 
 Every command writes its resolved `config.json`, a `log.txt` and JSON-lines `metrics.jsonl` into its
-own output directory, beside its artifacts. `open_run` is how every command gets that directory, so
+own output directory, beside its artifacts (and, with `tensorboard=True`, the same numbers as TensorBoard
+scalars in `tensorboard/`). `open_run` is how every command gets that directory, so
 the rules about a user's files live here and nowhere else:
 
 1. **Validate first.** Opening checks the location only (not a file, not under a file, its folder
@@ -35,6 +36,8 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from wmcore.atomic import current_umask, write_json, write_text
 from wmcore.errors import UserInputError
@@ -100,8 +103,12 @@ class RunDir:
         staged: bool = False,
         start: bool = True,
         resume_hint: str | None = None,
+        tensorboard: bool = False,
     ):
         self.final = Path(path)
+        self.tensorboard = tensorboard
+        self._tb: Any = None
+        self._tb_counts: dict[str, int] = {}
         self.config = config
         self.option = option
         self.resume = resume
@@ -225,8 +232,28 @@ class RunDir:
             row["step"] = step
         row.update({k: _plain(v) for k, v in metrics.items()})
         self._metrics.write(json.dumps(row) + "\n")
+        if self.tensorboard:
+            self._scalars(step, metrics)
+
+    def _scalars(self, step: int | None, metrics: dict[str, Any]) -> None:
+        """The row's numbers as TensorBoard scalars in RUN/tensorboard, grouped by its string fields (a
+        validate row of policy "clone" gives clone/reality_return); rows without a step count up per group."""
+        if self._tb is None:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self._tb = SummaryWriter(log_dir=str(self.path / "tensorboard"))
+        group = "/".join(str(v) for v in metrics.values() if isinstance(v, str))
+        if step is None:
+            step = self._tb_counts.get(group, 0)
+            self._tb_counts[group] = step + 1
+        for k, v in metrics.items():
+            if isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool) and np.isfinite(v):
+                self._tb.add_scalar(f"{group}/{k}" if group else k, float(v), step)
 
     def close(self) -> None:
+        if self._tb is not None:
+            self._tb.close()
+            self._tb = None
         root = logging.getLogger()
         root.removeHandler(self._buffer)
         if self._metrics is not None:
@@ -270,6 +297,7 @@ def open_run(
     console: bool = True,
     enabled: bool = True,
     resume_hint: str | None = None,
+    tensorboard: bool = False,
 ) -> Iterator[RunDir | None]:
     """Open a command's run directory (validated, nothing written); the body checks its inputs, calls
     `run.start()` once the run is accepted, and does the work. Success finishes the run; an exception
@@ -290,6 +318,7 @@ def open_run(
         staged=staged,
         start=False,
         resume_hint=resume_hint,
+        tensorboard=tensorboard,
     )
     with run:
         yield run
