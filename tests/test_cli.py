@@ -37,3 +37,31 @@ def test_positional_arguments_are_named_and_every_run_folder_is_out(capsys):
         hints = typing.get_type_hints(cls)
         if "out" in fields:
             assert "Path" in str(hints["out"]), name
+
+
+def test_help_text_has_no_mid_sentence_line_breaks():
+    """Every option's help, as --help prints it, runs on across the docstring's line breaks."""
+    import dataclasses
+    import re
+    import typing
+
+    from tyro import _docstrings
+
+    from training.cli import _load
+
+    seen, broken = set(), []
+
+    def walk(cls):
+        if cls in seen or not dataclasses.is_dataclass(cls):
+            return
+        seen.add(cls)
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            text = _docstrings.get_field_docstring(cls, f.name, ()) or ""
+            if re.search(r"[a-z,;]\n[a-z(]", text):
+                broken.append(f"{cls.__name__}.{f.name}")
+            walk(hints.get(f.name))
+
+    for name in COMMANDS:
+        walk(_load(name)[0])
+    assert len(seen) > len(COMMANDS) and not broken, broken

@@ -14,6 +14,27 @@ import tyro
 
 from wmcore.errors import UserInputError
 
+
+def _join_docstring_lines() -> None:
+    """Field docstrings as one paragraph per paragraph in --help. tyro joins a docstring's single line
+    breaks before it dedents, so every indented continuation line kept its break and the help showed
+    breaks mid-sentence; stripping the lines first lets it join them (lines that start with a non-letter,
+    such as list items, still start a new line, as tyro intends)."""
+    from tyro import _strings
+
+    join = getattr(_strings, "remove_single_line_breaks", None)
+    if join is None or getattr(join, "strips_lines", False):
+        return
+
+    def joined(text: str) -> str:
+        return join("\n".join(line.strip() for line in text.split("\n")))
+
+    joined.strips_lines = True  # type: ignore[attr-defined]
+    _strings.remove_single_line_breaks = joined
+
+
+_join_docstring_lines()
+
 # name -> (module, config class, run function, one-line help)
 COMMANDS: dict[str, tuple[str, str, str, str]] = {
     "reconstruct": (

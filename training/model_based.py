@@ -89,8 +89,8 @@ class ModelBasedConfig:
     final_policy_steps: int = 0
     """After the last iteration, train a fresh policy for this many imagined steps on the final world model and
     deploy it as OUT/policy (0: OUT/policy is the loop's own policy). Measured on the demo's task, a policy
-    carried through the early, poorer models ended worse in reality than a fresh one trained on the last model
-    (BENCHMARKS.md, "Three worlds")."""
+    carried through the early, poorer models ended worse in reality than a fresh one trained on the last
+    model (BENCHMARKS.md, "Three worlds")."""
     num_envs: int = 64
     """Imagined rollouts stepped together (one batched model call per step)."""
     uncertainty_penalty: float = 0.0

@@ -51,8 +51,8 @@ class TrainPolicySceneConfig:
     then at the first update boundary at or after every multiple of this many steps, and at the end; each
     loads with `training.policies.load_policy`. 0: only OUT/policy."""
     eval_episodes: int = 0
-    """Evaluate every checkpoint (and the final policy) on this many episodes from held-out seeds
-    (eval_seed, eval_seed + 1, ...): success rate with its 95% Wilson interval in learning_curve.json."""
+    """Evaluate every checkpoint (and the final policy) on this many episodes from held-out
+    seeds (eval_seed, eval_seed + 1, ...): success rate with its 95% Wilson interval in learning_curve.json."""
     eval_seed: int = 1_000_000
     """First seed of the evaluation episodes (training resets from seed, seed + 1, ...)."""
     eval_deterministic: bool = False

@@ -86,8 +86,8 @@ class TrainWorldModelConfig:
     self_context_start: int = 1000
     """First step at which `self_context` applies (before it, the predictions are mostly noise)."""
     reward_refit: RewardRefitConfig = field(default_factory=RewardRefitConfig)
-    """After training, refit the saved model's reward and termination model on its own imagined rollouts
-    (worldmodel.reward_refit), so that it stays right on imagined frames; off while its steps are 0."""
+    """After training, refit the saved model's reward and termination model on its own imagined
+    rollouts (worldmodel.reward_refit), so that it stays right on imagined frames; off while its steps are 0."""
     termination_weight: float | None = None
     """Loss weight of terminal steps in the termination BCE; None: sqrt(non-terminal / terminal steps)
     of the training episodes. Terminal steps are rare (at most one per episode), and unweighted the

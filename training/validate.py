@@ -90,8 +90,8 @@ class ValidateConfig:
     truth, these say whether the reward model or the dynamics lose the ranking. And reality's split-half
     ranking agreement, the ceiling any judge can reach at this many episodes."""
     coverage_holdout: int | None = None
-    """Episodes at the end of the dataset that serve as the in-distribution reference of the coverage check
-    (None: the world-model run's own hold-out, read from its config.json beside MODEL, else a tenth)."""
+    """Episodes at the end of the dataset that serve as the in-distribution reference of the coverage
+    check (None: the world-model run's own hold-out, read from its config.json beside MODEL, else a tenth)."""
     eval_metrics: Path | None = None
     """metrics.json from `worldmodel evaluate-world-model`: adds the PSNR-by-horizon plot."""
     out: Path = Path("runs/validate")

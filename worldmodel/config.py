@@ -45,8 +45,8 @@ class WorldModelConfig:
     downsample: int = 1
     """The networks work on frames area-averaged by this factor (a 40x40 observation is 20x20 to them at 2) and
     the predicted frames are enlarged back by repetition: each step costs about downsample² less, so the same
-    minutes buy more training and more imagined steps. Policies that look at frames at the same reduced size
-    (training.actor_critic's `input_size`) lose nothing by it."""
+    minutes buy more training and more imagined steps. Policies that look at frames at the same reduced
+    size (training.actor_critic's `input_size`) lose nothing by it."""
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     """UNet channels per resolution level (each level halves the resolution)."""
     layers_per_block: int = 1
