@@ -3,6 +3,7 @@ SceneEnv; the native actor-critic learns an imagined task whose reward depends o
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from envs.scene_config import SceneEnvConfig
 from envs.scene_env import SceneEnv
 from scenes.truth_scene import truth_scene
 from training.actor_critic import ActorCritic, ActorCriticNetConfig, PPOHyperparameters, train_actor_critic
@@ -315,10 +317,10 @@ def test_train_policy_in_the_twin_saves_checkpoints_and_a_learning_curve(tmp_pat
     from training.train_policy_scene import TrainPolicySceneConfig, train_policy_scene
 
     scene = truth_scene(tmp_path / "scene", num_gaussians=3000, views=8)
-    kwargs = json.dumps({"width": RES, "height": RES, "max_steps": 6, "goal": [-2.2, -0.8]})
+    task = SceneEnvConfig(width=RES, height=RES, max_steps=6, goal=(-2.2, -0.8))
     cfg = TrainPolicySceneConfig(
         scene,
-        env_kwargs=kwargs,
+        env=task,
         out=tmp_path / "twin",
         total_steps=80,
         num_envs=4,
@@ -348,11 +350,14 @@ def test_train_policy_in_the_twin_saves_checkpoints_and_a_learning_curve(tmp_pat
     assert rows and all("seconds" in r and "steps_per_second" in r for r in rows)
 
     for bad, match in (
-        ('{"depth": true}', "RGB"),
-        ('{"goal": [40, 0]}', "not in the scene's free floor space"),
-        ("[1]", "JSON object"),
-        ('{"speed": 3}', "unknown options"),
+        (dataclasses.replace(task, depth=True), "RGB"),
+        (dataclasses.replace(task, width=16), "36x36"),
+        (dataclasses.replace(task, goal=(40.0, 0.0)), "not in the scene's free floor space"),
     ):
         with pytest.raises(UserInputError, match=match):
-            train_policy_scene(TrainPolicySceneConfig(scene, env_kwargs=bad, out=tmp_path / "bad", total_steps=8))
+            train_policy_scene(TrainPolicySceneConfig(scene, env=bad, out=tmp_path / "bad", total_steps=8))
     assert main(["train-policy-scene", str(tmp_path / "nope"), "--out", str(tmp_path / "bad")]) == 2
+    # the task's options are flags of their own (--env.*), not a JSON string
+    with pytest.raises(SystemExit) as exit_:
+        main(["train-policy-scene", str(scene), "--env.speed", "3", "--out", str(tmp_path / "bad")])
+    assert exit_.value.code == 2

@@ -27,6 +27,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from envs.scene_config import SceneEnvConfig
 from scenes.ingest import IngestConfig
 from scenes.reconstruct import ReconstructConfig
 from scenes.strategy import DefaultStrategy
@@ -377,7 +378,7 @@ def _family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, lo
     twin = train_policy_scene(
         TrainPolicySceneConfig(
             scene,
-            env_kwargs=json.dumps(worlds["twin"]),
+            env=SceneEnvConfig(**worlds["twin"]),
             out=out / "ppo_twin",
             total_steps=cfg.twin_ppo_steps,
             num_envs=16,
@@ -411,7 +412,7 @@ def _ppo_in_reality(cfg: DemoConfig, reality: dict[str, Any], steps: int, out: P
     return train_policy_scene(
         TrainPolicySceneConfig(
             Path(f"room:{EXAMPLE}"),
-            env_kwargs=json.dumps(reality),
+            env=SceneEnvConfig(**reality),
             out=out,
             total_steps=steps,
             num_envs=4,

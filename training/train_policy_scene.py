@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import tyro
 
-from envs.options import parse_env_kwargs
+from envs.scene_config import SceneEnvConfig
 from training.actor_critic import PPOHyperparameters
 from training.train_policy import train_sb3_ppo
 from wmcore.atomic import write_json
@@ -36,9 +36,10 @@ class TrainPolicySceneConfig:
     scene: tyro.conf.Positional[Annotated[Path, tyro.conf.arg(metavar="SCENE")]]
     """Scene directory (from `worldmodel reconstruct`), nerfstudio run, 3DGS .ply, or room:DIR (the true room of
     a synthetic capture: model-free training in reality, every step counted)."""
-    env_kwargs: str = "{}"
-    """JSON SceneEnv options (envs.scene_env.SceneEnvConfig), e.g. the demo's task:
-    '{"width": 40, "height": 40, "max_steps": 50, "goal": [x, y]}'. RGB observations only (CnnPolicy)."""
+    env: SceneEnvConfig = field(default_factory=SceneEnvConfig)
+    """The body, camera and task (envs.scene_config.SceneEnvConfig), e.g. the demo's: --env.width 40
+    --env.height 40 --env.max-steps 50 --env.goal X Y. RGB observations only (CnnPolicy); the scene renders on
+    --device."""
     out: Path = Path("runs/policy-scene")
     """Run directory: policy/, checkpoints/step_NNNNNN/, learning_curve.json, summary.json, config.json,
     log.txt, metrics.jsonl."""
@@ -168,12 +169,14 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
         )
     cfg.hp.check()
     check_scene_path(cfg.scene)
-    kwargs = parse_env_kwargs(cfg.env_kwargs)
-    if kwargs.get("depth") or kwargs.get("state") or min(kwargs.get("width", 64), kwargs.get("height", 64)) < 36:
+    env_cfg = replace(cfg.env, device=cfg.device)
+    if env_cfg.depth or env_cfg.state or min(env_cfg.width, env_cfg.height) < 36:
         raise UserInputError(
-            f"--env-kwargs {cfg.env_kwargs}: SB3's CnnPolicy takes RGB observations of at least "
-            "36x36 pixels; drop depth/state and use width and height >= 36"
+            f"--env.width {env_cfg.width} --env.height {env_cfg.height} (depth {env_cfg.depth}, state "
+            f"{env_cfg.state}): SB3's CnnPolicy takes RGB observations of at least 36x36 pixels; drop "
+            "--env.depth/--env.state and use a width and height of 36 or more"
         )
+    kwargs = {k: v for k, v in asdict(env_cfg).items() if k not in ("device", "observation_device")}
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
@@ -184,11 +187,11 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
                 str(cfg.scene),
                 num_envs=cfg.num_envs,
                 autoreset_mode=AutoresetMode.SAME_STEP,
-                **{"device": cfg.device, **kwargs},
+                config=env_cfg,
             )
             env.reset(seed=cfg.seed)  # a goal outside the free space is refused here, not inside PPO
         except (TypeError, ValueError) as e:
-            raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: {e}") from e
+            raise UserInputError(f"--env: {e}") from e
         run.start()  # the twin and its start states are fine: the run is accepted
         env_id = "worldmodel/SceneNav-v0" if env.cfg.task == "pointnav" else "worldmodel/SceneExplore-v0"
         source = {"scene": str(cfg.scene), "env_id": env_id, "env_kwargs": kwargs}
