@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +17,7 @@ import numpy as np
 import tyro
 from tqdm import tqdm
 
-from envs.options import parse_env_kwargs
+from envs.options import EnvKwargs, parse_env_kwargs
 from envs.wrappers import resize_frame
 from wmcore.errors import UserInputError
 from wmcore.rundir import open_run
@@ -50,7 +50,7 @@ class CollectConfig:
     """Sticky policy: probability of repeating the previous action at each step."""
     deterministic: bool = False
     """Learned policies take their most likely action instead of sampling one."""
-    env_kwargs: str = "{}"
+    env_kwargs: EnvKwargs = field(default_factory=dict)
     """JSON dict of keyword arguments for gymnasium.make, e.g. '{"repeat_action_probability": 0.0}'."""
     text: str | None = None
     """Optional text stored with every episode (for text-conditioned models)."""

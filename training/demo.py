@@ -293,7 +293,7 @@ def _collect_twin(cfg: DemoConfig, scene: Path, twin: dict[str, Any], data: Path
                 max_steps=cfg.episode_steps,
                 resolution=(cfg.resolution, cfg.resolution),
                 policy=policy,
-                env_kwargs=json.dumps({"scene": str(scene), **twin, "device": cfg.device}),
+                env_kwargs={"scene": str(scene), **twin, "device": cfg.device},
                 seed=cfg.seed + 100_000 * i,
                 append=i > 0,
                 overwrite=cfg.resume and i == 0,
@@ -308,7 +308,7 @@ def _loop(cfg: DemoConfig, reality: dict[str, Any], data: Path, loop: Path) -> d
 
     lp = cfg.loop
     lp.reality, lp.out, lp.init_data = f"room:{EXAMPLE}", loop, data
-    lp.env_kwargs, lp.resolution, lp.episode_steps = json.dumps(reality), (cfg.resolution,) * 2, cfg.episode_steps
+    lp.env_kwargs, lp.resolution, lp.episode_steps = dict(reality), (cfg.resolution,) * 2, cfg.episode_steps
     lp.device, lp.seed, lp.overwrite = cfg.device, cfg.seed, cfg.resume
     return model_based(lp)
 
@@ -445,7 +445,7 @@ def _validate(
             names=(*policies, "expert (reads the map)"),
             reality=f"room:{EXAMPLE}",
             scene=scene,
-            env_kwargs=json.dumps(worlds["reality"]),
+            env_kwargs=dict(worlds["reality"]),
             episodes=cfg.validate_episodes,
             max_steps=cfg.episode_steps,
             eval_metrics=wm_eval / "metrics.json",
@@ -471,7 +471,7 @@ def _videos(cfg: DemoConfig, worlds: dict[str, Any], loop: Path, held: Path, out
             kind="scene",
             scene=Path(f"room:{EXAMPLE}"),
             policy=str(loop / "policy"),
-            env_kwargs=json.dumps(worlds["reality"]),
+            env_kwargs=dict(worlds["reality"]),
             out=out / "policy_in_reality",
             **common,
         )

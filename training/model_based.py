@@ -28,7 +28,7 @@ import numpy as np
 import torch
 import tyro
 
-from envs.options import parse_env_kwargs
+from envs.options import EnvKwargs, parse_env_kwargs
 from training.actor_critic import PPOHyperparameters
 from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
@@ -47,7 +47,7 @@ class ModelBasedConfig:
     """Where real steps are taken and counted: room:DIR (the true room of a synthetic capture) or a Gymnasium id."""
     out: Path = Path("runs/model_based")
     """Run directory: data/, world_model/, policy/ (and policy_iter_N/), summary.json, config, log, metrics."""
-    env_kwargs: str = "{}"
+    env_kwargs: EnvKwargs = field(default_factory=dict)
     """JSON options of the real env (SceneEnv options for room:, e.g. the goal in the room's metres)."""
     resolution: tuple[int, int] = (64, 64)
     """Observation (and world-model frame) height and width."""

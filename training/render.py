@@ -13,7 +13,7 @@ Every frame carries a caption with the step, the action and the reward (true / i
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 import torch
 
-from envs.options import parse_env_kwargs
+from envs.options import EnvKwargs, parse_env_kwargs
 from wmcore.atomic import write_json
 from wmcore.errors import UserInputError
 from wmcore.rundir import open_run
@@ -50,7 +50,7 @@ class RenderConfig:
     """kind=compare: index of the dataset episode replayed."""
     max_steps: int = 50
     """Steps per episode at most."""
-    env_kwargs: str = "{}"
+    env_kwargs: EnvKwargs = field(default_factory=dict)
     """kind=scene: JSON SceneEnv options (width/height default to 64)."""
     scale: int = 4
     """Integer upscaling of small model frames (nearest neighbour) so captions fit."""

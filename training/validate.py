@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -36,7 +36,7 @@ import torch
 import tyro
 from tqdm import tqdm
 
-from envs.options import parse_env_kwargs
+from envs.options import EnvKwargs, parse_env_kwargs
 from training.policies import SPEC_HELP
 from wmcore.atomic import write_json, write_text
 from wmcore.errors import UserInputError
@@ -72,7 +72,7 @@ class ValidateConfig:
     id; default: the env the dataset was collected from."""
     scene: Path | None = None
     """The twin: a SceneEnv over this Scene (a reconstruction of reality), observing at the model's resolution."""
-    env_kwargs: str = "{}"
+    env_kwargs: EnvKwargs = field(default_factory=dict)
     """JSON options of the real env (SceneEnv options for room: and SceneNav; a goal is in reality's frame and is
     carried into the twin's). With only --scene, they are the twin's."""
     episodes: int = 20
