@@ -8,10 +8,8 @@ EMA weights and optimiser state (safetensors + JSON, no pickle), written atomica
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -21,10 +19,9 @@ import numpy as np
 import torch
 import tyro
 
-from wmcore.atomic import atomic_path, write_json
+from training.world_model_checkpoints import load_checkpoint, save_checkpoint
 from wmcore.errors import UserInputError, require_at_least
 from wmcore.rundir import RunDir, open_run
-from wmcore.tensors import load_tensors, save_tensors
 from worldmodel.config import WorldModelConfig
 from worldmodel.reward_refit import RewardRefitConfig
 
@@ -229,77 +226,6 @@ def lr_at(step: int, cfg: TrainWorldModelConfig) -> float:
 
 def _seed(*parts: int) -> int:
     return int(np.random.SeedSequence(list(parts)).generate_state(1)[0])
-
-
-# ------------------------------------------------------------------ checkpoints
-def save_checkpoint(
-    ckpt_root: Path,
-    step: int,
-    model: Any,
-    ema: dict[str, torch.Tensor],
-    optimizer: Any,
-    model_config: dict[str, Any],
-    keep: int,
-) -> Path:
-    """Write checkpoints/step_N atomically, then point checkpoints/latest.json at it."""
-    opt_state = optimizer.state_dict()
-    tensors, scalars = {}, {}
-    for pid, st in opt_state["state"].items():
-        for k, v in st.items():
-            if torch.is_tensor(v):
-                tensors[f"{pid}.{k}"] = v
-            else:
-                scalars[f"{pid}.{k}"] = v
-    name = f"step_{step:08d}"
-    with atomic_path(ckpt_root / name) as tmp:
-        tmp.mkdir()
-        save_tensors(tmp / "model.safetensors", model.trainable_state_dict())
-        save_tensors(tmp / "ema.safetensors", ema)
-        save_tensors(tmp / "optimizer.safetensors", tensors)
-        write_json(
-            tmp / "state.json",
-            {
-                "step": step,
-                "model_config": model_config,
-                "optimizer_param_groups": opt_state["param_groups"],
-                "optimizer_scalars": scalars,
-            },
-        )
-    write_json(ckpt_root / "latest.json", {"step": step, "checkpoint": name})
-    old = sorted(p for p in ckpt_root.glob("step_*") if p.is_dir() and p.name != name)
-    for p in old[: max(0, len(old) - (keep - 1))]:
-        shutil.rmtree(p, ignore_errors=True)
-    return ckpt_root / name
-
-
-def load_checkpoint(ckpt_root: Path, model: Any, optimizer: Any, model_config: dict[str, Any]):
-    """Returns (step, ema) from the latest checkpoint, or None when there is none."""
-    latest = ckpt_root / "latest.json"
-    if not latest.is_file():
-        return None
-    try:
-        name = json.loads(latest.read_text())["checkpoint"]
-        state = json.loads((ckpt_root / name / "state.json").read_text())
-    except (OSError, KeyError, json.JSONDecodeError) as e:
-        raise UserInputError(
-            f"{latest}: unreadable checkpoint pointer or state ({e}); delete {ckpt_root} to start afresh or restore it"
-        ) from e
-    stored = WorldModelConfig.from_dict(state["model_config"])  # fields added later take their defaults
-    diff = WorldModelConfig.from_dict(model_config).differences(stored)
-    if diff:
-        raise UserInputError(
-            f"{ckpt_root / name}: checkpoint was written with another model config "
-            f"({'; '.join(diff)}); use the same settings or a new --out directory"
-        )
-    model.load_weights(load_tensors(ckpt_root / name / "model.safetensors"), str(ckpt_root / name))
-    ema = load_tensors(ckpt_root / name / "ema.safetensors")
-    flat = load_tensors(ckpt_root / name / "optimizer.safetensors")
-    per: dict[int, dict[str, Any]] = {}
-    for key, v in list(flat.items()) + list(state["optimizer_scalars"].items()):
-        pid, k = key.split(".", 1)
-        per.setdefault(int(pid), {})[k] = v
-    optimizer.load_state_dict({"state": per, "param_groups": state["optimizer_param_groups"]})
-    return int(state["step"]), ema
 
 
 # ------------------------------------------------------------------ training
