@@ -27,18 +27,17 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from envs.scene_config import SceneEnvConfig
 from scenes.ingest import IngestConfig
 from scenes.reconstruct import ReconstructConfig
 from scenes.strategy import DefaultStrategy
 from scenes.train_splats import SplatTrainConfig
 from training.actor_critic import PPOHyperparameters
+from training.demo_family import EXAMPLE, build_family
 from training.model_based import ModelBasedConfig
 from wmcore.errors import UserInputError, flags_under, require_at_least
 from worldmodel.config import WorldModelConfig
 
 LOG = logging.getLogger("worldmodel.demo")
-EXAMPLE = "assets/example_room"
 """The bundled example capture (relative to the repository root, where `make demo` runs)."""
 
 
@@ -250,7 +249,7 @@ def _demo(cfg: DemoConfig, out: Path) -> Path:
     wm_eval = out / "world_model_eval"
     stages.run("evaluate_world_model", wm_eval / "metrics.json", lambda: _evaluate(cfg, model, held, wm_eval))
     family = out / "family"
-    stages.run("family", family / "family.json", lambda: _family(cfg, scene, worlds, data, loop, family))
+    stages.run("family", family / "family.json", lambda: build_family(cfg, scene, worlds, data, loop, family))
     val = out / "validate"
     stages.run(
         "validate", val / "report.json", lambda: _validate(cfg, model, loop_data, scene, worlds, family, wm_eval, val)
@@ -353,71 +352,6 @@ def _evaluate(cfg: DemoConfig, model: Path, held: Path, out: Path) -> dict[str, 
             horizons=(1, 5, 10, 15),
             segments=32,
             video_examples=2,
-            seed=cfg.seed,
-            overwrite=cfg.resume,
-        )
-    )
-
-
-def _family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, loop: Path, out: Path) -> dict:
-    """The graded family of pixel policies validate judges: name -> policy spec."""
-    from training.behaviour_cloning import BehaviourCloningConfig, behaviour_cloning
-    from training.train_policy_scene import TrainPolicySceneConfig, train_policy_scene
-    from wmcore.atomic import write_json
-
-    family: dict[str, str] = {"random": "random"}
-    bc = behaviour_cloning(
-        BehaviourCloningConfig(
-            data, out=out / "clone", steps=cfg.clone_steps, device=cfg.device, seed=cfg.seed, overwrite=cfg.resume
-        )
-    )
-    for eps in sorted(cfg.clone_noise, reverse=True):
-        family[f"clone + {100 * eps:.0f}% random"] = f"noisy:{eps}:{bc}"
-    family["clone"] = str(bc)
-    every = max(1, cfg.twin_ppo_steps // (cfg.twin_ppo_checkpoints + 1))
-    twin = train_policy_scene(
-        TrainPolicySceneConfig(
-            scene,
-            env=SceneEnvConfig(**worlds["twin"]),
-            out=out / "ppo_twin",
-            total_steps=cfg.twin_ppo_steps,
-            num_envs=16,
-            checkpoint_every=every,
-            device=cfg.device,
-            seed=cfg.seed,
-            overwrite=cfg.resume,
-        )
-    )
-    ckpts = sorted((out / "ppo_twin" / "checkpoints").glob("step_*"))[1:-1][: cfg.twin_ppo_checkpoints]
-    for c in ckpts:
-        family[f"PPO in twin, {int(c.name[5:]) // 1000}k steps"] = str(c)
-    family[f"PPO in twin, {cfg.twin_ppo_steps // 1000}k steps"] = str(twin)
-    summary = json.loads((loop / "summary.json").read_text())
-    if cfg.reality_ppo:
-        family[f"PPO in reality, {summary['real_steps']} real steps"] = str(
-            _ppo_in_reality(cfg, worlds["reality"], summary["real_steps"], out / "ppo_reality")
-        )
-    family["imagination, loop iteration 1"] = str(loop / "policy_iter_0")
-    family["imagination-trained"] = str(loop / "policy")
-    write_json(out / "family.json", {"policies": family, "real_steps_of_the_loop": summary["real_steps"]})
-    return family
-
-
-def _ppo_in_reality(cfg: DemoConfig, reality: dict[str, Any], steps: int, out: Path) -> Path:
-    """SB3 PPO (CnnPolicy) trained model-free in reality for `steps` real steps: the baseline the loop must beat
-    (4 bodies and 32-step rollouts, so that so few steps still make a dozen updates)."""
-    from training.train_policy_scene import TrainPolicySceneConfig, train_policy_scene
-
-    hp = PPOHyperparameters(rollout_steps=32, epochs=4, minibatches=4, ent_coef=0.01)
-    return train_policy_scene(
-        TrainPolicySceneConfig(
-            Path(f"room:{EXAMPLE}"),
-            env=SceneEnvConfig(**reality),
-            out=out,
-            total_steps=steps,
-            num_envs=4,
-            hp=hp,
-            device=cfg.device,
             seed=cfg.seed,
             overwrite=cfg.resume,
         )
