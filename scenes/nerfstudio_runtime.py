@@ -27,8 +27,6 @@ INSTALL_HINT = (
     "-e '.[nerfstudio]'` then `pip install --no-deps nerfstudio==1.1.5 viser==0.2.7`); see README, "
     "'NeRF scenes'"
 )
-ALEXNET_WEIGHTS = "alexnet-owt-7be5be79.pth"
-"""The file torchvision's pretrained AlexNet (nerfacto's LPIPS backbone) is cached as under torch.hub."""
 
 
 def require_nerfstudio() -> None:
@@ -49,19 +47,10 @@ def require_nerfstudio() -> None:
         raise UserInputError(f"nerfstudio is installed but does not import: {e}{hint}; {INSTALL_HINT}") from e
 
 
-def lpips_weights_available() -> bool:
-    """True when a working torchvision and its cached AlexNet weights are both present."""
-    try:
-        import torchvision.models  # noqa: F401
-    except Exception:  # a CUDA-only wheel raises RuntimeError, a stand-in lacks .models
-        return False
-    return (Path(torch.hub.get_dir()) / "checkpoints" / ALEXNET_WEIGHTS).is_file()
-
-
 class LPIPSUnavailable(nn.Module):
-    """Stands in for torchmetrics' LPIPS when its AlexNet weights are not on disk: building the real
-    one would download them. Only nerfstudio's own eval images use LPIPS (never our metrics), and
-    there it reads as NaN."""
+    """Stands in for torchmetrics' LPIPS: building the real one loads torchvision's pretrained AlexNet,
+    whose weights would be downloaded. Only nerfstudio's own eval images use LPIPS (never our metrics),
+    and there it reads as NaN."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__()
@@ -72,13 +61,10 @@ class LPIPSUnavailable(nn.Module):
 
 @contextlib.contextmanager
 def lpips_without_download() -> Iterator[None]:
-    """While nerfstudio builds a model: LPIPS is torchmetrics' own when its weights are cached
-    locally, `LPIPSUnavailable` otherwise, so building a model never downloads anything."""
+    """While nerfstudio builds a model, LPIPS is `LPIPSUnavailable`, so building a model never
+    downloads anything nor needs torchvision."""
     import torchmetrics.image.lpip as lpip
 
-    if lpips_weights_available():
-        yield
-        return
     real = lpip.LearnedPerceptualImagePatchSimilarity
     lpip.LearnedPerceptualImagePatchSimilarity = LPIPSUnavailable
     try:
