@@ -15,7 +15,10 @@ def parse_env_kwargs(text: str | dict[str, Any], flag: str = "--env-kwargs") -> 
     '{"repeat_action_probability": 0.0}' or SceneEnv options '{"width": 40, "goal": [1.8, 1.5]}'; a dict
     (from Python callers, or already parsed on the command line) is checked the same way and returned."""
     if isinstance(text, dict):
-        return parse_env_kwargs(json.dumps(text), flag)
+        try:
+            return parse_env_kwargs(json.dumps(text), flag)
+        except TypeError as e:  # a value JSON cannot hold (a Path, an array)
+            raise UserInputError(f"{flag} {text!r}: {e}; give numbers, strings, lists and booleans") from e
 
     def no_constant(name: str) -> Any:
         raise UserInputError(f"{flag} {text!r}: {name} is not a usable value; give finite numbers")

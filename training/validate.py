@@ -388,14 +388,16 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
         if cfg.diagnose and len(family) >= 2:
             truth = "reality" if "reality" in names else "twin"
             spread = _expert_random_spread(results, truth)
+            judged = {
+                judge: rank_agreement(
+                    [raw[n][judge] for n in family], [raw[n][truth] for n in family], spread, seed=cfg.seed
+                )
+                for judge in ("reward_model", "replay")
+            }
+            judged["imagination"] = pairs[f"imagination-{truth}"]  # the closed loop, ranked above already
             diagnosis_report = {
                 "truth": truth,
-                "pairs": {
-                    judge: rank_agreement(
-                        [raw[n][judge] for n in family], [raw[n][truth] for n in family], spread, seed=cfg.seed
-                    )
-                    for judge in ("reward_model", "replay", "imagination")
-                },
+                "pairs": judged,
                 "self_agreement": split_half_agreement([raw[n][truth] for n in family], seed=cfg.seed),
             }
         report = {

@@ -83,6 +83,11 @@ def check_output_location(path: str | Path, option: str = "--out") -> Path:
     return path
 
 
+TENSORBOARD_GROUPS = ("stage", "policy", "event")
+"""String fields of a metrics row that name its TensorBoard group; other strings (a model-based row's
+`collected_with`) are not numbers and are left out."""
+
+
 class RunDir:
     """An output directory with `config.json`, `log.txt` and `metrics.jsonl` (see the module docstring).
 
@@ -236,13 +241,13 @@ class RunDir:
             self._scalars(step, metrics)
 
     def _scalars(self, step: int | None, metrics: dict[str, Any]) -> None:
-        """The row's numbers as TensorBoard scalars in RUN/tensorboard, grouped by its string fields (a
-        validate row of policy "clone" gives clone/reality_return); rows without a step count up per group."""
+        """The row's numbers as TensorBoard scalars in RUN/tensorboard, grouped by its TENSORBOARD_GROUPS fields
+        (a validate row of policy "clone" gives clone/reality_return); rows without a step count up per group."""
         if self._tb is None:
             from torch.utils.tensorboard import SummaryWriter
 
             self._tb = SummaryWriter(log_dir=str(self.path / "tensorboard"))
-        group = "/".join(str(v) for v in metrics.values() if isinstance(v, str))
+        group = "/".join(metrics[k] for k in TENSORBOARD_GROUPS if isinstance(metrics.get(k), str))
         if step is None:
             step = self._tb_counts.get(group, 0)
             self._tb_counts[group] = step + 1

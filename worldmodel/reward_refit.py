@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from worldmodel.action_space import ActionSpace
 from worldmodel.reward_model import RewardTerminationModel
@@ -101,7 +100,7 @@ def refit_reward_model(
     real = SegmentSampler(episodes, L, 1)
     rng = np.random.default_rng(seed)
     n_img = round(cfg.imagined_fraction * cfg.batch_size)
-    pos_weight = torch.tensor(float(termination_weight), device=model.device)
+    model.reward_model = rm  # trained through the model's own reward loss
     loss = torch.zeros(())
     for step in tqdm(range(cfg.steps), desc="reward refit", leave=False, disable=None):
         for group in opt.param_groups:
@@ -113,14 +112,12 @@ def refit_reward_model(
             frames = torch.cat([frames, imagined["frames"][j]])
             acts = torch.cat([acts, imagined["actions"][j]])
             rew, term = torch.cat([rew, imagined["rewards"][j]]), torch.cat([term, imagined["terminated"][j]])
-        pred, logit = rm(model._unit(frames.to(model.device)).flatten(1, 2), acts.to(model.device))
-        loss = F.smooth_l1_loss(pred, rew.float().to(model.device)) + F.binary_cross_entropy_with_logits(
-            logit, term.float().to(model.device), pos_weight=pos_weight
-        )
+        dev = model.device
+        loss = model.reward_loss(frames.to(dev), acts.to(dev), rew.to(dev), term.to(dev), termination_weight)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-    model.reward_model = rm.eval()
+    rm.eval()
     model.train(was_training)
     LOG.info("reward model refitted: %d steps, %d imagined transitions", cfg.steps, len(imagined["frames"]))
     return {"reward_refit_loss": loss.item(), "reward_refit_imagined": len(imagined["frames"])}
