@@ -219,6 +219,58 @@ def test_episode_meta_cloning_and_coverage(tmp_path):
     assert len(TrajectoryDataset(tmp_path / "data")) == 5  # the refused episode left nothing behind
 
 
+def test_dagger_labels_what_the_clone_meets_with_the_experts_actions(tmp_path):
+    """DAgger: the expert labels every observation the driver met; driven by the expert itself, the labels are
+    the actions it took and it succeeds. A clone corrected for two rounds gains those labels and says so."""
+    import torch
+
+    from envs.scene_config import SceneEnvConfig
+    from training.behaviour_cloning import BehaviourCloningConfig, augment, behaviour_cloning, drive_and_label
+
+    env = make_room_env(EXAMPLE_DIR, width=40, height=40, max_steps=60, goal=GOAL)
+    expert = resolve_policy("expert", env)
+
+    class Recorder:  # the expert driving, its actions kept
+        taken: list[int] = []
+
+        def predict(self, obs, deterministic=False):
+            a = int(expert.predict(None)[0])
+            self.taken.append(a)
+            return np.array(a), None
+
+    driver = Recorder()
+    obs, labels, success = drive_and_label(driver, env, expert, 2, seed=3)
+    assert success == 1.0 and labels.tolist() == driver.taken and len(obs) == len(labels)
+    aug = augment(torch.as_tensor(obs[:8]), torch.Generator().manual_seed(0))
+    assert aug.shape == obs[:8].shape and aug.dtype == torch.float32 and 0 <= aug.min() and aug.max() <= 255
+
+    _episodes(tmp_path / "data")
+    cfg = BehaviourCloningConfig(
+        tmp_path / "data",
+        out=tmp_path / "bc",
+        steps=30,
+        batch_size=16,
+        channels=(8, 16, 16),
+        hidden=32,
+        input_size=20,
+        dagger_scene=f"room:{EXAMPLE_DIR}",
+        env=SceneEnvConfig(width=40, height=40, max_steps=12, goal=GOAL),
+        dagger_rounds=2,
+        dagger_episodes=2,
+        dagger_steps=10,
+    )
+    path = behaviour_cloning(cfg)
+    rounds = json.loads((tmp_path / "bc" / "summary.json").read_text())["dagger"]
+    pairs = json.loads((tmp_path / "bc" / "summary.json").read_text())["pairs"]
+    assert [r["round"] for r in rounds] == [0, 1] and pairs < rounds[0]["labels"] < rounds[1]["labels"]
+    meta = json.loads((path / "policy.json").read_text())
+    assert meta["algorithm"] == "behaviour-cloning + DAgger" and meta["net"]["input_size"] == 20
+    cfg.out, cfg.env = tmp_path / "bc3", SceneEnvConfig(width=32, height=32, goal=GOAL)
+    with pytest.raises(UserInputError, match="recorded at"):
+        behaviour_cloning(cfg)
+    assert not (tmp_path / "bc3").exists()
+
+
 def test_recent_episodes_get_their_share_of_every_batch(tmp_path):
     from worldmodel.segments import SegmentSampler
 

@@ -6,21 +6,28 @@ network is the actor-critic's (training/actor_critic.py); its action head is fit
 (discrete) or Gaussian likelihood (continuous) to the demonstrated actions from the observations
 alone, so the clone never reads the map. Mixed with random actions (`noisy:EPS:DIR`), clones make a
 graded family of policies of known quality for `validate`.
+
+With `--dagger-scene` the clone is then corrected where it goes (DAgger, Ross, Gordon & Bagnell 2011):
+for `--dagger-rounds` rounds it drives `--dagger-episodes` episodes in that scene (a twin's steps are
+free), sampling its own actions, the map-reading expert labels every observation it met with the action
+it would take there, and the clone is refitted on every label so far. A plain clone only sees the
+states the expert visits and drifts off them; a corrected one has been shown the way back.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import numpy as np
 import torch
 import tyro
 from tqdm import tqdm
 
+from envs.scene_config import SceneEnvConfig
 from wmcore.errors import UserInputError
 from wmcore.rundir import open_run
 
@@ -47,6 +54,24 @@ class BehaviourCloningConfig:
     """CNN channels (the actor-critic's trunk)."""
     hidden: int = 256
     """Width of the shared fully-connected layer."""
+    augment: bool = True
+    """Show each batch shifted by up to 2 pixels, blurred by a random amount and with its brightness and contrast
+    jittered (DrQ's shift, plus what a reconstruction changes: sharpness and exposure), so a clone fitted on one
+    world's views holds in another's."""
+    input_size: int | None = None
+    """The policy looks at observations area-averaged to this size (None: as recorded); the model-based loop's
+    policies look at the world model's network resolution, so a clone that starts one must match it."""
+    dagger_scene: str | None = None
+    """Correct the clone where it drives (DAgger) in this scene: a Scene directory, nerfstudio run, .ply, or
+    room:DIR; the map-reading expert labels what it sees there. None: plain cloning."""
+    env: SceneEnvConfig = field(default_factory=SceneEnvConfig)
+    """DAgger: the body, camera and task in --dagger-scene (as recorded in DATASET: same size and goal)."""
+    dagger_rounds: int = 4
+    """DAgger: rounds of driving, labelling and refitting."""
+    dagger_episodes: int = 30
+    """DAgger: episodes the clone drives per round."""
+    dagger_steps: int = 750
+    """DAgger: optimisation steps after each round, on every label so far."""
     device: str = "cpu"
     """Torch device."""
     seed: int = 0
@@ -68,8 +93,101 @@ def demonstrations(dataset, match: str) -> tuple[np.ndarray, np.ndarray]:
     return obs, acts
 
 
+def augment(obs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """uint8 observations [B,H,W,3] -> float [B,H,W,3] in 0..255: each shifted by up to 2 pixels (edges
+    repeated), mixed with its 3x3 box blur by a random weight, its contrast scaled by 0.8..1.2 and its
+    brightness moved by -20..20."""
+    b, h, w, _ = obs.shape
+    x = obs.float().permute(0, 3, 1, 2)
+    pad = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
+    dy, dx = torch.randint(0, 5, (2, b), generator=gen)
+    x = torch.stack([pad[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
+    blur = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1)
+    k = torch.rand(b, 1, 1, 1, generator=gen)
+    x = k * blur + (1 - k) * x
+    mean = x.mean(dim=(1, 2, 3), keepdim=True)
+    contrast = 0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=gen)
+    bright = 40 * torch.rand(b, 1, 1, 1, generator=gen) - 20
+    x = (x - mean) * contrast + mean + bright
+    return x.clamp(0, 255).permute(0, 2, 3, 1)
+
+
+def _fit(
+    agent: Any,
+    opt: Any,
+    obs: torch.Tensor,
+    acts: torch.Tensor,
+    steps: int,
+    cfg: BehaviourCloningConfig,
+    gen: torch.Generator,
+    run: Any,
+    step0: int,
+    desc: str,
+) -> float:
+    """`steps` cross-entropy (or likelihood) steps on random batches of (obs, acts); returns the last loss."""
+    t0, bar = time.time(), tqdm(range(steps), desc=desc, unit="step")
+    loss = torch.zeros(())
+    for step in bar:
+        idx = torch.randint(len(obs), (cfg.batch_size,), generator=gen)
+        batch = augment(obs[idx], gen) if cfg.augment else obs[idx]
+        dist, _ = agent.distribution(batch.to(cfg.device))
+        loss = -agent.log_prob(dist, acts[idx].to(cfg.device)).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step % 100 == 0 or step == steps - 1:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+            run.log_metrics(step=step0 + step, loss=loss.item(), steps_per_second=(step + 1) / (time.time() - t0))
+    return float(loss.item())
+
+
+def drive_and_label(
+    agent: Any, env: Any, expert: Any, episodes: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """The clone drives `episodes` episodes in `env` (sampling its actions); returns every observation it met,
+    the expert's action for each, and the clone's success rate in those episodes."""
+    from training.rollouts import episode_success
+
+    obs, labels, wins = [], [], []
+    for ep in range(episodes):
+        o, _ = env.reset(seed=seed + ep)
+        done, ret, terminated, info = False, 0.0, False, {}
+        while not done:
+            obs.append(o)
+            labels.append(int(expert.predict(None)[0]))
+            a = agent.predict(o, deterministic=False)[0]
+            o, r, terminated, truncated, info = env.step(a)
+            ret, done = ret + float(r), terminated or truncated
+        wins.append(episode_success(info, terminated, ret, None))
+    return np.stack(obs), np.asarray(labels, np.int64), float(np.mean(wins))
+
+
+def _dagger_env(cfg: BehaviourCloningConfig, dataset: Any) -> tuple[Any, Any]:
+    """The env the clone is corrected in and its expert, checked against the demonstrations."""
+    from envs.scene_env import SceneEnv, check_scene_path
+    from training.policies import resolve_policy
+    from worldmodel.action_space import ActionSpace
+
+    check_scene_path(cfg.dagger_scene)
+    if (cfg.env.height, cfg.env.width) != tuple(dataset.resolution):
+        raise UserInputError(
+            f"--env.width {cfg.env.width} --env.height {cfg.env.height}: {cfg.dataset} was recorded at "
+            f"{tuple(dataset.resolution)} (height, width); DAgger must show the clone the same views"
+        )
+    try:
+        env = SceneEnv(cfg.dagger_scene, config=cfg.env)
+    except (TypeError, ValueError) as e:
+        raise UserInputError(f"--dagger-scene {cfg.dagger_scene} with --env.*: {e}") from e
+    if ActionSpace.from_gym(env.action_space) != dataset.action_space:
+        raise UserInputError(
+            f"--dagger-scene {cfg.dagger_scene}: its actions {ActionSpace.from_gym(env.action_space).to_dict()} "
+            f"are not the demonstrations' {dataset.action_space.to_dict()}"
+        )
+    return env, resolve_policy("expert", env)
+
+
 def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
-    """Fit the policy and save RUN/policy; returns its path."""
+    """Fit the policy (and correct it by DAgger when asked) and save RUN/policy; returns its path."""
     from training.actor_critic import ActorCritic, ActorCriticNetConfig
     from wmcore.atomic import write_json
     from worldmodel.dataset import TrajectoryDataset
@@ -78,6 +196,13 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
         raise UserInputError(
             f"--steps {cfg.steps}, --batch-size {cfg.batch_size}, --hidden {cfg.hidden} and --channels "
             f"{cfg.channels} must be positive"
+        )
+    if cfg.input_size is not None and cfg.input_size < 8:
+        raise UserInputError(f"--input-size {cfg.input_size}: give at least 8 pixels (or leave it out)")
+    if cfg.dagger_scene is not None and min(cfg.dagger_rounds, cfg.dagger_episodes, cfg.dagger_steps) < 1:
+        raise UserInputError(
+            f"--dagger-rounds {cfg.dagger_rounds}, --dagger-episodes {cfg.dagger_episodes} and --dagger-steps "
+            f"{cfg.dagger_steps} must be positive with --dagger-scene"
         )
     if not np.isfinite(cfg.learning_rate) or cfg.learning_rate <= 0:
         raise UserInputError(f"--learning-rate {cfg.learning_rate}: give a finite rate above 0")
@@ -88,25 +213,37 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
     with open_run(out, cfg, overwrite=cfg.overwrite, tensorboard=True) as run:
         dataset = TrajectoryDataset(cfg.dataset)
         obs, acts = demonstrations(dataset, cfg.demonstrations)
-        run.start()  # the demonstrations are there: the run is accepted
+        env = expert = None
+        if cfg.dagger_scene is not None:
+            env, expert = _dagger_env(cfg, dataset)
+        run.start()  # the demonstrations (and the scene to correct the clone in) are there: the run is accepted
         h, w = dataset.resolution
-        net = ActorCriticNetConfig((h, w, 3), dataset.action_space.to_dict(), cfg.channels, cfg.hidden)
+        size = None if cfg.input_size in (None, h) else cfg.input_size
+        net = ActorCriticNetConfig((h, w, 3), dataset.action_space.to_dict(), cfg.channels, cfg.hidden, size)
         agent = ActorCritic(net).to(cfg.device)
         opt = torch.optim.Adam(agent.parameters(), lr=cfg.learning_rate)
-        obs_t = torch.as_tensor(obs)
-        act_t = torch.as_tensor(acts)
         gen = torch.Generator().manual_seed(cfg.seed)
-        t0, bar = time.time(), tqdm(range(cfg.steps), desc="behaviour cloning", unit="step")
-        for step in bar:
-            idx = torch.randint(len(obs_t), (cfg.batch_size,), generator=gen)
-            dist, _ = agent.distribution(obs_t[idx].to(cfg.device))
-            loss = -agent.log_prob(dist, act_t[idx].to(cfg.device)).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            if step % 100 == 0 or step == cfg.steps - 1:
-                bar.set_postfix(loss=f"{loss.item():.3f}")
-                run.log_metrics(step=step, loss=loss.item(), steps_per_second=(step + 1) / (time.time() - t0))
+        t0 = time.time()
+        obs_t, act_t = torch.as_tensor(obs), torch.as_tensor(acts)
+        loss = _fit(agent, opt, obs_t, act_t, cfg.steps, cfg, gen, run, 0, "behaviour cloning")
+        rounds = []
+        for r in range(cfg.dagger_rounds if env is not None else 0):
+            agent.eval()
+            new_obs, new_acts, success = drive_and_label(agent, env, expert, cfg.dagger_episodes, cfg.seed + 1000 * r)
+            agent.train()
+            obs_t = torch.cat([obs_t, torch.as_tensor(new_obs)])
+            act_t = torch.cat([act_t, torch.as_tensor(new_acts)])
+            rounds.append({"round": r, "clone_success": success, "labels": len(obs_t)})
+            run.log_metrics(step=cfg.steps + r * cfg.dagger_steps, dagger_success=success, dagger_labels=len(obs_t))
+            LOG.info(
+                "DAgger round %d: the clone succeeded in %.0f%% of %d episodes; %d labels",
+                r,
+                100 * success,
+                cfg.dagger_episodes,
+                len(obs_t),
+            )
+            step0 = cfg.steps + r * cfg.dagger_steps
+            loss = _fit(agent, opt, obs_t, act_t, cfg.dagger_steps, cfg, gen, run, step0, f"DAgger round {r + 1}")
         agent.eval()
         with torch.no_grad():  # how often the clone's most likely action is the demonstrated one
             pred = np.concatenate(
@@ -114,25 +251,28 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
             )
         agreement = float((pred == acts).mean()) if dataset.action_space.is_discrete else None
         source = {"dataset": str(cfg.dataset), "demonstrations": cfg.demonstrations, "pairs": len(obs)}
+        if env is not None:
+            source["dagger"] = {"scene": str(cfg.dagger_scene), "rounds": cfg.dagger_rounds, "labels": len(obs_t)}
         agent.save(
             out / "policy",
             extra={
-                "algorithm": "behaviour-cloning",
+                "algorithm": "behaviour-cloning" + (" + DAgger" if env is not None else ""),
                 "trained_on": source,
                 "config": {k: str(v) for k, v in asdict(cfg).items()},
             },
         )
         summary = {
             "pairs": len(obs),
-            "final_loss": loss.item(),
+            "final_loss": loss,
             "train_action_agreement": agreement,
+            "dagger": rounds,
             "seconds": round(time.time() - t0, 1),
         }
         write_json(out / "summary.json", summary)
         LOG.info(
             "cloned %d demonstration steps: loss %.3f, agreement %s; policy in %s",
             len(obs),
-            loss.item(),
+            loss,
             agreement,
             out / "policy",
         )
