@@ -421,6 +421,32 @@ def test_evaluate_into_a_previous_run(capsys, inputs, tmp_path):
     refused(capsys, _evaluate(inputs, out), out, "--overwrite")
 
 
+# ---------------------------------------------------------------------- starting from saved weights
+def test_train_init_not_a_model(capsys, inputs, tmp_path):
+    out = tmp_path / "wm"
+    args = ["train-world-model", str(inputs["data"]), "--out", str(out), "--init", str(inputs["data"])]
+    refused(capsys, args, out, "--init", "not a saved world model")
+
+
+def test_model_based_world_model_init_of_another_size(capsys, inputs, tmp_path):
+    out = tmp_path / "mb"
+    args = ["model-based", "room:assets/example_room", "--out", str(out), "--world-model-init", str(inputs["model"])]
+    refused(capsys, args, out, "--world-model-init", "(64, 64)")  # reality at the default 64 x 64, the model 40
+
+
+def test_model_based_init_policy_not_a_policy(capsys, inputs, tmp_path):
+    out = tmp_path / "mb"
+    args = ["model-based", "room:assets/example_room", "--out", str(out), "--init-policy", str(inputs["data"])]
+    refused(capsys, args, out, "--init-policy", "not a saved actor-critic policy")
+
+
+def test_behaviour_cloning_dagger_views_of_another_size(capsys, inputs, tmp_path):
+    out = tmp_path / "bc"
+    args = ["behaviour-cloning", str(inputs["data"]), "--out", str(out), "--demonstrations", ""]
+    args += ["--dagger-scene", str(inputs["scene"]), "--env.width", "32", "--env.height", "32"]
+    refused(capsys, args, out, "--env.width 32", "recorded at")
+
+
 # ---------------------------------------------------------------------- train-policy
 def test_train_policy_zero_steps(capsys, inputs, tmp_path):
     out = tmp_path / "p"

@@ -89,7 +89,13 @@ COMMANDS: dict[str, tuple[str, str, str, str]] = {
         "training.behaviour_cloning",
         "BehaviourCloningConfig",
         "behaviour_cloning",
-        "Clone a pixel policy from the demonstrations in a trajectory dataset.",
+        "Clone a pixel policy from the demonstrations in a trajectory dataset (corrected by DAgger in a twin).",
+    ),
+    "pretrain-world-model": (
+        "training.pretrain_world_model",
+        "PretrainWorldModelConfig",
+        "pretrain_world_model",
+        "Pretrain a world model on procedural rooms (never the example's), to start others from.",
     ),
     "validate": (
         "training.validate",

@@ -60,7 +60,12 @@ class ModelBasedConfig:
     real_episodes: int = 10
     """Real episodes collected per iteration."""
     initial_policy: str = "sticky"
-    """Policy of the first iteration's real episodes (any kind training.policies.resolve_policy takes)."""
+    """Policy of the first iteration's real episodes (any kind training.policies.resolve_policy takes); with
+    --init-policy, that policy collects them instead."""
+    init_policy: Path | None = None
+    """A saved actor-critic policy (e.g. RUN/policy of `behaviour-cloning`, cloned and corrected in a twin for
+    free) that the loop's policy starts from: it collects the first real episodes, is trained further in
+    imagination, and the final policy (--final-policy-steps) starts from it too. None: a fresh network."""
     world_model_first_steps: int = 1500
     """World-model optimisation steps in the first iteration."""
     world_model_steps: int = 500
@@ -75,6 +80,9 @@ class ModelBasedConfig:
         )
     )
     """The world model's architecture and sampling settings (its resolution and action space are reality's)."""
+    world_model_init: Path | None = None
+    """Start the world model from these saved weights (e.g. assets/world_model_rooms, pretrained on procedural
+    rooms by `pretrain-world-model`); their architecture replaces --world-model.*. None: random weights."""
     self_context: float = 0.25
     """World model: fraction of each batch trained on its own prediction of the last context frame (from step
     `world_model_first_steps // 2`): scheduled sampling, against errors compounding along rollouts."""
@@ -147,6 +155,7 @@ def _world_model_config(cfg: ModelBasedConfig, data: Path, steps: int, recent: i
         batch_size=cfg.world_model_batch_size,
         lr=cfg.world_model_lr,
         warmup_steps=min(100, cfg.world_model_first_steps // 10),
+        init=cfg.world_model_init,
         model=cfg.world_model,
         self_context=cfg.self_context,
         reward_refit=cfg.reward_refit,
@@ -158,6 +167,28 @@ def _world_model_config(cfg: ModelBasedConfig, data: Path, steps: int, recent: i
         checkpoint_every=10**9,
         seed=cfg.seed,
     )
+
+
+def _init_policy(cfg: ModelBasedConfig, space: Any, resolution: tuple[int, int]) -> Any:
+    """The actor-critic in --init-policy (None without one), checked against reality's observations and actions."""
+    from training.actor_critic import ActorCritic
+
+    if cfg.init_policy is None:
+        return None
+    if not (Path(cfg.init_policy) / "policy.safetensors").is_file():
+        raise UserInputError(
+            f"--init-policy {cfg.init_policy}: not a saved actor-critic policy (no policy.safetensors); give "
+            "RUN/policy of `worldmodel behaviour-cloning`, `train-policy` or `model-based`"
+        )
+    agent = ActorCritic.load(cfg.init_policy)
+    h, w = resolution
+    net = agent.config
+    if tuple(net.observation_shape) != (h, w, 3) or net.action_space != space.to_dict():
+        raise UserInputError(
+            f"--init-policy {cfg.init_policy}: it looks at {tuple(net.observation_shape)} and acts in "
+            f"{net.action_space}; reality gives {(h, w, 3)} and {space.to_dict()}"
+        )
+    return agent
 
 
 def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
@@ -172,6 +203,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
     from training.validate import make_real_env
     from worldmodel.action_space import ActionSpace
     from worldmodel.dataset import DatasetWriter, TrajectoryDataset
+    from worldmodel.model import WorldModel
 
     if min(cfg.iterations, cfg.real_episodes, cfg.world_model_first_steps, cfg.policy_steps, cfg.num_envs) < 1 or (
         cfg.final_policy_steps < 0
@@ -204,7 +236,20 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                     f"--init-data {cfg.init_data}: holds {init.action_space.to_dict()} at "
                     f"{init.resolution}, reality has {space.to_dict()} at {(h, w)}"
                 )
-        run.start()  # reality and the data are fine: the run is accepted
+        start = _init_policy(cfg, space, (h, w)) if cfg.init_policy is not None else None
+        if cfg.world_model_init is not None:
+            if not (Path(cfg.world_model_init) / "model.safetensors").is_file():
+                raise UserInputError(
+                    f"--world-model-init {cfg.world_model_init}: not a saved world model (no model.safetensors); "
+                    "give RUN/model of train-world-model or pretrain-world-model, e.g. assets/world_model_rooms"
+                )
+            pre = WorldModel.load_config(cfg.world_model_init)
+            if tuple(pre.resolution) != (h, w) or pre.action_space != space.to_dict():
+                raise UserInputError(
+                    f"--world-model-init {cfg.world_model_init}: the model sees {tuple(pre.resolution)} frames "
+                    f"and acts in {pre.action_space}; reality gives {(h, w)} and {space.to_dict()}"
+                )
+        run.start()  # reality, the data and the starting policy are fine: the run is accepted
         if init is not None:
             shutil.copytree(cfg.init_data, data)
         writer = DatasetWriter(
@@ -215,17 +260,27 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
             append=True,
         )
         free_episodes = len(writer.index["episodes"])
-        input_size = cfg.policy_input_size or h // cfg.world_model.downsample
-        agent = ActorCritic(
-            ActorCriticNetConfig(
-                (h, w, 3), space.to_dict(), cfg.channels, cfg.hidden, input_size=None if input_size == h else input_size
+        wm = cfg.world_model if cfg.world_model_init is None else WorldModel.load_config(cfg.world_model_init)
+        input_size = cfg.policy_input_size or h // wm.downsample
+        agent = (
+            start
+            if start is not None
+            else ActorCritic(
+                ActorCriticNetConfig(
+                    (h, w, 3),
+                    space.to_dict(),
+                    cfg.channels,
+                    cfg.hidden,
+                    input_size=None if input_size == h else input_size,
+                )
             )
         ).to(cfg.device)
         real_steps, history = 0, []
         for it in range(cfg.iterations):
             t0 = time.time()
-            policy = resolve_policy(cfg.initial_policy, env, seed=cfg.seed) if it == 0 else agent
-            name = cfg.initial_policy if it == 0 else f"policy_iter_{it - 1}"
+            first = it == 0 and start is None
+            policy = resolve_policy(cfg.initial_policy, env, seed=cfg.seed) if first else agent
+            name = cfg.initial_policy if first else ("init_policy" if it == 0 else f"policy_iter_{it - 1}")
             rows = collect_real(
                 env,
                 writer,
@@ -286,7 +341,8 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
         final = None
         if cfg.final_policy_steps > 0:
             torch.manual_seed(cfg.seed + 1)
-            agent = ActorCritic(agent.config).to(cfg.device)
+            fresh = _init_policy(cfg, space, (h, w))  # from the starting policy again, or from scratch
+            agent = (fresh if fresh is not None else ActorCritic(agent.config)).to(cfg.device)
             t0 = time.time()
             summary = train_actor_critic(
                 agent, dream, cfg.final_policy_steps, cfg.hp, cfg.seed + cfg.iterations, progress=True
@@ -310,6 +366,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                     "iterations": cfg.iterations,
                     "real_steps": real_steps,
                     "fresh_on_final_model": final is not None,
+                    "init_policy": None if cfg.init_policy is None else str(cfg.init_policy),
                 }
             },
         )

@@ -66,6 +66,11 @@ class TrainWorldModelConfig:
     nothing moves (a body pressed against a wall) are not down-weighted by up to 1 + motion_weight."""
     mixed_precision: str = "no"
     """"no", "bf16" or "fp16" (passed to accelerate; fp16 needs a GPU)."""
+    init: Path | None = None
+    """Start from the weights of this saved world model (e.g. `assets/world_model_rooms`, pretrained on procedural
+    rooms by `pretrain-world-model`) instead of random ones; its config.json is the architecture (--model.* is
+    not used) and the dataset must have its resolution and actions. A run that resumes its checkpoints
+    continues from them instead."""
     model: WorldModelConfig = field(default_factory=WorldModelConfig)
     """The world model's architecture and sampling settings (worldmodel.config.WorldModelConfig, written as the
     model's config.json); its resolution and action space are the dataset's, its text settings follow
@@ -120,6 +125,11 @@ class TrainWorldModelConfig:
 
 def check_train_config(cfg: TrainWorldModelConfig) -> None:
     """Every option checked before anything is loaded or written."""
+    if cfg.init is not None and not (Path(cfg.init) / "model.safetensors").is_file():
+        raise UserInputError(
+            f"--init {cfg.init}: not a saved world model (no model.safetensors); give RUN/model of "
+            "train-world-model or pretrain-world-model, e.g. assets/world_model_rooms"
+        )
     if cfg.mixed_precision not in ("no", "bf16", "fp16"):
         raise UserInputError(f"--mixed-precision {cfg.mixed_precision!r}: use no, bf16 or fp16")
     if not 0.0 <= cfg.self_context <= 1.0:
@@ -199,7 +209,22 @@ def refit_saved_model(cfg: TrainWorldModelConfig, episodes: list[Any], term_weig
 
 
 def _model_config(cfg: TrainWorldModelConfig, dataset: Any) -> WorldModelConfig:
-    """cfg.model with the dataset's resolution and action space, and the text settings of --text-encoder."""
+    """cfg.model (or --init's architecture) with the dataset's resolution and action space, and the text settings of
+    --text-encoder."""
+    if cfg.init is not None:
+        from worldmodel.model import WorldModel
+
+        init = WorldModel.load_config(cfg.init)
+        if tuple(init.resolution) != tuple(dataset.resolution) or init.action_space != dataset.action_space.to_dict():
+            raise UserInputError(
+                f"--init {cfg.init}: the model sees {tuple(init.resolution)} frames and acts in {init.action_space}; "
+                f"{cfg.dataset} holds {tuple(dataset.resolution)} and {dataset.action_space.to_dict()}"
+            )
+        if init.text_encoder or cfg.text_encoder:
+            raise UserInputError(
+                f"--init {cfg.init}: starting a text-conditioned model from saved weights is not supported"
+            )
+        return init
     return replace(
         cfg.model,
         resolution=dataset.resolution,
@@ -274,6 +299,12 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
     torch.manual_seed(cfg.seed)
     text = TextEncoder(cfg.text_encoder) if cfg.text_encoder else None
     model = WorldModel(model_config, text_encoder=text)
+    if cfg.init is not None:
+        from wmcore.tensors import load_tensors
+        from worldmodel.model import WEIGHTS
+
+        weights = Path(cfg.init) / WEIGHTS
+        model.load_weights(load_tensors(weights), source=str(weights))
     mc_dict = model.config.to_dict()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
