@@ -56,6 +56,8 @@ def tiny(out) -> DemoConfig:
             hidden=32,
         ),
         clone_steps=10,
+        clone_dagger_rounds=1,
+        clone_dagger_episodes=1,
         twin_ppo_steps=256,
         twin_ppo_checkpoints=1,
         validate_episodes=3,

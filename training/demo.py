@@ -103,6 +103,11 @@ class DemoConfig:
     the demo): real episodes per iteration, world-model and imagination budgets."""
     clone_steps: int = 1500
     """Optimisation steps of the policy cloned from the twin's expert episodes."""
+    clone_dagger_rounds: int = 4
+    """Rounds of DAgger that correct the clone in the twin, each followed by half of --clone-steps (0: a plain
+    clone)."""
+    clone_dagger_episodes: int = 30
+    """Free twin episodes the clone drives per DAgger round, labelled by the map-reading expert."""
     clone_noise: tuple[float, ...] = (0.25, 0.75)
     """The clone mixed with random actions at these rates: a graded family of known order."""
     twin_ppo_steps: int = 20_000
@@ -178,6 +183,8 @@ def check_demo_config(cfg: DemoConfig) -> None:
         ("--expert-episodes", cfg.expert_episodes, 1),
         ("--random-episodes", cfg.random_episodes, 1),
         ("--clone-steps", cfg.clone_steps, 1),
+        ("--clone-dagger-rounds", cfg.clone_dagger_rounds, 0),
+        ("--clone-dagger-episodes", cfg.clone_dagger_episodes, 1),
         ("--twin-ppo-steps", cfg.twin_ppo_steps, 1),
         ("--twin-ppo-checkpoints", cfg.twin_ppo_checkpoints, 0),
         ("--validate-episodes", cfg.validate_episodes, 1),

@@ -19,6 +19,15 @@ EXAMPLE = "assets/example_room"
 """The bundled example capture (relative to the repository root, where `make demo` runs)."""
 
 
+def policy_input_size(cfg: DemoConfig) -> int:
+    """The size the loop's policies look at (the world model's network resolution), which the clone shares."""
+    from worldmodel.model import WorldModel
+
+    lp = cfg.loop
+    wm = lp.world_model if lp.world_model_init is None else WorldModel.load_config(lp.world_model_init)
+    return lp.policy_input_size or cfg.resolution // wm.downsample
+
+
 def build_family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, loop: Path, out: Path) -> dict:
     """The graded family of pixel policies validate judges: name -> policy spec."""
     from training.behaviour_cloning import BehaviourCloningConfig, behaviour_cloning
@@ -28,7 +37,18 @@ def build_family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Pat
     family: dict[str, str] = {"random": "random"}
     bc = behaviour_cloning(
         BehaviourCloningConfig(
-            data, out=out / "clone", steps=cfg.clone_steps, device=cfg.device, seed=cfg.seed, overwrite=cfg.resume
+            data,
+            out=out / "clone",
+            steps=cfg.clone_steps,
+            input_size=policy_input_size(cfg),
+            dagger_scene=str(scene) if cfg.clone_dagger_rounds else None,
+            env=SceneEnvConfig(**worlds["twin"]),
+            dagger_rounds=max(1, cfg.clone_dagger_rounds),
+            dagger_episodes=cfg.clone_dagger_episodes,
+            dagger_steps=max(1, cfg.clone_steps // 2),
+            device=cfg.device,
+            seed=cfg.seed,
+            overwrite=cfg.resume,
         )
     )
     for eps in sorted(cfg.clone_noise, reverse=True):
