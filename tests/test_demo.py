@@ -58,6 +58,7 @@ def tiny(out) -> DemoConfig:
         clone_steps=10,
         clone_dagger_rounds=1,
         clone_dagger_episodes=1,
+        loop_from_clone=True,
         twin_ppo_steps=256,
         twin_ppo_checkpoints=1,
         validate_episodes=3,
@@ -70,6 +71,7 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     assert list(report["seconds_by_stage"]) == [
         "reconstruct",
         "collect_twin",
+        "clone",
         "model_based_loop",
         "collect_heldout",
         "evaluate_world_model",
@@ -107,6 +109,10 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
         e["steps"] for e in data["episodes"] if e.get("meta", {}).get("world") == "reality"
     )
     assert data["height"] == 40
+    # the loop's policy started from the clone (corrected in the twin), which also collected the first real episodes
+    trained_in = json.loads((out / "loop" / "policy" / "policy.json").read_text())["trained_in"]
+    assert trained_in["init_policy"] == str(out / "family" / "clone" / "policy")
+    assert json.loads((out / "loop" / "summary.json").read_text())["iterations"][0]["collected_with"] == "init_policy"
     for name in (
         "report.md",
         "validate/report.md",

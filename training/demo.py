@@ -32,7 +32,7 @@ from scenes.reconstruct import ReconstructConfig
 from scenes.strategy import DefaultStrategy
 from scenes.train_splats import SplatTrainConfig
 from training.actor_critic import PPOHyperparameters
-from training.demo_family import EXAMPLE, build_family
+from training.demo_family import EXAMPLE, build_family, clone_policy
 from training.model_based import ModelBasedConfig
 from wmcore.errors import UserInputError, flags_under, require_at_least
 from worldmodel.config import WorldModelConfig
@@ -108,6 +108,10 @@ class DemoConfig:
     clone)."""
     clone_dagger_episodes: int = 30
     """Free twin episodes the clone drives per DAgger round, labelled by the map-reading expert."""
+    loop_from_clone: bool = False
+    """Start the loop's policy (and its final one) from the clone: it collects the first real episodes and is
+    trained further in imagination. The clone's steps are the twin's, so free; the family shows the clone alone
+    beside it, so the report says what imagination added."""
     clone_noise: tuple[float, ...] = (0.25, 0.75)
     """The clone mixed with random actions at these rates: a graded family of known order."""
     twin_ppo_steps: int = 20_000
@@ -248,15 +252,18 @@ def _demo(cfg: DemoConfig, out: Path) -> Path:
 
     data = out / "data"
     stages.run("collect_twin", data / "dataset.json", lambda: _collect_twin(cfg, scene, worlds["twin"], data))
+    family = out / "family"
+    clone = family / "clone"
+    stages.run("clone", clone / "policy" / "policy.json", lambda: clone_policy(cfg, scene, worlds["twin"], data, clone))
+    bc = clone / "policy"
     loop = out / "loop"
-    stages.run("model_based_loop", loop / "summary.json", lambda: _loop(cfg, worlds["reality"], data, loop))
+    stages.run("model_based_loop", loop / "summary.json", lambda: _loop(cfg, worlds["reality"], data, loop, bc))
     model, loop_data = loop / "world_model" / "model", loop / "data"
     held = out / "heldout"
     stages.run("collect_heldout", held / "dataset.json", lambda: _collect_heldout(cfg, worlds["reality"], loop, held))
     wm_eval = out / "world_model_eval"
     stages.run("evaluate_world_model", wm_eval / "metrics.json", lambda: _evaluate(cfg, model, held, wm_eval))
-    family = out / "family"
-    stages.run("family", family / "family.json", lambda: build_family(cfg, scene, worlds, data, loop, family))
+    stages.run("family", family / "family.json", lambda: build_family(cfg, scene, worlds, bc, loop, family))
     val = out / "validate"
     stages.run(
         "validate", val / "report.json", lambda: _validate(cfg, model, loop_data, scene, worlds, family, wm_eval, val)
@@ -309,10 +316,12 @@ def _collect_twin(cfg: DemoConfig, scene: Path, twin: dict[str, Any], data: Path
     return data
 
 
-def _loop(cfg: DemoConfig, reality: dict[str, Any], data: Path, loop: Path) -> dict[str, Any]:
+def _loop(cfg: DemoConfig, reality: dict[str, Any], data: Path, loop: Path, clone: Path) -> dict[str, Any]:
     from training.model_based import model_based
 
     lp = cfg.loop
+    if cfg.loop_from_clone:
+        lp.init_policy = clone
     lp.reality, lp.out, lp.init_data = f"room:{EXAMPLE}", loop, data
     lp.env_kwargs, lp.resolution, lp.episode_steps = dict(reality), (cfg.resolution,) * 2, cfg.episode_steps
     lp.device, lp.seed, lp.overwrite = cfg.device, cfg.seed, cfg.resume

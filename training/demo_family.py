@@ -28,21 +28,19 @@ def policy_input_size(cfg: DemoConfig) -> int:
     return lp.policy_input_size or cfg.resolution // wm.downsample
 
 
-def build_family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Path, loop: Path, out: Path) -> dict:
-    """The graded family of pixel policies validate judges: name -> policy spec."""
+def clone_policy(cfg: DemoConfig, scene: Path, twin: dict[str, Any], data: Path, out: Path) -> Path:
+    """The policy cloned from the twin's expert episodes and corrected by DAgger in the twin (free steps), at the
+    loop policies' input size: the family's clone, and the loop's starting policy with --loop-from-clone."""
     from training.behaviour_cloning import BehaviourCloningConfig, behaviour_cloning
-    from training.train_policy_scene import TrainPolicySceneConfig, train_policy_scene
-    from wmcore.atomic import write_json
 
-    family: dict[str, str] = {"random": "random"}
-    bc = behaviour_cloning(
+    return behaviour_cloning(
         BehaviourCloningConfig(
             data,
-            out=out / "clone",
+            out=out,
             steps=cfg.clone_steps,
             input_size=policy_input_size(cfg),
             dagger_scene=str(scene) if cfg.clone_dagger_rounds else None,
-            env=SceneEnvConfig(**worlds["twin"]),
+            env=SceneEnvConfig(**twin),
             dagger_rounds=max(1, cfg.clone_dagger_rounds),
             dagger_episodes=cfg.clone_dagger_episodes,
             dagger_steps=max(1, cfg.clone_steps // 2),
@@ -51,6 +49,14 @@ def build_family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], data: Pat
             overwrite=cfg.resume,
         )
     )
+
+
+def build_family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], bc: Path, loop: Path, out: Path) -> dict:
+    """The graded family of pixel policies validate judges (around the clone `bc`): name -> policy spec."""
+    from training.train_policy_scene import TrainPolicySceneConfig, train_policy_scene
+    from wmcore.atomic import write_json
+
+    family: dict[str, str] = {"random": "random"}
     for eps in sorted(cfg.clone_noise, reverse=True):
         family[f"clone + {100 * eps:.0f}% random"] = f"noisy:{eps}:{bc}"
     family["clone"] = str(bc)
