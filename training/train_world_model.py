@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -19,7 +19,7 @@ import numpy as np
 import torch
 import tyro
 
-from training.world_model_checkpoints import load_checkpoint, save_checkpoint
+from training.world_model_checkpoints import load_checkpoint, load_initial_weights, save_checkpoint, starting_config
 from wmcore.errors import UserInputError, require_at_least
 from wmcore.rundir import RunDir, open_run
 from worldmodel.config import WorldModelConfig
@@ -208,32 +208,6 @@ def refit_saved_model(cfg: TrainWorldModelConfig, episodes: list[Any], term_weig
     run.log_metrics(event="reward_refit", seconds=time.time() - t0, **figures)
 
 
-def _model_config(cfg: TrainWorldModelConfig, dataset: Any) -> WorldModelConfig:
-    """cfg.model (or --init's architecture) with the dataset's resolution and action space, and the text settings of
-    --text-encoder."""
-    if cfg.init is not None:
-        from worldmodel.model import WorldModel
-
-        init = WorldModel.load_config(cfg.init)
-        if tuple(init.resolution) != tuple(dataset.resolution) or init.action_space != dataset.action_space.to_dict():
-            raise UserInputError(
-                f"--init {cfg.init}: the model sees {tuple(init.resolution)} frames and acts in {init.action_space}; "
-                f"{cfg.dataset} holds {tuple(dataset.resolution)} and {dataset.action_space.to_dict()}"
-            )
-        if init.text_encoder or cfg.text_encoder:
-            raise UserInputError(
-                f"--init {cfg.init}: starting a text-conditioned model from saved weights is not supported"
-            )
-        return init
-    return replace(
-        cfg.model,
-        resolution=dataset.resolution,
-        action_space=dataset.action_space.to_dict(),
-        text_encoder="text_encoder" if cfg.text_encoder else None,
-        cross_attention_dim=0,
-    )
-
-
 def termination_weight(episodes: list[Any]) -> float:
     """sqrt(non-terminal / terminal steps), 1 when there are none: halfway (in log terms) between
     ignoring the rare class and balancing it fully, which makes a model end episodes too eagerly."""
@@ -295,16 +269,12 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
     # self_context needs the frame before each segment, to predict its last context frame from
     sampler = SegmentSampler(train_eps, cfg.model.context, 2 if cfg.self_context > 0 else 1)
     term_weight = cfg.termination_weight or termination_weight(train_eps)
-    model_config = _model_config(cfg, dataset)
+    model_config = starting_config(cfg.model, dataset, cfg.init, cfg.text_encoder)
     torch.manual_seed(cfg.seed)
     text = TextEncoder(cfg.text_encoder) if cfg.text_encoder else None
     model = WorldModel(model_config, text_encoder=text)
     if cfg.init is not None:
-        from wmcore.tensors import load_tensors
-        from worldmodel.model import WEIGHTS
-
-        weights = Path(cfg.init) / WEIGHTS
-        model.load_weights(load_tensors(weights), source=str(weights))
+        load_initial_weights(model, cfg.init)
     mc_dict = model.config.to_dict()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -1,11 +1,13 @@
-"""Resumable checkpoints of a world-model run: weights, their EMA, the optimiser state and the step, written
-atomically under RUN/checkpoints/step_NNNNNNNN with the newest `keep` kept; loading refuses a checkpoint of
-another model configuration, naming the difference."""
+"""Where a world-model run's weights come from and go: resumable checkpoints (weights, their EMA, the optimiser
+state and the step, written atomically under RUN/checkpoints/step_NNNNNNNN with the newest `keep` kept; loading
+refuses a checkpoint of another model configuration, naming the difference), and the saved model a run starts
+from (`--init`, e.g. one pretrained on procedural rooms)."""
 
 from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -85,3 +87,40 @@ def load_checkpoint(ckpt_root: Path, model: Any, optimizer: Any, model_config: d
         per.setdefault(int(pid), {})[k] = v
     optimizer.load_state_dict({"state": per, "param_groups": state["optimizer_param_groups"]})
     return int(state["step"]), ema
+
+
+def starting_config(
+    model: WorldModelConfig, dataset: Any, init: Path | None, text_encoder: Path | None
+) -> WorldModelConfig:
+    """The architecture a run builds: `init`'s (a saved model it starts from, which must see the dataset's frames
+    and actions) or `model` with the dataset's resolution and action space and the text settings of
+    `text_encoder`."""
+    if init is not None:
+        from worldmodel.model import WorldModel
+
+        pre = WorldModel.load_config(init)
+        if tuple(pre.resolution) != tuple(dataset.resolution) or pre.action_space != dataset.action_space.to_dict():
+            raise UserInputError(
+                f"--init {init}: the model sees {tuple(pre.resolution)} frames and acts in {pre.action_space}; "
+                f"{dataset.path} holds {tuple(dataset.resolution)} and {dataset.action_space.to_dict()}"
+            )
+        if pre.text_encoder or text_encoder:
+            raise UserInputError(
+                f"--init {init}: starting a text-conditioned model from saved weights is not supported"
+            )
+        return pre
+    return replace(
+        model,
+        resolution=dataset.resolution,
+        action_space=dataset.action_space.to_dict(),
+        text_encoder="text_encoder" if text_encoder else None,
+        cross_attention_dim=0,
+    )
+
+
+def load_initial_weights(model: Any, init: Path) -> None:
+    """Load the weights of the saved model `init` into `model` (built from `starting_config`)."""
+    from worldmodel.model import WEIGHTS
+
+    weights = Path(init) / WEIGHTS
+    model.load_weights(load_tensors(weights), source=str(weights))
