@@ -62,3 +62,19 @@ def test_pretrained_weights_start_train_world_model(tmp_path):
     assert json.loads((tuned / "config.json").read_text())["block_out_channels"] == [8, 16, 16]
     with pytest.raises(UserInputError, match="not a saved world model"):
         train_world_model(TrainWorldModelConfig(tmp_path / "pre" / "data", out=tmp_path / "x", init=tmp_path))
+
+
+def test_the_demo_starts_from_the_shipped_rooms_model():
+    """The demo's loop starts from assets/world_model_rooms: it is there, loads, and fits the demo's frames."""
+    from training.demo import WORLD_MODEL_ROOMS, DemoConfig, check_demo_config
+    from worldmodel.model import WorldModel
+
+    cfg = DemoConfig()
+    assert str(cfg.loop.world_model_init) == WORLD_MODEL_ROOMS
+    check_demo_config(cfg)  # finds the weights and accepts their frame size
+    model = WorldModel.from_pretrained(WORLD_MODEL_ROOMS)
+    assert tuple(model.config.resolution) == (cfg.resolution, cfg.resolution)
+    assert model.config.action_space == {"kind": "discrete", "n": 3}
+    cfg.resolution = 64
+    with pytest.raises(UserInputError, match="--loop.world-model-init"):
+        check_demo_config(cfg)

@@ -38,7 +38,8 @@ from wmcore.errors import UserInputError, flags_under, require_at_least
 from worldmodel.config import WorldModelConfig
 
 LOG = logging.getLogger("worldmodel.demo")
-"""The bundled example capture (relative to the repository root, where `make demo` runs)."""
+WORLD_MODEL_ROOMS = "assets/world_model_rooms"
+"""The world model the loop starts from: pretrained on procedural rooms, never the example's (assets/README.md)."""
 
 
 @dataclass
@@ -93,8 +94,9 @@ class DemoConfig:
             world_model_steps=500,
             world_model_batch_size=16,
             world_model=WorldModelConfig(block_out_channels=(16, 32, 32), reward_channels=(16, 32, 32), downsample=2),
+            world_model_init=Path(WORLD_MODEL_ROOMS),
             policy_steps=10_000,
-            final_policy_steps=75_000,
+            final_policy_steps=30_000,
             num_envs=64,
             hp=PPOHyperparameters(learning_rate=5e-4, rollout_steps=16, clip=0.2, ent_coef=0.01),
         )
@@ -108,7 +110,7 @@ class DemoConfig:
     clone)."""
     clone_dagger_episodes: int = 30
     """Free twin episodes the clone drives per DAgger round, labelled by the map-reading expert."""
-    loop_from_clone: bool = False
+    loop_from_clone: bool = True
     """Start the loop's policy (and its final one) from the clone: it collects the first real episodes and is
     trained further in imagination. The clone's steps are the twin's, so free; the family shows the clone alone
     beside it, so the report says what imagination added."""
@@ -139,6 +141,7 @@ def apply_quality(cfg: DemoConfig) -> None:
     lp.iterations, lp.real_episodes = 6, 50
     lp.world_model_first_steps, lp.world_model_steps, lp.world_model_batch_size = 40_000, 10_000, 32
     lp.world_model = WorldModelConfig(block_out_channels=(64, 128, 128), reward_channels=(64, 128, 128))
+    lp.world_model_init = None  # the shipped weights are the CPU size; the GPU preset trains its own
     lp.policy_steps, lp.final_policy_steps, lp.num_envs = 50_000, 500_000, 256
     cfg.twin_ppo_steps, cfg.validate_episodes = 500_000, 200
 
@@ -202,6 +205,20 @@ def check_demo_config(cfg: DemoConfig) -> None:
         raise UserInputError(f"--clone-noise {cfg.clone_noise}: rates of random actions, each in [0, 1]")
     with flags_under("loop"):
         cfg.loop.hp.check()
+    init = cfg.loop.world_model_init
+    if init is not None:
+        from worldmodel.model import WorldModel
+
+        if not (Path(init) / "model.safetensors").is_file():
+            raise UserInputError(
+                f"--loop.world-model-init {init}: no saved world model there; run the demo from the repository root "
+                "(assets/world_model_rooms ships with it) or pass --loop.world-model-init None to start from scratch"
+            )
+        if tuple(WorldModel.load_config(init).resolution) != (cfg.resolution, cfg.resolution):
+            raise UserInputError(
+                f"--loop.world-model-init {init}: a model for {tuple(WorldModel.load_config(init).resolution)} frames; "
+                f"--resolution {cfg.resolution} needs one of its size, or --loop.world-model-init None"
+            )
     rec = cfg.reconstruct
     rec.input, rec.device = Path(EXAMPLE) / "capture.mp4", cfg.device
     with flags_under("reconstruct"):

@@ -118,6 +118,15 @@ def checks(val: dict[str, Any], wm: dict[str, Any], seconds: float) -> dict[str,
     return out
 
 
+def _loop_start(config: dict[str, Any]) -> str:
+    """Where the loop's world model and policy started (saved weights, or random ones)."""
+    lp = config.get("loop", {})
+    wm, pol = lp.get("world_model_init"), config.get("loop_from_clone")
+    model = f"from `{wm}` (pretrained on procedural rooms, never this one)" if wm else "from random weights"
+    policy = "from the clone (cloned and corrected in the twin, free steps)" if pol else "from random weights"
+    return f"The world model started {model}; the policy {policy}."
+
+
 def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[str, Any]) -> dict[str, Any]:
     """report.json / report.md at the top of the output, and the summary printed at the end."""
     from scenes.pose_eval import pose_accuracy
@@ -295,6 +304,8 @@ Scatter plots, the trust flags (imagined-future spread, frames outside the data)
 `validate/report.md`.
 
 ## The closed loop (real episodes are collected by the previous iteration's policy)
+{_loop_start(r["config"])}
+
 | iteration | collected with | real steps so far | real success | real return | imagined return |
 |---|---|---|---|---|---|
 {loop_rows}
