@@ -63,6 +63,30 @@ def test_split_half_agreement_is_the_noise_ceiling():
     assert close["spearman_rho_ci95"][0] < 0 < close["spearman_rho_ci95"][1]  # too close to rank at n = 40
 
 
+def test_decisions_kept_on_known_inputs():
+    """A policy that acts on a pixel keeps every decision when imagination shows it the true frames, none when it
+    shows frames that flip that pixel; a random policy is judged fairly (about 1) whatever it is shown."""
+    from training.policies import RandomPolicy
+    from training.rollouts import decisions_kept
+
+    class Bright:  # forward when the top-left pixel is bright, else turn
+        def predict(self, obs, state=None, episode_start=None, deterministic=False):
+            return (np.asarray(obs)[:, 0, 0, 0] <= 127).astype(np.int64), None
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (8, 20, 6, 6, 3), dtype=np.uint8)
+    truths = [{"frames": f} for f in frames]
+    same = [{"frames": list(f[4:])} for f in frames]
+    flipped = [{"frames": list(255 - f[4:])} for f in frames]
+    assert decisions_kept(Bright(), truths, same, 4) == 1.0
+    assert decisions_kept(Bright(), truths, flipped, 4) == 0.0
+    import gymnasium as gym
+
+    kept = decisions_kept(RandomPolicy(gym.spaces.Discrete(3), seed=0), truths, flipped, 4)
+    assert 0.6 < kept < 1.6  # chance on both: the ratio is about 1
+    assert decisions_kept(Bright(), truths, [{"frames": []} for _ in frames], 4) is None
+
+
 def test_validate_three_worlds_report(setup, tmp_path):
     """Reality (the true room), the twin (a Scene of the same room) and imagination: every policy in every
     world from matched starts, rank agreement per pair, trust figures, plots."""
@@ -110,6 +134,9 @@ def test_validate_three_worlds_report(setup, tmp_path):
             assert 0 <= s["success_ci95"][0] <= s["success"] <= s["success_ci95"][1] <= 1
         if name != "expert":
             assert 0 <= r["trust"]["outside_data"] <= 1 and r["trust"]["spread"] >= 0
+            kept = r["trust"]["decisions_kept"]
+            assert kept is None or kept >= 0
+            assert ("sees differently" in r["flags"]) == (kept is not None and kept < 0.8)
     # the expert in reality is the map-reading planner in the true room, episode i from seed + i
     from envs.reality import make_room_env
     from training.policies import resolve_policy

@@ -204,7 +204,8 @@ def replayed_episodes(core: Any, truths: list[dict[str, Any]], max_steps: int) -
     predicts termination or where the true one ended."""
     L, n = core.L, len(truths)
     out = [
-        {"rewards": list(tr["rewards"][: L - 1]), "terminated": False, "done": len(tr["actions"]) < L} for tr in truths
+        {"rewards": list(tr["rewards"][: L - 1]), "terminated": False, "done": len(tr["actions"]) < L, "frames": []}
+        for tr in truths
     ]
     for i, tr in enumerate(truths):
         if out[i]["done"]:
@@ -221,9 +222,44 @@ def replayed_episodes(core: Any, truths: list[dict[str, Any]], max_steps: int) -
         acts = np.stack([np.asarray(tr["actions"][min(t, len(tr["actions"]) - 1)]) for tr in truths])
         if len(core.frames) > n:
             acts = np.concatenate([acts, np.repeat(acts[-1:], len(core.frames) - n, 0)])
-        _, rew, term, _ = core.step(acts)
+        nxt, rew, term, _ = core.step(acts)
         for i in live:
             out[i]["rewards"].append(float(rew[i]))
+            out[i]["frames"].append(nxt[i])
             if term[i]:
                 out[i]["terminated"] = out[i]["done"] = True
-    return [{"rewards": np.array(e["rewards"]), "terminated": e["terminated"], "success": e["terminated"]} for e in out]
+    return [
+        {
+            "rewards": np.array(e["rewards"]),
+            "terminated": e["terminated"],
+            "success": e["terminated"],
+            "frames": e["frames"],
+        }
+        for e in out
+    ]
+
+
+def decisions_kept(
+    policy: Any, truths: list[dict[str, Any]], replayed: list[dict[str, Any]], context: int
+) -> float | None:
+    """How often the policy takes the same (most likely) action on the imagined frame of an open-loop replay as on
+    the true frame of the same step, relative to how often it repeats its own action on the true frame (1 for a
+    policy that decides from what it sees; a random one is judged fairly whatever it is shown). Low values mean
+    imagination shows this policy views it decides differently on, so its imagined return says little about its
+    true one. None for continuous actions or when no step was replayed."""
+    same, again = [], []
+    for tr, rp in zip(truths, replayed):
+        k = len(rp["frames"])
+        if k == 0:
+            continue
+        true = np.asarray(tr["frames"][context : context + k])
+        imagined = np.stack(rp["frames"][: len(true)])
+        a = act(policy, true, deterministic=True)
+        if a.ndim > 1:
+            return None
+        same.append(a == act(policy, imagined, deterministic=True))
+        again.append(a == act(policy, true, deterministic=True))
+    if not same:
+        return None
+    chance = float(np.mean(np.concatenate(again)))
+    return float(np.mean(np.concatenate(same))) / chance if chance > 0 else None

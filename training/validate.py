@@ -51,6 +51,9 @@ SPREAD_FLAG = 1.5
 OUTSIDE_FLAG = 0.15
 """Flag `leaves data` when more than this share of a policy's frames lie outside the training data
 (in-distribution behaviour puts about 5% there by construction of the threshold)."""
+DECISION_FLAG = 0.8
+"""Flag `sees differently` when a policy keeps fewer than this share of its decisions on imagined frames
+(training.rollouts.decisions_kept): imagination then judges it on views it does not act on as on real ones."""
 PAIRS = (("imagination", "reality"), ("twin", "reality"), ("imagination", "twin"))
 
 
@@ -233,6 +236,7 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
     from training.evaluate_world_model import plot_psnr
     from training.policies import resolve_policy
     from training.rollouts import (
+        decisions_kept,
         imagined_episodes,
         replayed_episodes,
         replayed_spread,
@@ -350,14 +354,18 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
             if not reference:
                 frames = np.concatenate([e["frames"] for e in episodes[coverage_world]])
                 spread = float(np.nanmean([e["spread"] for e in episodes["imagination"]])) if cfg.spread else None
+                kept = decisions_kept(policy, contexts, diagnosis["replay"], core.L) if cfg.diagnose else None
                 trust = {
                     "outside_data": coverage.outside_fraction(frames),
                     "spread": spread,
                     "spread_ratio": spread / in_data_spread if spread is not None and in_data_spread else None,
+                    "decisions_kept": kept,
                 }
                 entry["trust"] = trust
-                entry["flags"] = (["unsure"] if (trust["spread_ratio"] or 0) > SPREAD_FLAG else []) + (
-                    ["leaves data"] if trust["outside_data"] > OUTSIDE_FLAG else []
+                entry["flags"] = (
+                    (["unsure"] if (trust["spread_ratio"] or 0) > SPREAD_FLAG else [])
+                    + (["leaves data"] if trust["outside_data"] > OUTSIDE_FLAG else [])
+                    + (["sees differently"] if kept is not None and kept < DECISION_FLAG else [])
                 )
             results[name] = entry
             strip = [episodes[w][0]["frames"] for w in names if w in episodes]
@@ -420,6 +428,7 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
                 "coverage_threshold": coverage.threshold,
                 "expected_outside": coverage.expected_outside,
                 "outside_flag": OUTSIDE_FLAG,
+                "decision_flag": DECISION_FLAG,
             },
             "seconds_by_world": {k: round(v, 1) for k, v in seconds.items()},
         }

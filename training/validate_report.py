@@ -126,18 +126,19 @@ def render_markdown(report: dict[str, Any]) -> str:
         "",
         "| policy | "
         + " | ".join(worlds)
-        + " | imagined-future spread (× in-data) | frames outside the data | flags |",
-        "|---|" + "---|" * (len(worlds) + 3),
+        + " | imagined-future spread (× in-data) | frames outside the data | decisions kept on imagined frames"
+        + " | flags |",
+        "|---|" + "---|" * (len(worlds) + 4),
     ]
     for name, p in report["policies"].items():
         tr = p.get("trust", {})
         ratio = tr.get("spread_ratio")
-        outside = tr.get("outside_data")
+        outside, kept = tr.get("outside_data"), tr.get("decisions_kept")
         lines.append(
             f"| {name} | "
             + " | ".join(_world_cell(p["worlds"].get(w)) for w in worlds)
             + f" | {'—' if ratio is None else f'{ratio:.2f}'} | {'—' if outside is None else f'{100 * outside:.0f}%'}"
-            + f" | {', '.join(p.get('flags', [])) or '—'} |"
+            + f" | {'—' if kept is None else f'{kept:.2f}'} | {', '.join(p.get('flags', [])) or '—'} |"
         )
     lines += [
         "",
@@ -170,6 +171,11 @@ def render_markdown(report: dict[str, Any]) -> str:
         f"{trust.get('coverage_world', 'twin')}) farther from every training frame than "
         f"{100 * (1 - trust.get('expected_outside', 0.05)):.0f}% of held-out frames are; flag `leaves data` "
         f"above {100 * trust.get('outside_flag', 0.15):.0f}%.",
+        "- Decisions kept: reality's episodes replayed open loop in imagination, and how often the policy takes "
+        "the same most likely action on the imagined frame as on the true one (relative to how often it repeats "
+        "itself on the true one; a policy that ignores what it sees scores 1); flag `sees differently` below "
+        f"{trust.get('decision_flag', 0.8):.2f}: imagination judges it on views it does not act on as on real ones, "
+        "so its imagined return says little about its true one.",
         "",
     ]
     for key in report["plots"]:
