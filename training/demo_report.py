@@ -300,8 +300,8 @@ i from the same start in every world.
 
 {diagnosis}
 
-Scatter plots, the trust flags (imagined-future spread, frames outside the data) and example frames:
-`validate/report.md`.
+Scatter plots, the trust flags (imagined-future spread, frames outside the data, decisions kept on imagined
+frames) and example frames: `validate/report.md`.
 
 ## The closed loop (real episodes are collected by the previous iteration's policy)
 {_loop_start(r["config"])}
