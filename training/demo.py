@@ -96,7 +96,7 @@ class DemoConfig:
             world_model=WorldModelConfig(block_out_channels=(16, 32, 32), reward_channels=(16, 32, 32), downsample=2),
             world_model_init=Path(WORLD_MODEL_ROOMS),
             policy_steps=10_000,
-            final_policy_steps=30_000,
+            final_policy_steps=0,
             num_envs=64,
             hp=PPOHyperparameters(learning_rate=5e-4, rollout_steps=16, clip=0.2, ent_coef=0.01),
         )

@@ -95,10 +95,10 @@ class ModelBasedConfig:
     """Imagined steps of policy training per iteration (summed over the batch); these policies collect the next
     iteration's real episodes."""
     final_policy_steps: int = 0
-    """After the last iteration, train a fresh policy for this many imagined steps on the final world model and
-    deploy it as OUT/policy (0: OUT/policy is the loop's own policy). Measured on the demo's task, a policy
-    carried through the early, poorer models ended worse in reality than a fresh one trained on the last
-    model (BENCHMARKS.md, "Three worlds")."""
+    """After the last iteration, train a fresh policy (from --init-policy when given) for this many imagined steps
+    on the final world model and deploy it as OUT/policy (0: OUT/policy is the loop's own policy). On the demo's
+    task a fresh network did better this way; a policy started from a clone did better carried through the loop
+    (BENCHMARKS.md, "Three worlds")."""
     num_envs: int = 64
     """Imagined rollouts stepped together (one batched model call per step)."""
     uncertainty_penalty: float = 0.0
