@@ -97,8 +97,8 @@ class ModelBasedConfig:
     final_policy_steps: int = 0
     """After the last iteration, train a fresh policy (from --init-policy when given) for this many imagined steps
     on the final world model and deploy it as OUT/policy (0: OUT/policy is the loop's own policy). On the demo's
-    task a fresh network did better this way; a policy started from a clone did better carried through the loop
-    (BENCHMARKS.md, "Three worlds")."""
+    task a fresh network did better this way, and a policy started from a clone did better carried through the
+    loop, as BENCHMARKS.md ("Three worlds") records."""
     num_envs: int = 64
     """Imagined rollouts stepped together (one batched model call per step)."""
     uncertainty_penalty: float = 0.0
