@@ -1,7 +1,7 @@
 """The world model's imagined frames one to five steps ahead of a true 4-frame context (8 held-out episodes),
 PSNR against the truth and against copying the last frame, and a picture of truth | imagined for the first.
 
-    python benchmarks/imagination/one_step_frames.py MODEL HELDOUT_DATA [DENOISING_STEPS]   # -> /work/exp/imagN.png
+    python benchmarks/imagination/one_step_frames.py MODEL HELDOUT_DATA [DENOISING_STEPS]   # -> imagN.png here
 """
 
 import sys
@@ -42,5 +42,5 @@ for t in range(L - 1, L + 4):
     rows.append(np.concatenate([truth[0], nxt[0].astype(float)], 1))
 
 Image.fromarray(np.concatenate(rows, 0).astype(np.uint8)).resize((160, 400), Image.NEAREST).save(
-    f"/work/exp/imag{sys.argv[3] if len(sys.argv) > 3 else 0}.png"
+    f"imag{sys.argv[3] if len(sys.argv) > 3 else 0}.png"
 )
