@@ -205,20 +205,11 @@ def check_demo_config(cfg: DemoConfig) -> None:
         raise UserInputError(f"--clone-noise {cfg.clone_noise}: rates of random actions, each in [0, 1]")
     with flags_under("loop"):
         cfg.loop.hp.check()
-    init = cfg.loop.world_model_init
-    if init is not None:
-        from worldmodel.model import WorldModel
+    if cfg.loop.world_model_init is not None:
+        from training.world_model_checkpoints import check_init
 
-        if not (Path(init) / "model.safetensors").is_file():
-            raise UserInputError(
-                f"--loop.world-model-init {init}: no saved world model there; run the demo from the repository root "
-                "(assets/world_model_rooms ships with it) or pass --loop.world-model-init None to start from scratch"
-            )
-        if tuple(WorldModel.load_config(init).resolution) != (cfg.resolution, cfg.resolution):
-            raise UserInputError(
-                f"--loop.world-model-init {init}: a model for {tuple(WorldModel.load_config(init).resolution)} frames; "
-                f"--resolution {cfg.resolution} needs one of its size, or --loop.world-model-init None"
-            )
+        res = (cfg.resolution, cfg.resolution)
+        check_init(cfg.loop.world_model_init, res, None, "--loop.world-model-init", f"--resolution {cfg.resolution}")
     rec = cfg.reconstruct
     rec.input, rec.device = Path(EXAMPLE) / "capture.mp4", cfg.device
     with flags_under("reconstruct"):

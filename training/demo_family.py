@@ -19,26 +19,18 @@ EXAMPLE = "assets/example_room"
 """The bundled example capture (relative to the repository root, where `make demo` runs)."""
 
 
-def policy_input_size(cfg: DemoConfig) -> int:
-    """The size the loop's policies look at (the world model's network resolution), which the clone shares."""
-    from worldmodel.model import WorldModel
-
-    lp = cfg.loop
-    wm = lp.world_model if lp.world_model_init is None else WorldModel.load_config(lp.world_model_init)
-    return lp.policy_input_size or cfg.resolution // wm.downsample
-
-
 def clone_policy(cfg: DemoConfig, scene: Path, twin: dict[str, Any], data: Path, out: Path) -> Path:
     """The policy cloned from the twin's expert episodes and corrected by DAgger in the twin (free steps), at the
     loop policies' input size: the family's clone, and the loop's starting policy with --loop-from-clone."""
     from training.behaviour_cloning import BehaviourCloningConfig, behaviour_cloning
+    from training.model_based import loop_policy_input_size
 
     return behaviour_cloning(
         BehaviourCloningConfig(
             data,
             out=out,
             steps=cfg.clone_steps,
-            input_size=policy_input_size(cfg),
+            input_size=loop_policy_input_size(cfg.loop, cfg.resolution),
             dagger_scene=str(scene) if cfg.clone_dagger_rounds else None,
             env=SceneEnvConfig(**twin),
             dagger_rounds=max(1, cfg.clone_dagger_rounds),

@@ -169,6 +169,15 @@ def _world_model_config(cfg: ModelBasedConfig, data: Path, steps: int, recent: i
     )
 
 
+def loop_policy_input_size(cfg: ModelBasedConfig, height: int) -> int:
+    """The size the loop's policies look at: --policy-input-size, else the world model's network resolution (its
+    saved architecture's with --world-model-init)."""
+    from worldmodel.model import WorldModel
+
+    wm = cfg.world_model if cfg.world_model_init is None else WorldModel.load_config(cfg.world_model_init)
+    return cfg.policy_input_size or height // wm.downsample
+
+
 def _init_policy(cfg: ModelBasedConfig, space: Any, resolution: tuple[int, int]) -> Any:
     """The actor-critic in --init-policy (None without one), checked against reality's observations and actions."""
     from training.actor_critic import ActorCritic
@@ -201,9 +210,9 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
     from training.policies import resolve_policy
     from training.train_world_model import train_world_model
     from training.validate import make_real_env
+    from training.world_model_checkpoints import check_init
     from worldmodel.action_space import ActionSpace
     from worldmodel.dataset import DatasetWriter, TrajectoryDataset
-    from worldmodel.model import WorldModel
 
     if min(cfg.iterations, cfg.real_episodes, cfg.world_model_first_steps, cfg.policy_steps, cfg.num_envs) < 1 or (
         cfg.final_policy_steps < 0
@@ -236,19 +245,9 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                     f"--init-data {cfg.init_data}: holds {init.action_space.to_dict()} at "
                     f"{init.resolution}, reality has {space.to_dict()} at {(h, w)}"
                 )
-        start = _init_policy(cfg, space, (h, w)) if cfg.init_policy is not None else None
+        start = _init_policy(cfg, space, (h, w))
         if cfg.world_model_init is not None:
-            if not (Path(cfg.world_model_init) / "model.safetensors").is_file():
-                raise UserInputError(
-                    f"--world-model-init {cfg.world_model_init}: not a saved world model (no model.safetensors); "
-                    "give RUN/model of train-world-model or pretrain-world-model, e.g. assets/world_model_rooms"
-                )
-            pre = WorldModel.load_config(cfg.world_model_init)
-            if tuple(pre.resolution) != (h, w) or pre.action_space != space.to_dict():
-                raise UserInputError(
-                    f"--world-model-init {cfg.world_model_init}: the model sees {tuple(pre.resolution)} frames "
-                    f"and acts in {pre.action_space}; reality gives {(h, w)} and {space.to_dict()}"
-                )
+            check_init(cfg.world_model_init, (h, w), space.to_dict(), "--world-model-init", "reality")
         run.start()  # reality, the data and the starting policy are fine: the run is accepted
         if init is not None:
             shutil.copytree(cfg.init_data, data)
@@ -260,8 +259,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
             append=True,
         )
         free_episodes = len(writer.index["episodes"])
-        wm = cfg.world_model if cfg.world_model_init is None else WorldModel.load_config(cfg.world_model_init)
-        input_size = cfg.policy_input_size or h // wm.downsample
+        input_size = loop_policy_input_size(cfg, h)
         agent = (
             start
             if start is not None

@@ -125,11 +125,6 @@ class TrainWorldModelConfig:
 
 def check_train_config(cfg: TrainWorldModelConfig) -> None:
     """Every option checked before anything is loaded or written."""
-    if cfg.init is not None and not (Path(cfg.init) / "model.safetensors").is_file():
-        raise UserInputError(
-            f"--init {cfg.init}: not a saved world model (no model.safetensors); give RUN/model of "
-            "train-world-model or pretrain-world-model, e.g. assets/world_model_rooms"
-        )
     if cfg.mixed_precision not in ("no", "bf16", "fp16"):
         raise UserInputError(f"--mixed-precision {cfg.mixed_precision!r}: use no, bf16 or fp16")
     if not 0.0 <= cfg.self_context <= 1.0:

@@ -89,6 +89,25 @@ def load_checkpoint(ckpt_root: Path, model: Any, optimizer: Any, model_config: d
     return int(state["step"]), ema
 
 
+def check_init(init: Path, resolution: tuple[int, int], action_space: dict | None, flag: str, against: str):
+    """The config of the saved world model `init` a run starts from, once it is known to be one that sees
+    `resolution` frames (and acts in `action_space`, when given); every error is one line naming `flag`."""
+    from worldmodel.model import WEIGHTS, WorldModel
+
+    if not (Path(init) / WEIGHTS).is_file():
+        raise UserInputError(
+            f"{flag} {init}: not a saved world model (no {WEIGHTS}); give RUN/model of train-world-model or "
+            "pretrain-world-model, e.g. assets/world_model_rooms"
+        )
+    pre = WorldModel.load_config(init)
+    if tuple(pre.resolution) != tuple(resolution) or action_space not in (None, pre.action_space):
+        raise UserInputError(
+            f"{flag} {init}: the model sees {tuple(pre.resolution)} frames and acts in {pre.action_space}; "
+            f"{against} gives {tuple(resolution)}" + ("" if action_space is None else f" and {action_space}")
+        )
+    return pre
+
+
 def starting_config(
     model: WorldModelConfig, dataset: Any, init: Path | None, text_encoder: Path | None
 ) -> WorldModelConfig:
@@ -96,14 +115,7 @@ def starting_config(
     and actions) or `model` with the dataset's resolution and action space and the text settings of
     `text_encoder`."""
     if init is not None:
-        from worldmodel.model import WorldModel
-
-        pre = WorldModel.load_config(init)
-        if tuple(pre.resolution) != tuple(dataset.resolution) or pre.action_space != dataset.action_space.to_dict():
-            raise UserInputError(
-                f"--init {init}: the model sees {tuple(pre.resolution)} frames and acts in {pre.action_space}; "
-                f"{dataset.path} holds {tuple(dataset.resolution)} and {dataset.action_space.to_dict()}"
-            )
+        pre = check_init(init, dataset.resolution, dataset.action_space.to_dict(), "--init", str(dataset.path))
         if pre.text_encoder or text_encoder:
             raise UserInputError(
                 f"--init {init}: starting a text-conditioned model from saved weights is not supported"
