@@ -50,6 +50,7 @@ def tiny(out) -> DemoConfig:
             world_model=WorldModelConfig(block_out_channels=(8, 16), reward_channels=(8, 16), downsample=2),
             policy_steps=64,
             final_policy_steps=32,
+            deploy="best_real",
             num_envs=4,
             hp=PPOHyperparameters(rollout_steps=8),
             channels=(8, 16, 16),
@@ -103,9 +104,13 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     assert {"imagination-reality", "twin-reality", "imagination-twin"} == set(val["pairs"])
     # reality and the twin chase the same spot: the room's goal, carried into the reconstruction's frame
     assert report["worlds"]["reality"]["goal"] == [-2.2, -0.8]
+    assert report["deploy"]["deployed"] in {"policy_iter_0", "final_policy"}
+    assert [c["policy"] for c in report["deploy"]["candidates"]] == ["policy_iter_0", "final_policy"]
+    assert "Deployed: **" in (out / "report.md").read_text()
     data = json.loads((out / "loop" / "data" / "dataset.json").read_text())
     worlds = [e.get("meta", {}).get("world") for e in data["episodes"]]
-    assert worlds.count("reality") == 4 and report["real_steps"] == sum(
+    # 2 real episodes per iteration, 2 more by the final policy, by which the loop chooses the one it deploys
+    assert worlds.count("reality") == 6 and report["real_steps"] == sum(
         e["steps"] for e in data["episodes"] if e.get("meta", {}).get("world") == "reality"
     )
     assert data["height"] == 40

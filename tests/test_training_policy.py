@@ -214,14 +214,16 @@ def test_model_based_loop_counts_real_steps_and_keeps_learning(setup, tmp_path):
         hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2),
         channels=(8, 16, 16),
         hidden=32,
+        deploy="best_real",
     )
     result = model_based(cfg)
     data_after = TrajectoryDataset(tmp_path / "mb" / "data")
     real = [e for e in data_after.episodes if (e.meta or {}).get("world") == "reality"]
-    assert len(data_after) == len(free) + 4 and len(real) == 4  # the free episodes first, then 2 real per iteration
+    # the free episodes first, then 2 real per iteration and 2 by the last policy, which the choice needs
+    assert len(data_after) == len(free) + 6 and len(real) == 6
     assert result["real_steps"] == sum(e.steps for e in real) and result["free_episodes"] == len(free)
     assert [row["collected_with"] for row in result["iterations"]] == ["sticky", "policy_iter_0"]
-    assert [row["real_steps"] for row in result["iterations"]][-1] == result["real_steps"]
+    assert result["iterations"][-1]["real_steps"] == sum(e.steps for e in real[:4])  # then the last policy's 2
     # The world model kept training across iterations (resumed to 2 + 2 steps), and the policy acts on 20x20 views.
     log = (tmp_path / "mb" / "world_model" / "log.txt").read_text()
     assert "resumed" in log and "done at step 4" in log
@@ -229,8 +231,29 @@ def test_model_based_loop_counts_real_steps_and_keeps_learning(setup, tmp_path):
     policy = load_policy(tmp_path / "mb" / "policy")
     assert policy.config.input_size == RES // 2
     assert (tmp_path / "mb" / "policy_iter_0" / "policy.json").is_file()
+    deployed = result["deploy"]["deployed"]
+    assert [c["policy"] for c in result["deploy"]["candidates"]] == ["policy_iter_0", "policy_iter_1"]
+    saved = json.loads((tmp_path / "mb" / "policy" / "policy.json").read_text())
+    assert saved["trained_in"]["deployed"] == deployed
+    same = load_policy(tmp_path / "mb" / deployed)
+    assert all(torch.equal(a, b) for a, b in zip(policy.state_dict().values(), same.state_dict().values()))
     obs, _ = env.reset(seed=0)
     assert env.action_space.contains(int(policy.predict(obs)[0]))
+
+
+def test_the_loop_deploys_the_policy_with_the_best_real_episodes():
+    from training.model_based import choose_deployed
+
+    # success first, then return, then the later policy
+    assert choose_deployed([("a", 0.5, 1.0), ("b", 0.7, 0.0), ("c", 0.6, 9.0)], 10)["deployed"] == "b"
+    assert choose_deployed([("a", 0.5, 1.0), ("b", 0.5, 2.0)], 10)["deployed"] == "b"
+    tie = choose_deployed([("a", 0.5, 2.0), ("b", 0.5, 2.0)], 10)
+    assert tie["deployed"] == "b" and tie["candidates"][0] == {
+        "policy": "a",
+        "success": 0.5,
+        "return": 2.0,
+        "episodes": 10,
+    }
 
 
 def test_actor_critic_continuous_actions_stay_in_the_box(tmp_path):

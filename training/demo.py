@@ -97,6 +97,7 @@ class DemoConfig:
             world_model_init=Path(WORLD_MODEL_ROOMS),
             policy_steps=10_000,
             final_policy_steps=0,
+            deploy="best_real",
             num_envs=64,
             hp=PPOHyperparameters(learning_rate=5e-4, rollout_steps=16, clip=0.2, ent_coef=0.01),
         )

@@ -153,6 +153,7 @@ def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[s
         "worlds": worlds,
         "real_steps": loop["real_steps"],
         "loop": loop["iterations"],
+        "deploy": loop.get("deploy"),
         "world_model": {
             k: wm[k] for k in ("psnr_by_horizon", "copy_last_psnr_by_horizon", "next_frame_psnr", "copy_last_psnr")
         },
@@ -235,6 +236,19 @@ def _summary(r: dict[str, Any], out: Path) -> str:
     return "\n".join(lines)
 
 
+def _deployed(choice: dict[str, Any] | None) -> str:
+    """How the loop chose the policy it deployed (its own real episodes), or that it deployed its last one."""
+    if not choice:
+        return "Deployed: the loop's last policy."
+    n = choice["candidates"][0]["episodes"]
+    seen = ", ".join(f"{c['policy']} {100 * c['success']:.0f}%" for c in choice["candidates"])
+    return (
+        f"Deployed: **{choice['deployed']}**, the policy trained in imagination with the highest success in its own "
+        f"{n} real episodes ({seen}); the validation above measures it on other episodes, so its figure is not "
+        "the one it was chosen by."
+    )
+
+
 def _markdown(r: dict[str, Any]) -> str:
     c = r["checks"]
     worlds = ("reality", "twin", "imagination")
@@ -309,6 +323,8 @@ frames) and example frames: `validate/report.md`.
 | iteration | collected with | real steps so far | real success | real return | imagined return |
 |---|---|---|---|---|---|
 {loop_rows}
+
+{_deployed(r.get("deploy"))}
 
 ## World model on held-out real episodes
 | horizon | world model PSNR (dB) | copy last frame (dB) |

@@ -22,7 +22,7 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -99,6 +99,11 @@ class ModelBasedConfig:
     on the final world model and deploy it as OUT/policy (0: OUT/policy is the loop's own policy). On the demo's
     task a fresh network did better this way, and a policy started from a clone did better carried through the
     loop, as BENCHMARKS.md ("Three worlds") records."""
+    deploy: Literal["last", "best_real"] = "last"
+    """Which policy becomes OUT/policy. last: the loop's last (or --final-policy-steps' fresh one). best_real: the
+    last one also collects --real-episodes real episodes (counted, recorded), and of the policies trained in
+    imagination the one with the highest success in its own real episodes is deployed (then return, then the
+    later one); the loop's real episodes are the only evidence from reality it holds, so it chooses by them."""
     num_envs: int = 64
     """Imagined rollouts stepped together (one batched model call per step)."""
     uncertainty_penalty: float = 0.0
@@ -143,6 +148,19 @@ def collect_real(
         )
         rows.append({"return": float(e["rewards"].sum()), "success": bool(e["success"]), "steps": n})
     return rows
+
+
+def choose_deployed(measured: list[tuple[str, float, float]], episodes: int) -> dict[str, Any]:
+    """The policy to deploy from (name, real success, real mean return) in the order trained: the highest
+    success, then the highest return, then the later one; each with the number of real episodes behind it."""
+    best = max(range(len(measured)), key=lambda i: (measured[i][1], measured[i][2], i))
+    name, success, ret = measured[best]
+    return {
+        "deployed": name,
+        "success": success,
+        "return": ret,
+        "candidates": [{"policy": n, "success": s, "return": r, "episodes": episodes} for n, s, r in measured],
+    }
 
 
 def _world_model_config(cfg: ModelBasedConfig, data: Path, steps: int, recent: int) -> Any:
@@ -356,6 +374,33 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                 summary["steps"],
                 summary["mean_return"],
             )
+        choice = None
+        if cfg.deploy == "best_real":
+            last = "final_policy" if final is not None else f"policy_iter_{cfg.iterations - 1}"
+            rows = collect_real(
+                env,
+                writer,
+                agent,
+                cfg.real_episodes,
+                cfg.seed + 10_000 * cfg.iterations,
+                cfg.episode_steps,
+                {"env_id": cfg.reality, "policy": last, "world": "reality", "iteration": cfg.iterations},
+            )
+            real_steps += sum(r["steps"] for r in rows)
+            measured = [(h["collected_with"], h["collected_success"], h["collected_return"]) for h in history[1:]]
+            measured.append(
+                (last, float(np.mean([r["success"] for r in rows])), float(np.mean([r["return"] for r in rows])))
+            )
+            choice = choose_deployed(measured, cfg.real_episodes)
+            LOG.info(
+                "deployed %s: success %.0f%% in its %d real episodes (%s)",
+                choice["deployed"],
+                100 * choice["success"],
+                cfg.real_episodes,
+                ", ".join(f"{c['policy']} {100 * c['success']:.0f}%" for c in choice["candidates"]),
+            )
+            if choice["deployed"] != last:
+                agent = ActorCritic.load(out / choice["deployed"], device=cfg.device)
         agent.eval().save(
             out / "policy",
             extra={
@@ -365,6 +410,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                     "real_steps": real_steps,
                     "fresh_on_final_model": final is not None,
                     "init_policy": None if cfg.init_policy is None else str(cfg.init_policy),
+                    "deployed": "last" if choice is None else choice["deployed"],
                 }
             },
         )
@@ -373,6 +419,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
             "free_episodes": free_episodes,
             "iterations": history,
             "final_policy": final,
+            "deploy": choice,
             "policy": str(out / "policy"),
             "world_model": str(out / "world_model" / "model"),
             "data": str(data),
