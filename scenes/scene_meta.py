@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from wmcore.atomic import json_text, write_text
-from wmcore.errors import UserInputError
+from wmcore.errors import UserInputError, read_json_in
 
 SCENE_FILE = "scene.json"
 FORMAT = "worldmodel-scene"
@@ -149,17 +149,12 @@ class SceneMeta:
     def read(cls, scene_dir: str | os.PathLike) -> SceneMeta:
         """The scene.json of a Scene directory."""
         scene_dir = Path(scene_dir)
-        path = scene_dir / SCENE_FILE
-        if not path.is_file():
-            raise UserInputError(
-                f"{scene_dir}: not a Scene directory ({SCENE_FILE} is missing); give the output of "
-                "`worldmodel reconstruct` (run it on your capture first)"
-            )
-        try:
-            doc = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            _malformed(path, f"not JSON ({e})")
-        return cls.from_dict(doc, path)
+        missing = (
+            f"not a Scene directory ({SCENE_FILE} is missing); give the output of `worldmodel reconstruct` (run it "
+            "on your capture first)"
+        )
+        doc = read_json_in(scene_dir, SCENE_FILE, missing, "malformed scene description: not JSON ({error}); " + REMEDY)
+        return cls.from_dict(doc, scene_dir / SCENE_FILE)
 
     def write(self, scene_dir: str | os.PathLike) -> Path:
         """Write scene.json into `scene_dir` atomically, after the checks `read` makes."""

@@ -59,32 +59,13 @@ def checks(val: dict[str, Any], wm: dict[str, Any], seconds: float) -> dict[str,
                 or separated(lr["return_ci95"], pr["return_ci95"]),
             }
     pairs = val["pairs"]
-    if "imagination-reality" in pairs:
-        p = pairs["imagination-reality"]
-        ci = p["spearman_rho_ci95"]
-        out["ranking_imagination_reality"] = {
-            "spearman_rho": p["spearman_rho"],
-            "spearman_rho_ci95": ci,
-            "kendall_tau": p["kendall_tau"],
-            "regret_fraction": p.get("regret_fraction"),
-            "policies": p["policies"],
-            "passed": (p["spearman_rho"] or -1) >= TARGETS["rho_imagination"]
-            and ci is not None
-            and ci[0] >= TARGETS["rho_imagination_lower"]
-            and (p.get("regret_fraction") is not None and p["regret_fraction"] <= TARGETS["regret_fraction"]),
-        }
-    if "twin-reality" in pairs:
-        p = pairs["twin-reality"]
-        ci = p["spearman_rho_ci95"]
-        out["ranking_twin_reality"] = {
-            "spearman_rho": p["spearman_rho"],
-            "spearman_rho_ci95": ci,
-            "policies": p["policies"],
-            # the point at the target and the interval's lower end as required of imagination's ranking
-            "passed": (p["spearman_rho"] or -1) >= TARGETS["rho_twin"]
-            and ci is not None
-            and ci[0] >= TARGETS["rho_imagination_lower"],
-        }
+    for pair, key, target, judge_regret in (
+        ("imagination-reality", "ranking_imagination_reality", TARGETS["rho_imagination"], True),
+        # the point at its target and the interval's lower end as required of imagination's ranking
+        ("twin-reality", "ranking_twin_reality", TARGETS["rho_twin"], False),
+    ):
+        if pair in pairs:
+            out[key] = _ranking_check(pairs[pair], target, judge_regret)
     twin_name, twin_pol = _policy(val, "PPO in twin, ")
     finals = [n for n in val["policies"] if n.startswith("PPO in twin, ")]
     if finals:
@@ -234,6 +215,19 @@ def _summary(r: dict[str, Any], out: Path) -> str:
         f"  report:       {out / 'report.md'}",
     ]
     return "\n".join(lines)
+
+
+def _ranking_check(p: dict[str, Any], target: float, judge_regret: bool) -> dict[str, Any]:
+    """A ranking passes when ρ reaches `target` and its bootstrap interval's lower end the shared lower target
+    (and, with `judge_regret`, the regret is within its target)."""
+    ci = p["spearman_rho_ci95"]
+    passed = (p["spearman_rho"] or -1) >= target and ci is not None and ci[0] >= TARGETS["rho_imagination_lower"]
+    if judge_regret:
+        passed = passed and p.get("regret_fraction") is not None and p["regret_fraction"] <= TARGETS["regret_fraction"]
+    row = {"spearman_rho": p["spearman_rho"], "spearman_rho_ci95": ci}
+    if judge_regret:
+        row |= {"kendall_tau": p["kendall_tau"], "regret_fraction": p.get("regret_fraction")}
+    return {**row, "policies": p["policies"], "passed": passed}
 
 
 def _deployed(choice: dict[str, Any] | None) -> str:

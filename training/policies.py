@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import json
 import zipfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -44,7 +43,7 @@ import torch
 
 from training.actor_critic import POLICY_CONFIG, POLICY_FORMAT, POLICY_WEIGHTS, ActorCritic
 from wmcore.atomic import atomic_path, write_json
-from wmcore.errors import UserInputError
+from wmcore.errors import UserInputError, read_json_in
 from wmcore.tensors import load_tensors, save_tensors
 
 SPEC_HELP = (
@@ -242,15 +241,8 @@ def load_policy(path: str | Path, device: str = "cpu") -> Any:
     """A policy saved in this project's format (by train-policy, behaviour cloning or a twin PPO run)."""
     path = Path(path)
     cfg = path / POLICY_CONFIG
-    if not cfg.is_file():
-        raise UserInputError(
-            f"{path}: not a saved policy ({POLICY_CONFIG} missing); give RUN/policy written by "
-            "`worldmodel train-policy`"
-        )
-    try:
-        meta = json.loads(cfg.read_text())
-    except json.JSONDecodeError as e:
-        raise UserInputError(f"{cfg}: invalid JSON ({e})") from e
+    missing = f"not a saved policy ({POLICY_CONFIG} missing); give RUN/policy written by `worldmodel train-policy`"
+    meta = read_json_in(path, POLICY_CONFIG, missing)
     if meta.get("format") != POLICY_FORMAT:
         raise UserInputError(f"{cfg}: not a worldmodel policy (format {meta.get('format')!r})")
     if "net" in meta:  # the ActorCritic network, whichever algorithm trained it

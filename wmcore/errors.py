@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 
 class UserInputError(Exception):
@@ -34,3 +38,16 @@ def require_at_least(*checks: tuple[str, float, float]) -> None:
     for name, value, least in checks:
         if value < least:
             raise UserInputError(f"{name} {value}: give {least} or more")
+
+
+def read_json_in(directory: str | os.PathLike, name: str, missing: str, invalid: str = "invalid JSON ({error})") -> Any:
+    """The JSON document `name` of a directory the user gave (a saved model, policy, scene or dataset).
+    UserInputError "DIRECTORY: `missing`" when the file is not there (say what the directory should be and where
+    it comes from), "FILE: `invalid`" when it is not JSON (`{error}` stands for the parser's message)."""
+    path = Path(directory) / name
+    if not path.is_file():
+        raise UserInputError(f"{directory}: {missing}")
+    try:
+        return json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise UserInputError(f"{path}: {invalid.format(error=e)}") from e

@@ -93,6 +93,11 @@ class RunDir:
 
     `RunDir(path, config)` opens and starts at once (for scripts and benchmarks whose inputs need no
     checking); commands use `open_run`, which validates first and starts when the command says so.
+    `option` is the flag that named the directory (for messages); `resume` continues a run in it, `overwrite`
+    replaces it once this one finishes, `staged` builds the run beside it and swaps it in at the end,
+    `keep_on_failure` keeps a failed run's files; `resume_hint` names how the command continues a run (e.g.
+    "--append to add episodes to it") in the message that refuses a non-empty directory; `tensorboard` also
+    logs metrics to OUT/tensorboard.
     """
 
     def __init__(
@@ -291,41 +296,19 @@ class RunDir:
 
 @contextlib.contextmanager
 def open_run(
-    path: str | Path,
-    config: Any | None = None,
-    *,
-    option: str = "--out",
-    resume: bool = False,
-    overwrite: bool = False,
-    keep_on_failure: bool = False,
-    staged: bool = False,
-    console: bool = True,
-    enabled: bool = True,
-    resume_hint: str | None = None,
-    tensorboard: bool = False,
+    path: str | Path, config: Any | None = None, *, enabled: bool = True, **options: Any
 ) -> Iterator[RunDir | None]:
     """Open a command's run directory (validated, nothing written); the body checks its inputs, calls
     `run.start()` once the run is accepted, and does the work. Success finishes the run; an exception
-    fails it (see RunDir.fail) and propagates. `enabled=False` (a non-main process) yields None.
-    `resume_hint` names how the command continues a run (e.g. "--append to add episodes to it"), for
-    the message that refuses a non-empty directory."""
+    fails it (see RunDir.fail) and propagates. `options` are RunDir's (option, resume, overwrite,
+    keep_on_failure, staged, console, resume_hint, tensorboard); `enabled=False` (a non-main process)
+    yields None."""
     if not enabled:
         yield None
         return
-    run = RunDir(
-        path,
-        config,
-        console=console,
-        option=option,
-        resume=resume,
-        overwrite=overwrite,
-        keep_on_failure=keep_on_failure,
-        staged=staged,
-        start=False,
-        resume_hint=resume_hint,
-        tensorboard=tensorboard,
-    )
-    with run:
+    if "start" in options:
+        raise TypeError("open_run starts the run when the body calls run.start()")
+    with RunDir(path, config, start=False, **options) as run:
         yield run
 
 

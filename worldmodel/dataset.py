@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from wmcore.atomic import atomic_path, write_json
-from wmcore.errors import UserInputError
+from wmcore.errors import UserInputError, read_json_in
 from wmcore.tensors import load_tensors, save_tensors
 from worldmodel.action_space import ActionSpace
 
@@ -187,14 +187,8 @@ class TrajectoryDataset:
     def __init__(self, path: str | Path):
         self.path = Path(path)
         index_path = self.path / INDEX
-        if not index_path.is_file():
-            raise UserInputError(
-                f"{self.path}: no {INDEX} found; record one with `worldmodel collect` or point to a dataset directory"
-            )
-        try:
-            self.index = json.loads(index_path.read_text())
-        except json.JSONDecodeError as e:
-            raise UserInputError(f"{index_path}: not valid JSON ({e}); re-create the dataset") from e
+        missing = f"no {INDEX} found; record one with `worldmodel collect` or point to a dataset directory"
+        self.index = read_json_in(self.path, INDEX, missing, "not valid JSON ({error}); re-create the dataset")
         if not isinstance(self.index, dict) or self.index.get("format") != FORMAT:
             raise UserInputError(
                 f"{index_path}: not a worldmodel trajectory dataset (format "

@@ -12,7 +12,6 @@ effect `sample_next` predicts.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -21,7 +20,7 @@ from diffusers import UNet2DConditionModel, UNet2DModel
 from torch import nn
 
 from wmcore.atomic import atomic_path, write_json
-from wmcore.errors import UserInputError
+from wmcore.errors import UserInputError, read_json_in
 from wmcore.tensors import load_tensors, save_tensors
 from worldmodel.conditioning import ActionEncoder
 from worldmodel.config import WorldModelConfig
@@ -372,17 +371,12 @@ class WorldModel(nn.Module):
 
     @staticmethod
     def load_config(path: str | Path) -> WorldModelConfig:
-        cfg_path = Path(path) / CONFIG
-        if not cfg_path.is_file():
-            raise UserInputError(
-                f"{path}: not a saved WorldModel ({CONFIG} missing); give the directory "
-                "written by save_pretrained / train-world-model (e.g. RUN/model)"
-            )
-        try:
-            data = json.loads(cfg_path.read_text())
-        except json.JSONDecodeError as e:
-            raise UserInputError(f"{cfg_path}: invalid JSON ({e})") from e
-        return WorldModelConfig.from_dict(data, source=str(cfg_path))
+        missing = (
+            f"not a saved WorldModel ({CONFIG} missing); give the directory written by save_pretrained / "
+            "train-world-model (e.g. RUN/model)"
+        )
+        data = read_json_in(path, CONFIG, missing)
+        return WorldModelConfig.from_dict(data, source=str(Path(path) / CONFIG))
 
     @classmethod
     def from_pretrained(cls, path: str | Path, device: str | torch.device = "cpu") -> WorldModel:

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from collision_hallucination import blocked_vs_free  # beside this script, on sys.path when it runs
 
 from envs.scene_env import SceneEnv
 from training.policies import act, resolve_policy
 from training.train_world_model import TrainWorldModelConfig, train_world_model
 from worldmodel.action_space import ActionSpace
 from worldmodel.config import WorldModelConfig
-from worldmodel.dataset import DatasetWriter, TrajectoryDataset
-from worldmodel.model import WorldModel
+from worldmodel.dataset import DatasetWriter
 
 scene, gx, gy, out, steps = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), Path(sys.argv[4]), int(sys.argv[5])
 torch.set_num_threads(2)
@@ -52,27 +52,6 @@ def record(mode: str) -> Path:
             truncs[-1] = truncs[-1] or not terms[-1]
             writer.add(np.stack(frames), np.array(acts), np.array(rews), np.array(terms), np.array(truncs))
     return path
-
-
-def blocked_vs_free(model_dir: Path, data: Path) -> str:
-    model, ds = WorldModel.from_pretrained(model_dir), TrajectoryDataset(data)
-    L, rows = model.config.context, {"collided": [], "moved": []}
-    for ep in ds.episodes:
-        for t in range(L - 1, ep.steps):
-            if ep.actions[t] == 0:
-                rows["collided" if ep.rewards[t] < -0.04 else "moved"].append((ep, t))
-    rng, parts = np.random.default_rng(0), []
-    for name, picks in rows.items():
-        picks = [picks[i] for i in rng.choice(len(picks), min(128, len(picks)), replace=False)]
-        ctx = torch.stack([torch.from_numpy(np.array(ep.frames[t - L + 1 : t + 1])) for ep, t in picks])
-        acts = torch.stack([torch.as_tensor(ep.actions[t - L + 1 : t + 1]) for ep, t in picks])
-        true = torch.stack([torch.from_numpy(np.array(ep.frames[t + 1])) for ep, t in picks]).float()
-        pred = model.sample_next(ctx, acts, generator=torch.Generator().manual_seed(0)).float()
-        cur = ctx[:, -1].float()
-        parts.append(
-            f"{name} (n={len(picks)}): true {(true - cur).abs().mean():.2f}, imagined {(pred - cur).abs().mean():.2f}"
-        )
-    return "; ".join(parts)
 
 
 for mode in ("plain", "bump"):
