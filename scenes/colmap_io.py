@@ -115,18 +115,7 @@ def reconstruction_to_posed(rec: pycolmap.Reconstruction, image_dir: Path) -> Po
     pts = rec.points3D
     xyz = np.array([p.xyz for p in pts.values()], np.float64).reshape(-1, 3)
     rgb = np.array([p.color for p in pts.values()], np.uint8).reshape(-1, 3)
-    dist = np.stack(dists)
-    return PosedImages(
-        paths,
-        np.stack(c2ws),
-        np.stack(Ks),
-        np.array(ws),
-        np.array(hs),
-        xyz,
-        rgb,
-        dist if np.any(dist != 0) else None,
-        dropped,
-    )
+    return PosedImages.from_frames(paths, c2ws, Ks, ws, hs, xyz, rgb, dists, dropped)
 
 
 def read_colmap_model(model_dir: str | Path, image_dir: str | Path | None = None) -> PosedImages:

@@ -27,7 +27,7 @@ import torch
 from scenes.collision import OccupancyGrid
 from scenes.nerfstudio_io import GL_FROM_CV
 from scenes.nerfstudio_runtime import load_checkpoint, lpips_without_download, require_nerfstudio
-from scenes.scene_base import SceneBase, camera_batch
+from scenes.scene_base import SceneBase
 from wmcore.errors import UserInputError
 
 LOG = logging.getLogger(__name__)
@@ -247,21 +247,11 @@ class NerfScene(SceneBase):
         return 0
 
     @torch.inference_mode()
-    def render(
-        self,
-        cam_to_world: torch.Tensor | np.ndarray,
-        K: torch.Tensor | np.ndarray,
-        width: int,
-        height: int,
-        background: tuple[float, float, float] = (0.0, 0.0, 0.0),
-        depth: bool = True,
+    def _render(
+        self, c2w: np.ndarray, Ks: np.ndarray, width: int, height: int, background, depth: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """RGB [B,H,W,3] in [0,1] and z-depth [B,H,W] in metres from metric OpenCV poses [B,4,4] and
-        intrinsics [B,3,3]; depth=False returns None for the depth (`Scene.render`'s contract).
-        (`background` is unused: a NeRF has no empty pixels.)"""
-        c2w = np.asarray(torch.as_tensor(cam_to_world, dtype=torch.float64).cpu(), np.float64)
-        Ks = np.asarray(torch.as_tensor(K, dtype=torch.float64).cpu(), np.float64)
-        c2w, Ks = camera_batch(c2w, Ks)
+        """The model's RGB and z-depth, rendered in its frame (`background` is unused: a NeRF has no
+        empty pixels)."""
         m = self.to_model
         c2w_model = np.einsum("ij,bjk->bik", m, c2w)
         c2w_model[:, :3, :3] *= self.metric_scale  # keep rotations orthonormal

@@ -208,15 +208,4 @@ def read_transforms(path: str | os.PathLike) -> PosedImages:
             points, rgb = read_points_ply(ply)
         else:
             LOG.warning("%s: ply_file_path %s not found, continuing without sparse points", path, ply)
-    dist = np.asarray(dists, np.float64)
-    return PosedImages(
-        paths,
-        np.stack(c2ws),
-        np.stack(Ks),
-        np.array(ws),
-        np.array(hs),
-        points,
-        rgb,
-        dist if np.any(dist != 0) else None,
-        dropped,
-    )
+    return PosedImages.from_frames(paths, c2ws, Ks, ws, hs, points, rgb, dists, dropped)

@@ -35,6 +35,34 @@ class PosedImages:
     dropped: list[str] = field(default_factory=list)
     """Names of input images that were not registered or were skipped (for reporting)."""
 
+    @classmethod
+    def from_frames(
+        cls,
+        paths: list[Path],
+        c2ws: list[np.ndarray],
+        Ks: list[np.ndarray],
+        widths: list[int],
+        heights: list[int],
+        points: np.ndarray,
+        points_rgb: np.ndarray,
+        distortions: list,
+        dropped: list[str],
+    ) -> PosedImages:
+        """Posed images from per-image lists (as a reader collects them); the distortion [N,4] is
+        kept only when some coefficient is non-zero."""
+        dist = np.asarray(distortions, np.float64)
+        return cls(
+            paths,
+            np.stack(c2ws),
+            np.stack(Ks),
+            np.array(widths),
+            np.array(heights),
+            points,
+            points_rgb,
+            dist if np.any(dist != 0) else None,
+            dropped,
+        )
+
     def __len__(self) -> int:
         return len(self.image_paths)
 

@@ -15,45 +15,33 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from scenes.scene_base import camera_batch
+from scenes.scene_base import SceneBase
 from scenes.synthetic_room import EXAMPLE_DIR, SyntheticRoom
 
 
-class RoomScene:
+class RoomScene(SceneBase):
     """A `SyntheticRoom` behind the `Scene` interface (renders by ray casting, one camera at a time)."""
 
     voxel_size = 0.05
     """Collision resolution the environments step bodies at (the geometry itself is exact)."""
 
     def __init__(self, room: SyntheticRoom, supersample: int = 2):
+        super().__init__(1.0, room.floor_z, room.room_min, room.room_max, self)
+        # occupancy is self: SceneEnv reads the collision resolution from `occupancy.voxel_size`
         self.room = room
         self.supersample = int(supersample)
-        self.floor_z = room.floor_z
-        self.bounds_min = np.asarray(room.room_min, np.float64)
-        self.bounds_max = np.asarray(room.room_max, np.float64)
-        self.metric_scale = 1.0
         self.device = torch.device("cpu")
-        self.occupancy = self  # SceneEnv reads the collision resolution from `occupancy.voxel_size`
 
     @classmethod
     def load(cls, capture_dir: str | os.PathLike = EXAMPLE_DIR, supersample: int = 2) -> RoomScene:
         """The room of a capture directory (`scene_spec.json`; default: the bundled example)."""
         return cls(SyntheticRoom.load(Path(capture_dir)), supersample)
 
-    def render(
-        self,
-        cam_to_world: torch.Tensor | np.ndarray,
-        K: torch.Tensor | np.ndarray,
-        width: int,
-        height: int,
-        background: tuple[float, float, float] = (0.0, 0.0, 0.0),
-        depth: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """RGB [B,H,W,3] in [0,1] (anti-aliased with supersample² rays per pixel, as a camera
-        integrates over its pixels) and z-depth [B,H,W] in metres, like `Scene.render`."""
-        c2w = np.asarray(torch.as_tensor(cam_to_world).cpu(), np.float64)
-        Ks = np.asarray(torch.as_tensor(K).cpu(), np.float64)
-        c2w, Ks = camera_batch(c2w, Ks)
+    def _render(
+        self, c2w: np.ndarray, Ks: np.ndarray, width: int, height: int, background, depth: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Ray-cast RGB, anti-aliased with supersample² rays per pixel (as a camera integrates over
+        its pixels), and z-depth (`background` is unused: the room is closed)."""
         rgbs, depths = [], []
         for pose, k in zip(c2w, Ks):
             rgb, d = self.room.render(pose, k, width, height, self.supersample)

@@ -20,7 +20,7 @@ import torch
 from scenes.collision import OccupancyGrid
 from scenes.ply import read_splat_ply, sh_degree_of
 from scenes.rasterize import rasterization
-from scenes.scene_base import SceneBase, camera_batch
+from scenes.scene_base import SceneBase
 from scenes.scene_meta import SceneMeta, is_scene_dir
 from wmcore.errors import UserInputError
 
@@ -127,22 +127,19 @@ class Scene(SceneBase):
         return int(self._means.shape[0])
 
     # ------------------------------------------------------------------ rendering
-    @torch.inference_mode()
-    def render(
-        self,
-        cam_to_world: torch.Tensor | np.ndarray,
-        K: torch.Tensor | np.ndarray,
-        width: int,
-        height: int,
-        background: tuple[float, float, float] = (0.0, 0.0, 0.0),
-        depth: bool = True,
-    ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """RGB [B,H,W,3] in [0,1] and depth [B,H,W] in metres (0 where nothing is hit) from metric
-        camera-to-world poses [B,4,4] (OpenCV) and intrinsics [B,3,3]. depth=False skips compositing
-        the depth channel (returns None for it), for callers that only need RGB."""
+    def _camera_arrays(
+        self, cam_to_world: torch.Tensor | np.ndarray, K: torch.Tensor | np.ndarray
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The poses and intrinsics as float32 tensors on the splats' device."""
         c2w = torch.as_tensor(cam_to_world, dtype=torch.float32, device=self.device)
-        Ks = torch.as_tensor(K, dtype=torch.float32, device=self.device)
-        c2w, Ks = camera_batch(c2w, Ks)
+        return c2w, torch.as_tensor(K, dtype=torch.float32, device=self.device)
+
+    @torch.inference_mode()
+    def _render(
+        self, c2w: torch.Tensor, Ks: torch.Tensor, width: int, height: int, background, depth: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Rasterize the splats (gsplat on CUDA, the numba rasterizer on the CPU) over `background`;
+        the depth is the expected depth in metres, 0 where nothing is hit."""
         viewmats = torch.linalg.inv(c2w)
         bg = torch.tensor(background, dtype=torch.float32, device=self.device).expand(len(c2w), 3)
         out, alpha, _ = rasterization(

@@ -14,6 +14,8 @@ from typing import Any
 
 import torch
 
+from scenes.rasterize.reference import unit_quat_to_rotmat
+
 Params = dict[str, torch.nn.Parameter]
 Optimizers = dict[str, torch.optim.Optimizer]
 
@@ -160,7 +162,7 @@ def split(params: Params, optimizers: Optimizers, mask: torch.Tensor, generator:
     rest = torch.where(~mask)[0]
     scales = torch.exp(params["scales"][sel])
     q = params["quats"][sel]
-    rot = quat_to_rotmat(q / q.norm(dim=-1, keepdim=True))
+    rot = unit_quat_to_rotmat(q / q.norm(dim=-1, keepdim=True))
     noise = torch.randn((2, len(sel), 3), generator=generator, device=scales.device)
     offsets = torch.einsum("nij,bnj->bni", rot, scales[None] * noise)
 
@@ -190,22 +192,3 @@ def reset_opacities(params: Params, optimizers: Optimizers, value: float) -> Non
     """Clamp opacities to at most `value` and clear their optimiser state."""
     logit = math.log(value / (1 - value))
     _update(params, optimizers, lambda _, p: p.clamp_max(logit), lambda _, v: torch.zeros_like(v), names=["opacities"])
-
-
-def quat_to_rotmat(q: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices [...,3,3] from unit wxyz quaternions [...,4]."""
-    w, x, y, z = q.unbind(-1)
-    return torch.stack(
-        [
-            1 - 2 * (y * y + z * z),
-            2 * (x * y - w * z),
-            2 * (x * z + w * y),
-            2 * (x * y + w * z),
-            1 - 2 * (x * x + z * z),
-            2 * (y * z - w * x),
-            2 * (x * z - w * y),
-            2 * (y * z + w * x),
-            1 - 2 * (x * x + y * y),
-        ],
-        -1,
-    ).reshape(q.shape[:-1] + (3, 3))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import torch
@@ -9,6 +10,9 @@ import torch
 from scenes.rasterize.checks import RasterInputs, RasterOptions, check_inputs
 from scenes.rasterize.cpu import cpu_tile_size, render_cpu
 from scenes.rasterize.cuda import render_gsplat
+
+Backend = Callable[[RasterInputs, RasterOptions], tuple[torch.Tensor, torch.Tensor, dict]]
+"""What renders one checked call: `render_gsplat`, `render_cpu` or `reference.render_reference`."""
 
 
 def rasterization(
@@ -30,6 +34,8 @@ def rasterization(
     backgrounds: torch.Tensor | None = None,
     render_mode: str = "RGB",
     absgrad: bool = False,
+    *,
+    backend: Backend | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Render N 3D Gaussians into C cameras; gsplat 1.5 `rasterization` semantics (classic, unpacked).
 
@@ -43,13 +49,18 @@ def rasterization(
     tile_size=None lets the backend choose (the image is the same for any tile size): 16 for
     gsplat; on the CPU see `cpu_tile_size`. meta["tile_size"] says which was used.
     CUDA tensors are rendered by gsplat; CPU tensors by our numba rasterizer, which is
-    differentiable w.r.t. means, quats, scales, opacities, colors and backgrounds.
+    differentiable w.r.t. means, quats, scales, opacities, colors and backgrounds. `backend`
+    renders the checked call instead (tile_size=None is then 16): `rasterization_reference`
+    passes the dense pure-torch one.
     """
     inputs = RasterInputs(means, quats, scales, opacities, colors, viewmats, Ks, backgrounds)
     options = RasterOptions(
         width, height, near_plane, far_plane, radius_clip, eps2d, sh_degree, tile_size, render_mode, absgrad
     )
     check_inputs(inputs, options)
+    if backend is None:
+        backend = render_gsplat if means.is_cuda else render_cpu
     if tile_size is None:
-        options = replace(options, tile_size=16 if means.is_cuda else cpu_tile_size(viewmats.shape[0], width, height))
-    return (render_gsplat if means.is_cuda else render_cpu)(inputs, options)
+        cpu = backend is render_cpu
+        options = replace(options, tile_size=cpu_tile_size(viewmats.shape[0], width, height) if cpu else 16)
+    return backend(inputs, options)

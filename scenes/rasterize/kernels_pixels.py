@@ -145,6 +145,25 @@ def _gaussian_2d(records, c, g, x0, y0, x1, y1):
     return gauss, box, (r[R_SHIFT], r[R_DET], r[R_CHORD])
 
 
+@njit(cache=True, inline="always")
+def _tile_grid(width, height, tile_size):
+    """Tiles per image row, and per image, of the tile grid."""
+    tiles_x = (width + tile_size - 1) // tile_size
+    tiles_y = (height + tile_size - 1) // tile_size
+    return tiles_x, tiles_x * tiles_y
+
+
+@njit(cache=True, inline="always")
+def _tile_job(job, n_tiles, tiles_x, tile_size, width, height):
+    """Camera c and pixels [x0, x1) x [y0, y1) of parallel job `job` (one tile of one camera, the
+    index of its bin), with the tile's width and pixel count."""
+    c, tile = job // n_tiles, job % n_tiles
+    x0, y0 = (tile % tiles_x) * tile_size, (tile // tiles_x) * tile_size
+    x1, y1 = min(x0 + tile_size, width), min(y0 + tile_size, height)
+    tw = x1 - x0
+    return c, x0, y0, x1, y1, tw, tw * (y1 - y0)
+
+
 @njit(parallel=True, cache=True)
 def rasterize_fwd(
     records,
@@ -163,16 +182,10 @@ def rasterize_fwd(
     (number of bin entries up to and including the pixel's last contributor). `backgrounds`
     is [C,D] or [0,D] for none. All arithmetic is float32 (the inputs are float32)."""
     n_cam, n_ch = records.shape[0], colors.shape[2]
-    tiles_x = (width + tile_size - 1) // tile_size
-    tiles_y = (height + tile_size - 1) // tile_size
-    n_tiles = tiles_x * tiles_y
+    tiles_x, n_tiles = _tile_grid(width, height, tile_size)
     has_bg = backgrounds.shape[0] > 0
     for job in prange(n_cam * n_tiles):
-        c, tile = job // n_tiles, job % n_tiles
-        x0, y0 = (tile % tiles_x) * tile_size, (tile // tiles_x) * tile_size
-        x1, y1 = min(x0 + tile_size, width), min(y0 + tile_size, height)
-        tw = x1 - x0
-        n_pix = tw * (y1 - y0)
+        c, x0, y0, x1, y1, tw, n_pix = _tile_job(job, n_tiles, tiles_x, tile_size, width, height)
         trans = np.ones(n_pix, np.float32)  # 0 marks a finished pixel, whose value is in `final`
         final = np.empty(n_pix, np.float32)
         acc = np.zeros((n_pix, n_ch), np.float32)
@@ -249,16 +262,10 @@ def rasterize_bwd(
 ):
     """Per-intersection gradient slots [M,...] from d(loss)/d(out colours [C,H,W,D], alphas [C,H,W])."""
     n_cam, n_ch = records.shape[0], colors.shape[2]
-    tiles_x = (width + tile_size - 1) // tile_size
-    tiles_y = (height + tile_size - 1) // tile_size
-    n_tiles = tiles_x * tiles_y
+    tiles_x, n_tiles = _tile_grid(width, height, tile_size)
     has_bg = backgrounds.shape[0] > 0
     for job in prange(n_cam * n_tiles):
-        c, tile = job // n_tiles, job % n_tiles
-        x0, y0 = (tile % tiles_x) * tile_size, (tile // tiles_x) * tile_size
-        x1, y1 = min(x0 + tile_size, width), min(y0 + tile_size, height)
-        tw = x1 - x0
-        n_pix = tw * (y1 - y0)
+        c, x0, y0, x1, y1, tw, n_pix = _tile_job(job, n_tiles, tiles_x, tile_size, width, height)
         start, end = offsets[job], offsets[job + 1]
         for k in range(start, end):
             v_means2d_k[k, 0] = v_means2d_k[k, 1] = 0.0

@@ -8,25 +8,26 @@ The semantics are gsplat 1.5's classic, unpacked `rasterization` (see `project_r
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from scenes.rasterize.api import rasterization
 from scenes.rasterize.checks import (
     ALPHA_MAX,
     ALPHA_THRESHOLD,
     TRANSMITTANCE_MIN,
     RasterInputs,
     RasterOptions,
-    check_inputs,
     with_depth_channel,
 )
 from scenes.rasterize.sh_basis import sh_basis
 
 
-def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
-    """Rotation matrices [N,3,3] from wxyz quaternions [N,4] (normalised here, as in gsplat)."""
-    w, x, y, z = F.normalize(quats, dim=-1).unbind(-1)
+def unit_quat_to_rotmat(q: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices [...,3,3] from unit wxyz quaternions [...,4]."""
+    w, x, y, z = q.unbind(-1)
     return torch.stack(
         [
             1 - 2 * (y * y + z * z),
@@ -39,8 +40,13 @@ def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
             2 * (y * z + w * x),
             1 - 2 * (x * x + y * y),
         ],
-        dim=-1,
-    ).reshape(-1, 3, 3)
+        -1,
+    ).reshape(q.shape[:-1] + (3, 3))
+
+
+def quat_to_rotmat(quats: torch.Tensor) -> torch.Tensor:
+    """Rotation matrices [N,3,3] from wxyz quaternions [N,4] (normalised here, as in gsplat)."""
+    return unit_quat_to_rotmat(F.normalize(quats, dim=-1)).reshape(-1, 3, 3)
 
 
 def project_reference(
@@ -179,38 +185,15 @@ def composite_reference(
     return out, 1 - t_final
 
 
-def rasterization_reference(
-    means: torch.Tensor,
-    quats: torch.Tensor,
-    scales: torch.Tensor,
-    opacities: torch.Tensor,
-    colors: torch.Tensor,
-    viewmats: torch.Tensor,
-    Ks: torch.Tensor,
-    width: int,
-    height: int,
-    near_plane: float = 0.01,
-    far_plane: float = 1e10,
-    radius_clip: float = 0.0,
-    eps2d: float = 0.3,
-    sh_degree: int | None = None,
-    tile_size: int = 16,
-    backgrounds: torch.Tensor | None = None,
-    render_mode: str = "RGB",
-    absgrad: bool = False,
-) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Same signature and meaning as `rasterization`, dense and differentiable by autograd.
-
-    `absgrad` is accepted for signature parity but not computed (no `means2d.absgrad`).
-    """
-    options = RasterOptions(
-        width, height, near_plane, far_plane, radius_clip, eps2d, sh_degree, tile_size, render_mode, absgrad
-    )
-    prob = check_inputs(RasterInputs(means, quats, scales, opacities, colors, viewmats, Ks, backgrounds), options)
+def render_reference(inputs: RasterInputs, options: RasterOptions) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """The dense backend of `rasterization`: one checked call (tile size chosen), by autograd."""
+    means, quats, scales, opacities, colors, viewmats, Ks, backgrounds = inputs
+    o = options
+    width, height, tile_size, sh_degree = o.width, o.height, o.tile_size, o.sh_degree
     proj = project_reference(
-        means, quats, scales, opacities, viewmats, Ks, width, height, eps2d, near_plane, far_plane, radius_clip
+        means, quats, scales, opacities, viewmats, Ks, width, height, o.eps2d, o.near_plane, o.far_plane, o.radius_clip
     )
-    c, n = prob.n_cameras, prob.n_gaussians
+    c, n = viewmats.shape[0], means.shape[0]
     if sh_degree is None:
         feats = colors if colors.dim() == 3 else colors[None].expand(c, n, -1)
     else:
@@ -220,7 +203,7 @@ def rasterization_reference(
         feats,
         depths,
         backgrounds,
-        render_mode,
+        o.render_mode,
         c,
         lambda a, b: torch.cat([a, b], -1),
         lambda k: backgrounds.new_zeros(k, 1),
@@ -230,7 +213,7 @@ def rasterization_reference(
     out, alphas = composite_reference(
         proj["means2d"], proj["conics"], feats, ops, depths, mask, width, height, backgrounds
     )
-    if options.expected_depth:
+    if o.expected_depth:
         out = torch.cat([out[..., :-1], out[..., -1:] / alphas.clamp(min=1e-10)], -1)
     meta = {
         "means2d": proj["means2d"],
@@ -245,3 +228,10 @@ def rasterization_reference(
         "tile_size": tile_size,
     }
     return out, alphas, meta
+
+
+def rasterization_reference(*args: Any, **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """`rasterization` (same arguments and meaning; tile_size=None is 16) rendered densely by
+    `render_reference`, differentiable by autograd. `absgrad` is accepted for signature parity
+    but not computed (no `means2d.absgrad`)."""
+    return rasterization(*args, **kwargs, backend=render_reference)
