@@ -7,12 +7,11 @@ import json
 
 import numpy as np
 import pytest
+from helpers import short_splat_training
 
 from scenes.ingest import IngestConfig
 from scenes.reconstruct import ReconstructConfig
-from scenes.strategy import DefaultStrategy
 from scenes.synthetic import EXAMPLE_DIR
-from scenes.train_splats import SplatTrainConfig
 from training.actor_critic import PPOHyperparameters
 from training.demo import DemoConfig, demo
 from training.model_based import ModelBasedConfig
@@ -26,14 +25,8 @@ def tiny(out) -> DemoConfig:
         reconstruct=ReconstructConfig(
             EXAMPLE_DIR / "capture.mp4",
             ingest=IngestConfig(num_frames=48, max_size=192, sfm_max_size=320),
-            train=SplatTrainConfig(
-                iterations=400,
-                max_size=64,
-                eval_every=400,
-                sh_degree=1,
-                strategy=DefaultStrategy(
-                    refine_start_iter=50, refine_every=50, refine_stop_iter=300, max_gaussians=6000
-                ),
+            train=short_splat_training(
+                400, max_size=64, sh_degree=1, refine_every=50, refine_stop_iter=300, max_gaussians=6000
             ),
         ),
         resolution=40,

@@ -9,6 +9,7 @@ import pytest
 import torch
 from gymnasium.utils.env_checker import check_env
 from gymnasium.vector import AutoresetMode
+from helpers import small_cnn_ppo, tiny_world_model
 
 import envs  # noqa: F401  (registers the environments)
 from envs.dream_env import DreamEnv, DreamVectorEnv
@@ -16,8 +17,6 @@ from envs.scene_env import SceneEnv
 from scenes.truth_scene import truth_scene
 from training.collect import RecordEpisodes
 from wmcore.errors import UserInputError
-from worldmodel.config import WorldModelConfig
-from worldmodel.model import WorldModel
 
 RES = 40
 
@@ -38,18 +37,7 @@ def setup(tmp_path_factory):
             _, _, te, tr, _ = recorder.step(int(rng.integers(3)))
             done = te or tr
     recorder.close()
-    torch.manual_seed(0)
-    model = WorldModel(
-        WorldModelConfig(
-            resolution=(RES, RES),
-            action_space={"kind": "discrete", "n": 3},
-            context=2,
-            block_out_channels=(16, 32),
-            action_embed_dim=8,
-            reward_channels=(8,),
-        )
-    )
-    model.save_pretrained(root / "model")
+    tiny_world_model(resolution=(RES, RES)).save_pretrained(root / "model")
     return env, root / "model", root / "data"
 
 
@@ -161,34 +149,16 @@ def test_bad_input(setup, tmp_path):
 
 def test_sb3_ppo_trains_on_scene_env_and_dream_vector_env(setup):
     """PPO runs its real update loop on both; the imagined batch stays one model call per step."""
-    from stable_baselines3 import PPO
-
     from envs.sb3 import SB3DreamVecEnv
 
     env, model, data = setup
-    ppo = PPO(
-        "CnnPolicy",
-        env,
-        n_steps=16,
-        batch_size=16,
-        n_epochs=1,
-        seed=0,
-        policy_kwargs={"normalize_images": True, "features_extractor_kwargs": {"features_dim": 32}},
-    )
+    ppo = small_cnn_ppo(env, n_steps=16, batch_size=16, features_dim=32, normalize_images=True)
     ppo.learn(32)
     vec = DreamVectorEnv(model, data, num_envs=4, max_steps=6, autoreset_mode=AutoresetMode.SAME_STEP)
     calls = []
     step = vec.core.model.step
     vec.core.model.step = lambda *a, **k: calls.append(a[0].shape[0]) or step(*a, **k)
-    ppo2 = PPO(
-        "CnnPolicy",
-        SB3DreamVecEnv(vec),
-        n_steps=8,
-        batch_size=16,
-        n_epochs=1,
-        seed=0,
-        policy_kwargs={"features_extractor_kwargs": {"features_dim": 32}},
-    )
+    ppo2 = small_cnn_ppo(SB3DreamVecEnv(vec), n_steps=8, batch_size=16, features_dim=32)
     ppo2.learn(32)
     assert calls and set(calls) == {4}  # every model call carried the whole batch
     # The policy trained in imagination acts in the SceneEnv unchanged.

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium.vector import AutoresetMode
+from helpers import small_cnn_ppo
 
 import envs  # noqa: F401  (registers the environments)
 from envs.oracle import ShortestPathPolicy
@@ -179,22 +180,12 @@ def test_observations_stay_on_cuda(scene_dir):
 
 
 def test_sb3_ppo_trains_on_scene_vector_env(scene):
-    from stable_baselines3 import PPO
-
     with pytest.raises(ValueError, match="SAME_STEP"):
         SB3VecEnv(SceneVectorEnv(scene, num_envs=2, width=40, height=40))
     vec = SceneVectorEnv(
         scene, num_envs=2, width=40, height=40, max_steps=5, goal=GOAL, autoreset_mode=AutoresetMode.SAME_STEP
     )
-    model = PPO(
-        "CnnPolicy",
-        SB3VecEnv(vec),
-        n_steps=8,
-        batch_size=8,
-        n_epochs=1,
-        seed=0,
-        policy_kwargs={"features_extractor_kwargs": {"features_dim": 16}},
-    )
+    model = small_cnn_ppo(SB3VecEnv(vec), n_steps=8, batch_size=8, features_dim=16)
     model.learn(16)
     assert model.num_timesteps == 16
     assert len(model.ep_info_buffer) >= 2 and len(model.ep_success_buffer) >= 2  # episodes of 5 steps ended

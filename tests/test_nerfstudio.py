@@ -14,14 +14,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import short_splat_training
 
 from scenes.example_dataset import write_example_dataset
 from scenes.ingest import IngestConfig
 from scenes.nerfstudio_io import GL_FROM_CV, read_transforms
 from scenes.reconstruct import ReconstructConfig, reconstruct
 from scenes.scene import Scene
-from scenes.strategy import DefaultStrategy
-from scenes.train_splats import SplatTrainConfig
 from wmcore.errors import UserInputError
 
 pytestmark = pytest.mark.usefixtures("torchvision_for_nerfstudio", "no_network")
@@ -120,12 +119,8 @@ def test_nerfstudio_processed_dataset_reconstructs_with_splats(ns_dataset, tmp_p
         voxel_size=0.25,
         preview_frames=2,
         ingest=IngestConfig(max_size=48),
-        train=SplatTrainConfig(
-            iterations=60,
-            max_size=48,
-            eval_every=60,
-            sh_degree=0,
-            strategy=DefaultStrategy(refine_start_iter=20, refine_every=20, refine_stop_iter=50, max_gaussians=4000),
+        train=short_splat_training(
+            60, max_size=48, sh_degree=0, refine_every=20, refine_stop_iter=50, max_gaussians=4000
         ),
     )
     out = reconstruct(cfg)

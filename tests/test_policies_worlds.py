@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from gymnasium import spaces
+from helpers import tiny_model_based_loop
 
 from envs.reality import FloorMap, make_place_env, make_room_env, nearest_free
 from scenes.room_scene import RoomScene
@@ -306,7 +307,6 @@ def test_model_based_loop_on_a_standard_env_with_continuous_actions(tmp_path):
     pytest.importorskip("Box2D")
     from training.model_based import ModelBasedConfig, model_based
     from training.policies import load_policy
-    from worldmodel.config import WorldModelConfig
 
     result = model_based(
         ModelBasedConfig(
@@ -314,18 +314,9 @@ def test_model_based_loop_on_a_standard_env_with_continuous_actions(tmp_path):
             out=tmp_path / "mb",
             resolution=(32, 32),
             episode_steps=12,
-            iterations=2,
             real_episodes=1,
             initial_policy="random",
-            world_model_first_steps=2,
-            world_model_steps=2,
-            world_model_batch_size=2,
-            world_model=WorldModelConfig(block_out_channels=(8, 16), reward_channels=(8, 16), downsample=2, context=2),
-            policy_steps=16,
-            num_envs=4,
-            imagined_horizon=4,
-            channels=(8, 16, 16),
-            hidden=32,
+            **tiny_model_based_loop(),
         )
     )
     assert result["real_steps"] == 24 and result["free_episodes"] == 0

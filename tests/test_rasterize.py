@@ -49,16 +49,9 @@ def random_scene(
         viewmats[c, :3, 3] = torch.tensor([0.2 * c, -0.1 * c, 0.1 * c])
     Ks = torch.tensor([[30.0, 0, 13.0], [0, 28.0, 9.5], [0, 0, 1]]).repeat(n_cam, 1, 1)
     backgrounds = torch.rand(n_cam, channels, generator=g)
-    return dict(
-        means=means,
-        quats=quats,
-        scales=scales,
-        opacities=opacities,
-        colors=colors,
-        viewmats=viewmats,
-        Ks=Ks,
-        backgrounds=backgrounds,
-    )
+    gaussians = dict(means=means, quats=quats, scales=scales, opacities=opacities, colors=colors)
+    cameras = dict(viewmats=viewmats, Ks=Ks, backgrounds=backgrounds)
+    return {**gaussians, **cameras}
 
 
 SIZE = dict(width=26, height=19, tile_size=8)  # partial tiles on both axes
@@ -149,20 +142,16 @@ def test_reference_gradcheck_float64():
 
 
 def _single(depth: float, scale: float, opacity: float, width: int = 33, height: int = 33, f: float = 40.0):
-    means = torch.tensor([[0.0, 0.0, depth]])
-    quats = torch.tensor([[2.0, 0.0, 0.0, 0.0]])  # identity, not normalised
-    scales = torch.full((1, 3), scale)
-    opacities = torch.tensor([opacity])
-    colors = torch.tensor([[0.2, 0.5, 0.9]])
-    Ks = torch.tensor([[[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]]])
+    """One isotropic Gaussian on the optical axis of a camera at the origin, its principal point at the
+    image centre."""
     return dict(
-        means=means,
-        quats=quats,
-        scales=scales,
-        opacities=opacities,
-        colors=colors,
+        means=torch.tensor([[0.0, 0.0, depth]]),
+        quats=torch.tensor([[2.0, 0.0, 0.0, 0.0]]),  # identity, not normalised
+        scales=torch.full((1, 3), scale),
+        opacities=torch.tensor([opacity]),
+        colors=torch.tensor([[0.2, 0.5, 0.9]]),
         viewmats=torch.eye(4)[None],
-        Ks=Ks,
+        Ks=torch.tensor([[[f, 0, width / 2], [0, f, height / 2], [0, 0, 1]]]),
         width=width,
         height=height,
     )

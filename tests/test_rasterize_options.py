@@ -38,24 +38,12 @@ def test_gsplat_gets_every_option_by_name(monkeypatch):
 
     monkeypatch.setitem(sys.modules, "gsplat", types.SimpleNamespace(rasterization=fake_rasterization))
     inputs = _inputs()
-    options = RasterOptions(16, 12, 0.02, 50.0, 0.5, 0.25, None, 16, "RGB+ED", True)
-    out, alphas, meta = render_gsplat(inputs, options)
+    image = dict(width=16, height=12, near_plane=0.02, far_plane=50.0, radius_clip=0.5, eps2d=0.25)
+    drawing = dict(sh_degree=None, tile_size=16, render_mode="RGB+ED", absgrad=True)
+    out, alphas, meta = render_gsplat(inputs, RasterOptions(**image, **drawing))
     assert len(seen["args"]) == 7 and all(a is b for a, b in zip(seen["args"], inputs[:7]))
-    assert seen["kwargs"] == dict(
-        width=16,
-        height=12,
-        near_plane=0.02,
-        far_plane=50.0,
-        radius_clip=0.5,
-        eps2d=0.25,
-        sh_degree=None,
-        tile_size=16,
-        backgrounds=inputs.backgrounds,
-        render_mode="RGB+ED",
-        absgrad=True,
-        packed=False,
-        rasterize_mode="classic",
-    )
+    fixed = dict(backgrounds=inputs.backgrounds, packed=False, rasterize_mode="classic")
+    assert seen["kwargs"] == {**image, **drawing, **fixed}  # every option by its gsplat name, and nothing else
     assert meta["radii"].shape == (2, 5) and meta["radii_xy"].shape == (2, 5, 2)
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import short_splat_training
 
 from scenes.example_dataset import write_example_dataset
 from scenes.ingest import IngestConfig
@@ -18,9 +19,8 @@ from scenes.nerfstudio_io import read_transforms
 from scenes.ply import read_splat_ply
 from scenes.reconstruct import ReconstructConfig, reconstruct
 from scenes.scene import Scene
-from scenes.strategy import DefaultStrategy
 from scenes.synthetic import write_example_capture
-from scenes.train_splats import SplatTrainConfig, train_splats
+from scenes.train_splats import train_splats
 from wmcore.errors import UserInputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -37,12 +37,8 @@ def small_config(inp: Path, out: Path) -> ReconstructConfig:
         out=out,
         voxel_size=0.1,
         ingest=IngestConfig(num_frames=32, max_size=192, sfm_max_size=192),
-        train=SplatTrainConfig(
-            iterations=200,
-            max_size=64,
-            eval_every=100,
-            sh_degree=1,
-            strategy=DefaultStrategy(refine_start_iter=50, refine_every=50, refine_stop_iter=150, max_gaussians=8000),
+        train=short_splat_training(
+            200, max_size=64, sh_degree=1, refine_every=50, eval_every=100, refine_stop_iter=150, max_gaussians=8000
         ),
     )
 
@@ -144,12 +140,8 @@ def test_splat_training_on_cuda_reaches_what_the_cpu_reaches(tmp_path):
     held-out PSNR they reach is the CPU rasterizer's (the random streams differ, so not bit for bit)."""
     pytest.importorskip("gsplat")
     posed = read_transforms(write_example_dataset(tmp_path / "ds", num_frames=24, width=96, height=72))
-    cfg = SplatTrainConfig(
-        iterations=600,
-        max_size=96,
-        eval_every=600,
-        sh_degree=1,
-        strategy=DefaultStrategy(refine_start_iter=100, refine_every=100, refine_stop_iter=450, max_gaussians=20_000),
+    cfg = short_splat_training(
+        600, max_size=96, sh_degree=1, refine_every=100, refine_stop_iter=450, max_gaussians=20_000
     )
     cpu, gpu = train_splats(posed, cfg, "cpu"), train_splats(posed, cfg, "cuda")
     print({k: (cpu.metrics[k], gpu.metrics[k]) for k in ("psnr", "ssim", "num_gaussians", "train_seconds")})

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import tiny_model_based_loop, tiny_world_model
 
 from envs.scene_config import SceneEnvConfig
 from envs.scene_env import SceneEnv
@@ -19,7 +20,6 @@ from training.policies import load_policy
 from training.train_policy import TrainPolicyConfig, train_policy
 from wmcore.errors import UserInputError
 from worldmodel.action_space import ActionSpace
-from worldmodel.config import WorldModelConfig
 from worldmodel.dataset import DatasetWriter
 from worldmodel.model import WorldModel
 
@@ -47,19 +47,7 @@ def build_setup(root: Path, context: int = 2, episodes: int = 3, max_steps: int 
             truncs.append(tr)
             done = te or tr
         writer.add(np.stack(frames), acts, rews, terms, truncs)
-    torch.manual_seed(0)
-    model = WorldModel(
-        WorldModelConfig(
-            resolution=(RES, RES),
-            action_space={"kind": "discrete", "n": 3},
-            context=context,
-            block_out_channels=(16, 32),
-            action_embed_dim=8,
-            reward_channels=(8,),
-            num_steps=1,
-        )
-    )
-    model.save_pretrained(root / "model")
+    tiny_world_model(resolution=(RES, RES), context=context, num_steps=1).save_pretrained(root / "model")
     return env, root / "model", root / "data"
 
 
@@ -124,18 +112,7 @@ def test_load_policy_bad_input(tmp_path):
 def action_only_reward_model(model_dir: Path) -> tuple[Path, np.ndarray]:
     """A world model (context 1) whose reward ignores the frames: r(a) spans [0, 1] over the
     three actions, and which never terminates."""
-    torch.manual_seed(0)
-    model = WorldModel(
-        WorldModelConfig(
-            resolution=(RES, RES),
-            action_space={"kind": "discrete", "n": 3},
-            context=1,
-            block_out_channels=(16, 32),
-            action_embed_dim=8,
-            reward_channels=(8,),
-            num_steps=1,
-        )
-    )
+    model = tiny_world_model(resolution=(RES, RES), context=1, num_steps=1)
     head = model.reward_model.head
     action_features = model.config.reward_channels[-1]  # the head's input: frame features, then the actions'
     frames = torch.zeros(3, 1, RES, RES, 3, dtype=torch.uint8)
@@ -202,19 +179,10 @@ def test_model_based_loop_counts_real_steps_and_keeps_learning(setup, tmp_path):
         resolution=(RES, RES),
         episode_steps=10,
         init_data=data,
-        iterations=2,
         real_episodes=2,
-        world_model_first_steps=2,
-        world_model_steps=2,
-        world_model_batch_size=2,
-        world_model=WorldModelConfig(block_out_channels=(8, 16), reward_channels=(8, 16), downsample=2, context=2),
-        policy_steps=16,
-        num_envs=4,
-        imagined_horizon=4,
         hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2),
-        channels=(8, 16, 16),
-        hidden=32,
         deploy="best_real",
+        **tiny_model_based_loop(),
     )
     result = model_based(cfg)
     data_after = TrajectoryDataset(tmp_path / "mb" / "data")

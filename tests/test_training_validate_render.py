@@ -8,6 +8,7 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
+from helpers import tiny_world_model
 from test_training_policy import build_setup
 
 from scenes.synthetic import EXAMPLE_DIR
@@ -223,11 +224,7 @@ def test_render_writes_playable_mp4_and_gif(setup, tmp_path, kind):
 
 def test_validate_against_the_gymnasium_env_the_dataset_came_from(setup, tmp_path):
     """Without --reality, reality is the dataset's source env observed through render(), as `collect` saw it."""
-    import torch
-
     from training.collect import CollectConfig, collect
-    from worldmodel.config import WorldModelConfig
-    from worldmodel.model import WorldModel
 
     root = setup[3]
     kwargs = {"scene": str(root / "scene"), "width": 40, "height": 40, "render_size": 40}
@@ -241,18 +238,7 @@ def test_validate_against_the_gymnasium_env_the_dataset_came_from(setup, tmp_pat
             env_kwargs=json.dumps(kwargs),
         )
     )
-    torch.manual_seed(0)
-    WorldModel(
-        WorldModelConfig(
-            resolution=(40, 40),
-            action_space={"kind": "discrete", "n": 3},
-            context=2,
-            block_out_channels=(16, 32),
-            action_embed_dim=8,
-            reward_channels=(8,),
-            num_steps=1,
-        )
-    ).save_pretrained(tmp_path / "model")
+    tiny_world_model(resolution=(40, 40), num_steps=1).save_pretrained(tmp_path / "model")
     report = validate(
         ValidateConfig(tmp_path / "model", data, policies=("random",), episodes=2, max_steps=4, out=tmp_path / "val")
     )

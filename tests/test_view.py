@@ -15,15 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
+from helpers import tiny_world_model
 
 from scenes.truth_scene import truth_scene
 from training.collect import CollectConfig, collect
 from training.view import ViewConfig, Viewer, find_sources, splats_for_viewer
 from wmcore.errors import UserInputError
-from worldmodel.config import WorldModelConfig
 from worldmodel.dataset import TrajectoryDataset
-from worldmodel.model import WorldModel
 
 RES = 40
 
@@ -47,18 +45,7 @@ def run_dir(tmp_path_factory):
             frames="observation",
         )
     )
-    torch.manual_seed(0)
-    WorldModel(
-        WorldModelConfig(
-            resolution=(RES, RES),
-            action_space={"kind": "discrete", "n": 3},
-            context=2,
-            block_out_channels=(16, 32),
-            action_embed_dim=8,
-            reward_channels=(8,),
-            num_steps=1,
-        )
-    ).save_pretrained(root / "model")
+    tiny_world_model(resolution=(RES, RES), num_steps=1).save_pretrained(root / "model")
     run = root / "run"
     run.mkdir()
     (run / "config.json").write_text(

@@ -166,19 +166,16 @@ def test_segments_align_frames_actions_and_rewards(tmp_path):
         SegmentSampler(ds.episodes, context=4, horizon=20)
 
 
-def test_collect_records_a_real_atari_env(tmp_path):
+def collect_breakout(**config) -> Path:
+    """`collect` on ALE Breakout at 16x16 with sticky actions off; `config` adds CollectConfig fields."""
     from training.collect import CollectConfig, collect
 
-    out = collect(
-        CollectConfig(
-            "ALE/Breakout-v5",
-            out=tmp_path / "bo",
-            episodes=2,
-            max_steps=25,
-            resolution=(16, 16),
-            env_kwargs='{"repeat_action_probability": 0.0}',
-        )
-    )
+    sticky_off = '{"repeat_action_probability": 0.0}'
+    return collect(CollectConfig("ALE/Breakout-v5", resolution=(16, 16), env_kwargs=sticky_off, **config))
+
+
+def test_collect_records_a_real_atari_env(tmp_path):
+    out = collect_breakout(out=tmp_path / "bo", episodes=2, max_steps=25)
     ds = TrajectoryDataset(out)
     assert len(ds) == 2 and ds.action_space == ActionSpace.discrete(4) and ds.resolution == (16, 16)
     assert all(e.steps == 25 and e.truncated[-1] for e in ds.episodes)
@@ -298,18 +295,7 @@ def test_collect_with_action_repeat_records_agent_steps(tmp_path):
     from training.collect import CollectConfig, collect
     from training.validate import make_real_env
 
-    kwargs = '{"repeat_action_probability": 0.0}'
-    out = collect(
-        CollectConfig(
-            "ALE/Breakout-v5",
-            out=tmp_path / "bo",
-            episodes=1,
-            max_steps=5,
-            resolution=(16, 16),
-            env_kwargs=kwargs,
-            action_repeat=3,
-        )
-    )
+    out = collect_breakout(out=tmp_path / "bo", episodes=1, max_steps=5, action_repeat=3)
     ds = TrajectoryDataset(out)
     assert ds.index["source"]["action_repeat"] == 3
     assert ds.episodes[0].steps == 5 and ds.episodes[0].truncated[-1]  # the limit counts agent steps

@@ -158,31 +158,14 @@ def save_tiny_text_encoder(path, kind: str = "clip") -> None:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, pad_token="[PAD]", unk_token="[UNK]", model_max_length=8)
     fast.save_pretrained(path)
     torch.manual_seed(0)
+    vocab = dict(vocab_size=tok.get_vocab_size(), pad_token_id=0)  # [PAD] is token 0
+    # either way one layer of width 16 with two heads and a feed-forward width of 32
     if kind == "t5":
-        T5EncoderModel(
-            T5Config(
-                vocab_size=tok.get_vocab_size(),
-                d_model=16,
-                d_kv=8,
-                d_ff=32,
-                num_layers=1,
-                num_heads=2,
-                pad_token_id=0,
-                decoder_start_token_id=0,
-            )
-        ).save_pretrained(path)
+        sizes = dict(d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2)
+        T5EncoderModel(T5Config(**vocab, **sizes, decoder_start_token_id=0)).save_pretrained(path)
         return
-    cfg = CLIPTextConfig(
-        vocab_size=tok.get_vocab_size(),
-        hidden_size=16,
-        intermediate_size=32,
-        num_hidden_layers=1,
-        num_attention_heads=2,
-        max_position_embeddings=8,
-        pad_token_id=0,
-        eos_token_id=1,
-        bos_token_id=1,
-    )
+    sizes = dict(hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2)
+    cfg = CLIPTextConfig(**vocab, **sizes, max_position_embeddings=8, eos_token_id=1, bos_token_id=1)
     CLIPTextModel(cfg).save_pretrained(path)
 
 

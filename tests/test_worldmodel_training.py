@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import tiny_world_model
 from test_worldmodel_dataset import make_dataset
 
 from training.train_world_model import TrainWorldModelConfig, train_world_model
@@ -62,6 +63,11 @@ def env() -> dict[str, str]:
     return {**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "PYTHONPATH": str(REPO)}
 
 
+def run(cmd: list[str], timeout: float = 300) -> subprocess.CompletedProcess:
+    """Run `cmd` from the repository root with the tests' environment; stdout and stderr captured as text."""
+    return subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=timeout)
+
+
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     return make_dataset(tmp_path_factory.mktemp("wm") / "squares", episodes=4, steps=30)
@@ -89,23 +95,11 @@ def test_training_reduces_the_loss_and_writes_a_loadable_model(data, tmp_path):
 
 def test_own_context_puts_the_models_prediction_in_the_last_context_frame(data):
     from training.train_world_model import own_context
-    from worldmodel.config import WorldModelConfig
     from worldmodel.dataset import TrajectoryDataset
-    from worldmodel.model import WorldModel
     from worldmodel.segments import SegmentSampler
 
     ds = TrajectoryDataset(data)
-    torch.manual_seed(0)
-    model = WorldModel(
-        WorldModelConfig(
-            resolution=ds.resolution,
-            action_space=ds.action_space.to_dict(),
-            context=2,
-            block_out_channels=(16, 32),
-            action_embed_dim=8,
-            reward_channels=(8,),
-        )
-    )
+    model = tiny_world_model(resolution=ds.resolution, action_space=ds.action_space.to_dict())
     torch.nn.init.normal_(model.unet.conv_out.weight, std=0.05)  # as if trained: not a copy of the last frame
     b = SegmentSampler(ds.episodes, 2, 2).batch([0, 5, 9, 20])
     frames, actions = own_context(model, b["frames"], b["actions"], 2, torch.Generator().manual_seed(3))
@@ -153,14 +147,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(data, tmp_path):
     proc.wait()
     killed_at = json.loads(latest.read_text())["step"]
     assert 4 <= killed_at < 40, "the run must be killed mid-way"
-    resumed = subprocess.run(
-        [*args, "--out", str(tmp_path / "killed")],
-        cwd=REPO,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    resumed = run([*args, "--out", str(tmp_path / "killed")])
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert f"resumed from {tmp_path / 'killed' / 'checkpoints'} at step {killed_at}" in resumed.stderr
     train_world_model(tiny_cfg(data, tmp_path / "straight", steps=40, checkpoint_every=4))
@@ -183,7 +170,7 @@ def test_two_cpu_processes_with_torchrun_gloo(data, tmp_path):
     """Data parallel on two CPU processes (accelerate's MULTI_CPU, gloo); `accelerate launch --cpu` alone
     starts one process, so torchrun starts the two."""
     torchrun = Path(sys.executable).with_name("torchrun")
-    out = subprocess.run(
+    out = run(
         [
             str(torchrun),
             "--nproc_per_node",
@@ -198,12 +185,7 @@ def test_two_cpu_processes_with_torchrun_gloo(data, tmp_path):
             "--checkpoint-every",
             "3",
             *TINY,
-        ],
-        cwd=REPO,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
+        ]
     )
     assert out.returncode == 0, out.stderr[-3000:]
     rows = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
@@ -265,14 +247,7 @@ def test_evaluate_with_heun_and_no_video(data, tmp_path):
 
 
 def test_cli_bad_dataset_exits_2_with_a_clear_message(tmp_path):
-    out = subprocess.run(
-        [sys.executable, "-m", "training.train_world_model", str(tmp_path / "nope")],
-        cwd=REPO,
-        env=env(),
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    out = run([sys.executable, "-m", "training.train_world_model", str(tmp_path / "nope")], timeout=120)
     assert out.returncode == 2 and "no dataset.json found" in out.stderr
 
 
@@ -293,7 +268,7 @@ def test_termination_weight_balances_rare_episode_ends_halfway():
 def train_cli(data: Path, out: Path, *args: str) -> subprocess.CompletedProcess:
     """`python -m training.train_world_model` in its own process (accelerate's state is per process)."""
     cmd = [sys.executable, "-m", "training.train_world_model", str(data), "--out", str(out), *TINY, *args]
-    return subprocess.run(cmd, cwd=REPO, env=env(), capture_output=True, text=True, timeout=600)
+    return run(cmd, timeout=600)
 
 
 @pytest.mark.cuda
