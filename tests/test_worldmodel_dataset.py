@@ -293,7 +293,7 @@ def test_action_repeat_applies_each_action_several_env_steps():
 
 def test_collect_with_action_repeat_records_agent_steps(tmp_path):
     from training.collect import CollectConfig, collect
-    from training.validate import make_real_env
+    from training.worlds import make_real_env
 
     out = collect_breakout(out=tmp_path / "bo", episodes=1, max_steps=5, action_repeat=3)
     ds = TrajectoryDataset(out)

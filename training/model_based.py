@@ -227,8 +227,8 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
     from training.actor_critic import ActorCritic, ActorCriticNetConfig, train_actor_critic
     from training.policies import resolve_policy
     from training.train_world_model import train_world_model
-    from training.validate import make_real_env
     from training.world_model_checkpoints import check_init
+    from training.worlds import make_real_env
     from worldmodel.action_space import ActionSpace
     from worldmodel.dataset import DatasetWriter, TrajectoryDataset
 
