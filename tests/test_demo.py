@@ -95,6 +95,8 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     family = [n for n in val["policies"] if n != "expert (reads the map)"]
     assert len(family) >= 8 and all(set(val["policies"][n]) == {"reality", "twin", "imagination"} for n in family)
     assert {"imagination-reality", "twin-reality", "imagination-twin"} == set(val["pairs"])
+    specs = json.loads((out / "family" / "family.json").read_text())["policies"].values()
+    assert not any(s.endswith(report["deploy"]["deployed"]) for s in specs)  # deployed once: as OUT/loop/policy
     # reality and the twin chase the same spot: the room's goal, carried into the reconstruction's frame
     assert report["worlds"]["reality"]["goal"] == [-2.2, -0.8]
     assert report["deploy"]["deployed"] in {"policy_iter_0", "final_policy"}

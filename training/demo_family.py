@@ -75,7 +75,13 @@ def build_family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], bc: Path,
         family[f"PPO in reality, {summary['real_steps']} real steps"] = str(
             ppo_in_reality(cfg, worlds["reality"], summary["real_steps"], out / "ppo_reality")
         )
-    family["imagination, loop iteration 1"] = str(loop / "policy_iter_0")
+    # one more of the loop's policies, not the deployed one: its first, else its last
+    deployed = (summary.get("deploy") or {}).get("deployed")
+    last = len(summary["iterations"]) - 1
+    for it in dict.fromkeys((0, last)):
+        if f"policy_iter_{it}" != deployed:
+            family[f"imagination, loop iteration {it + 1}"] = str(loop / f"policy_iter_{it}")
+            break
     family["imagination-trained"] = str(loop / "policy")
     write_json(out / "family.json", {"policies": family, "real_steps_of_the_loop": summary["real_steps"]})
     return family
