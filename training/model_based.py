@@ -291,21 +291,19 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                 )
             )
         ).to(cfg.device)
+
+        def collect(policy: Any, name: str, it: int) -> list[dict[str, Any]]:
+            """--real-episodes real episodes of `policy`, recorded as iteration `it`'s."""
+            meta = {"env_id": cfg.reality, "policy": name, "world": "reality", "iteration": it}
+            return collect_real(env, writer, policy, cfg.real_episodes, cfg.seed + 10_000 * it, cfg.episode_steps, meta)
+
         real_steps, history = 0, []
         for it in range(cfg.iterations):
             t0 = time.time()
             first = it == 0 and start is None
             policy = resolve_policy(cfg.initial_policy, env, seed=cfg.seed) if first else agent
             name = cfg.initial_policy if first else ("init_policy" if it == 0 else f"policy_iter_{it - 1}")
-            rows = collect_real(
-                env,
-                writer,
-                policy,
-                cfg.real_episodes,
-                cfg.seed + 10_000 * it,
-                cfg.episode_steps,
-                {"env_id": cfg.reality, "policy": name, "world": "reality", "iteration": it},
-            )
+            rows = collect(policy, name, it)
             real_steps += sum(r["steps"] for r in rows)
             t_collect = time.time() - t0
             real_eps = len(writer.index["episodes"]) - free_episodes
@@ -377,15 +375,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
         choice = None
         if cfg.deploy == "best_real":
             last = "final_policy" if final is not None else f"policy_iter_{cfg.iterations - 1}"
-            rows = collect_real(
-                env,
-                writer,
-                agent,
-                cfg.real_episodes,
-                cfg.seed + 10_000 * cfg.iterations,
-                cfg.episode_steps,
-                {"env_id": cfg.reality, "policy": last, "world": "reality", "iteration": cfg.iterations},
-            )
+            rows = collect(agent, last, cfg.iterations)
             real_steps += sum(r["steps"] for r in rows)
             measured = [(h["collected_with"], h["collected_success"], h["collected_return"]) for h in history[1:]]
             measured.append(
