@@ -124,11 +124,6 @@ class ActorCritic(nn.Module):
         e = dist.entropy()
         return e if self.space.is_discrete else e.sum(-1)
 
-    def kl(self, p: torch.distributions.Distribution, q: torch.distributions.Distribution) -> torch.Tensor:
-        """KL(p ‖ q) per sample between two of this policy's action distributions."""
-        kl = torch.distributions.kl_divergence(p, q)
-        return kl if self.space.is_discrete else kl.sum(-1)
-
     def to_env(self, action: torch.Tensor) -> np.ndarray:
         """Sampled actions as the environment takes them (Gaussian samples clipped to the Box)."""
         if self.space.is_discrete:
@@ -210,11 +205,6 @@ class PPOHyperparameters:
     """Value loss weight."""
     max_grad_norm: float = 0.5
     """Gradient norm clip."""
-    anchor_coef: float = 0.0
-    """Weight of KL(anchor ‖ policy) on the rollout's observations when training is given an anchor (the
-    model-based loop's starting policy, e.g. a clone): the policy may leave it only where imagination pays
-    for that more than the penalty, so a world model that misjudges the anchor cannot talk the policy out of
-    what already works in reality (0: off)."""
 
     def check(self) -> None:
         """Refuse hyperparameters PPO cannot run with (before any model is loaded)."""
@@ -225,16 +215,7 @@ class PPOHyperparameters:
         for name in ("rollout_steps", "epochs", "minibatches"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"--hp.{name.replace('_', '-')} {getattr(self, name)}: give 1 or more")
-        for name in (
-            "learning_rate",
-            "gamma",
-            "gae_lambda",
-            "clip",
-            "ent_coef",
-            "vf_coef",
-            "max_grad_norm",
-            "anchor_coef",
-        ):
+        for name in ("learning_rate", "gamma", "gae_lambda", "clip", "ent_coef", "vf_coef", "max_grad_norm"):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise UserInputError(f"--hp.{name.replace('_', '-')} {v}: give a finite number, 0 or more")
@@ -259,10 +240,8 @@ def train_actor_critic(
     run: RunDir | None = None,
     progress: bool = True,
     accelerator: Any | None = None,
-    anchor: ActorCritic | None = None,
 ) -> dict[str, float]:
     """PPO on a vector env with SAME_STEP autoreset (info["final_obs"] for truncation bootstrapping).
-    With an `anchor` policy and `hp.anchor_coef` > 0, the loss adds that weight times KL(anchor ‖ policy).
 
     Under `accelerate launch` with several processes, pass the `Accelerator`: each process steps its
     own env, and the gradients are averaged over the processes before every optimiser step, so the
@@ -287,10 +266,6 @@ def train_actor_critic(
     finished: list[float] = []
     all_finished: list[float] = []
     t0, global_step = time.time(), 0
-    anchored = anchor is not None and hp.anchor_coef > 0
-    anchor_kl = torch.zeros(())
-    if anchored:
-        anchor = anchor.to(device).eval()
     bar = tqdm(total=num_updates * n * T, desc="actor-critic", unit="step", disable=not progress)
     for update in range(num_updates):
         for g in opt.param_groups:
@@ -350,11 +325,6 @@ def train_actor_critic(
                 v_loss = 0.5 * torch.max((value - b_ret[idx]) ** 2, (v_clipped - b_ret[idx]) ** 2).mean()
                 entropy = agent.entropy(dist).mean()
                 loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
-                if anchored:
-                    with torch.no_grad():
-                        anchor_dist, _ = anchor.distribution(b_obs[idx])
-                    anchor_kl = agent.kl(anchor_dist, dist).mean()
-                    loss = loss + hp.anchor_coef * anchor_kl
                 opt.zero_grad()
                 loss.backward()
                 if accelerator is not None and accelerator.num_processes > 1:
@@ -374,7 +344,6 @@ def train_actor_critic(
                 policy_loss=pg_loss.item(),
                 value_loss=v_loss.item(),
                 entropy=entropy.item(),
-                anchor_kl=anchor_kl.item(),
                 steps_per_second=sps,
             )
         all_finished += finished
@@ -388,5 +357,4 @@ def train_actor_critic(
         "steps_per_second": sps,
         "episodes": len(all_finished),
         "mean_return": float(np.mean(all_finished)) if all_finished else float("nan"),
-        "anchor_kl": anchor_kl.item(),
     }

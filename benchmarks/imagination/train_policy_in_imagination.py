@@ -36,10 +36,8 @@ p.add_argument("--epochs", type=int, default=4)
 p.add_argument("--eval", type=int, default=40)
 p.add_argument("--evals", type=int, default=1)
 p.add_argument("--init", default=None)
-p.add_argument("--anchor", type=float, default=0.0, help="weight of KL(init policy || policy); needs --init")
-p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
-torch.manual_seed(a.seed)
+torch.manual_seed(0)
 env = DreamVectorEnv(
     a.model,
     a.data,
@@ -53,18 +51,10 @@ obs_shape = env.single_observation_space.shape
 agent = ActorCritic(
     ActorCriticNetConfig(obs_shape, ActionSpace.from_gym(env.single_action_space).to_dict(), input_size=a.input)
 )
-anchor = None
 if a.init:
     agent = ActorCritic.load(a.init)
-    anchor = ActorCritic.load(a.init)
 hp = PPOHyperparameters(
-    learning_rate=a.lr,
-    rollout_steps=a.rollout,
-    epochs=a.epochs,
-    minibatches=4,
-    clip=0.2,
-    ent_coef=a.ent,
-    anchor_coef=a.anchor,
+    learning_rate=a.lr, rollout_steps=a.rollout, epochs=a.epochs, minibatches=4, clip=0.2, ent_coef=a.ent
 )
 room = make_room_env(width=40, height=40, max_steps=50, goal=(-2.2, -0.8))
 
@@ -83,12 +73,10 @@ def evaluate(tag):
     agent.train()
 
 
-if a.init:
-    evaluate("init")
 per = a.steps // a.evals
 t = time.time()
 for k in range(a.evals):
-    summ = train_actor_critic(agent, env, per, hp, a.seed * 100 + k, progress=False, anchor=anchor)
+    summ = train_actor_critic(agent, env, per, hp, k, progress=False)
     print("train", k, {x: round(v, 2) for x, v in summ.items()}, round(time.time() - t), flush=True)
     evaluate(f"after {(k + 1) * per}")
 agent.eval().save(a.out)
