@@ -56,6 +56,7 @@ def tiny(out) -> DemoConfig:
         twin_ppo_steps=256,
         twin_ppo_checkpoints=1,
         validate_episodes=3,
+        deployment_episodes=5,
     )
 
 
@@ -71,6 +72,7 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
         "evaluate_world_model",
         "family",
         "validate",
+        "deployment",
         "videos",
     ]
     c = report["checks"]
@@ -88,6 +90,10 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
         assert isinstance(c[key]["passed"], bool), key
     pol = c["imagination_policy_in_reality"]
     assert pol["passed"] == (pol["success"] >= 0.5 and pol["success_ci95"][0] > pol["random_success_ci95"][1])
+    # the deployment checks rest on the deployment stage's own episodes in reality, not validation's 3
+    dep = json.loads((out / "deployment" / "deployment.json").read_text())["policies"]
+    assert pol["episodes"] == 5 and pol["success"] == dep["imagination-trained"]["success"]
+    assert {n.split(",")[0] for n in dep} == {"imagination-trained", "random", "PPO in reality"}
     val = report["validation"]
     # every family member in all three worlds; the expert in reality and the twin only
     assert val["policies"]["expert (reads the map)"]["reality"]["success"] > 0  # the goal is reachable in reality

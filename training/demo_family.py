@@ -87,6 +87,32 @@ def build_family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], bc: Path,
     return family
 
 
+DEPLOYMENT = ("imagination-trained", "random", "PPO in reality")
+"""The family members the deployment checks compare in reality (names start so)."""
+
+
+def measure_deployment(cfg: DemoConfig, reality: dict[str, Any], family: Path, out: Path) -> Path:
+    """--deployment-episodes episodes in reality of each DEPLOYMENT policy of the family, from starts no other
+    stage used (seeds 2,000,000 on): their returns and success with intervals, in OUT/deployment.json."""
+    from envs.reality import make_room_env
+    from training.policies import resolve_policy
+    from training.rollouts import true_episodes
+    from training.stats import summarise
+    from wmcore.atomic import write_json
+
+    policies = json.loads((family / "family.json").read_text())["policies"]
+    env = make_room_env(EXAMPLE, **reality)
+    seeds = [cfg.seed + 2_000_000 + i for i in range(cfg.deployment_episodes)]
+    result = {}
+    for name, spec in policies.items():
+        if cfg.deployment_episodes and name.startswith(DEPLOYMENT):
+            eps = true_episodes(env, resolve_policy(spec, env, seed=cfg.seed), seeds, cfg.episode_steps)
+            result[name] = summarise([e["rewards"].sum() for e in eps], [e["success"] for e in eps])
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "deployment.json", {"episodes": cfg.deployment_episodes, "policies": result})
+    return out
+
+
 def ppo_in_reality(cfg: DemoConfig, reality: dict[str, Any], steps: int, out: Path) -> Path:
     """SB3 PPO (CnnPolicy) trained model-free in reality for `steps` real steps: the baseline the loop must beat
     (4 bodies and 32-step rollouts, so that so few steps still make a dozen updates)."""

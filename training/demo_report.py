@@ -29,23 +29,30 @@ def _policy(val: dict[str, Any], prefix: str) -> tuple[str, dict[str, Any]] | tu
     return (name, val["policies"][name]) if name else (None, None)
 
 
-def checks(val: dict[str, Any], wm: dict[str, Any], seconds: float) -> dict[str, dict[str, Any]]:
-    """Every target as {"passed": bool, ...figures}; a check passes only when its intervals separate."""
+def checks(
+    val: dict[str, Any], wm: dict[str, Any], seconds: float, deployment: dict[str, Any] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Every target as {"passed": bool, ...figures}; a check passes only when its intervals separate. The
+    deployment checks take reality's figures from `deployment` (the demo's deployment.json: more episodes of
+    the policies they compare) where it has them, else from validation."""
     out: dict[str, dict[str, Any]] = {}
     _, learned = _policy(val, "imagination-trained")
     _, rand = _policy(val, "random")
     ppo_name, ppo_real = _policy(val, "PPO in reality")
+    real = {n: p["worlds"]["reality"] for n, p in val["policies"].items() if "reality" in p["worlds"]}
+    real |= (deployment or {}).get("policies", {})
     if learned and rand:
-        lr, rr = learned["worlds"]["reality"], rand["worlds"]["reality"]
+        lr, rr = real[_policy(val, "imagination-trained")[0]], real[_policy(val, "random")[0]]
         out["imagination_policy_in_reality"] = {
             "success": lr["success"],
             "success_ci95": lr["success_ci95"],
             "random_success_ci95": rr["success_ci95"],
             "episodes": lr["episodes"],
+            "random_success": rr["success"],
             "passed": lr["success"] >= TARGETS["success"] and separated(lr["success_ci95"], rr["success_ci95"]),
         }
         if ppo_real:
-            pr = ppo_real["worlds"]["reality"]
+            pr = real[ppo_name]
             out["imagination_policy_vs_ppo_in_reality"] = {
                 "success": lr["success"],
                 "ppo_success": pr["success"],
@@ -118,7 +125,9 @@ def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[s
     wm = json.loads((out / "world_model_eval" / "metrics.json").read_text())
     val = json.loads((out / "validate" / "report.json").read_text())
     loop = json.loads((out / "loop" / "summary.json").read_text())
-    c = checks(val, wm, seconds)
+    dep_file = out / "deployment" / "deployment.json"
+    deployment = json.loads(dep_file.read_text()) if dep_file.is_file() else None
+    c = checks(val, wm, seconds, deployment)
     report = {
         "output": str(out.resolve()),
         "seconds_total": round(seconds, 1),
@@ -189,9 +198,8 @@ def _frac(v: float | None) -> str:
 
 
 def _summary(r: dict[str, Any], out: Path) -> str:
-    c, pols, pairs = r["checks"], r["validation"]["policies"], r["validation"]["pairs"]
-    learned = pols.get("imagination-trained", {}).get("reality")
-    rand = pols.get("random", {}).get("reality")
+    c, pairs = r["checks"], r["validation"]["pairs"]
+    dep = c.get("imagination_policy_in_reality")
     wm = c["world_model_beats_copy_last"]
     lines = [
         f"Demo finished in {mmss(r['seconds_total'])} ("
@@ -203,10 +211,11 @@ def _summary(r: dict[str, Any], out: Path) -> str:
         f"  imagination:  PSNR at horizon {wm['horizon']} {wm['psnr']:.2f} dB vs copy-last "
         f"{wm['copy_last_psnr']:.2f} dB on held-out real episodes  [{_verdict(wm)}]",
     ]
-    if learned and rand:
+    if dep:
+        rand = {"success": dep["random_success"], "success_ci95": dep["random_success_ci95"]}
         lines.append(
-            f"  in reality:   imagination-trained {pct(learned)} vs random {pct(rand)} after {r['real_steps']} "
-            f"real steps  [{_verdict(c.get('imagination_policy_in_reality'))}]"
+            f"  in reality:   imagination-trained {pct(dep)} vs random {pct(rand)} ({dep['episodes']} episodes "
+            f"each) after {r['real_steps']} real steps  [{_verdict(dep)}]"
         )
     lines += [
         f"  ranking:      imagination vs reality {_rho(pairs.get('imagination-reality'))} "
@@ -287,7 +296,9 @@ used for training: **{r["real_steps"]}**.
 ## Checks (targets: {json.dumps(r["targets"])})
 A check passes only on intervals: two rates or returns when their intervals separate, the world model when the
 segment-bootstrap interval of its gain over copy-last is above zero, a ranking when ρ reaches its target and
-the bootstrap interval's lower end is at least 0.7.
+the bootstrap interval's lower end is at least 0.7. The two checks on the deployed policy compare
+{r["config"].get("deployment_episodes") or r["config"]["validate_episodes"]} episodes in reality of each policy
+(`deployment/deployment.json`, from starts no other stage used).
 
 | check | verdict | figures |
 |---|---|---|
