@@ -128,8 +128,8 @@ class DemoConfig:
     """Episodes per policy in each world (episode i starts from the same state in every world)."""
     deployment_episodes: int = 100
     """Episodes in reality, from other starts than validation's, of the three policies the deployment checks
-    compare (the imagination-trained one, random, PPO in reality): reality's steps are cheap (about 20 s per
-    100 episodes) and 30 episodes leave ±18 points. 0: the checks use validation's episodes."""
+    compare (the imagination-trained one, random, PPO in reality): reality's steps are cheap (about 25 s per
+    100 episodes of one policy) and 30 episodes leave ±18 points. 0: the checks use validation's episodes."""
 
     seed: int = 0
     """Seed of every stage."""
