@@ -107,6 +107,9 @@ def test_load_policy_bad_input(tmp_path):
     (tmp_path / "policy.json").write_text("{not json")
     with pytest.raises(UserInputError, match="invalid JSON"):
         load_policy(tmp_path)
+    (tmp_path / "policy.json").write_text("[1, 2]")
+    with pytest.raises(UserInputError, match="not a worldmodel policy"):
+        load_policy(tmp_path)
 
 
 def action_only_reward_model(model_dir: Path) -> tuple[Path, np.ndarray]:

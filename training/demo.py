@@ -130,7 +130,6 @@ class DemoConfig:
     """Episodes in reality, from other starts than validation's, of the three policies the deployment checks
     compare (the imagination-trained one, random, PPO in reality): reality's steps are cheap (about 25 s per
     100 episodes of one policy) and 30 episodes leave ±18 points. 0: the checks use validation's episodes."""
-
     seed: int = 0
     """Seed of every stage."""
 

@@ -100,12 +100,12 @@ def measure_deployment(cfg: DemoConfig, reality: dict[str, Any], family: Path, o
     from training.stats import summarise
     from wmcore.atomic import write_json
 
-    policies = json.loads((family / "family.json").read_text())["policies"]
+    policies = json.loads((family / "family.json").read_text())["policies"] if cfg.deployment_episodes else {}
     env = make_room_env(EXAMPLE, **reality)
     seeds = [cfg.seed + 2_000_000 + i for i in range(cfg.deployment_episodes)]
     result = {}
     for name, spec in policies.items():
-        if cfg.deployment_episodes and name.startswith(DEPLOYMENT):
+        if name.startswith(DEPLOYMENT):
             eps = true_episodes(env, resolve_policy(spec, env, seed=cfg.seed), seeds, cfg.episode_steps)
             result[name] = summarise([e["rewards"].sum() for e in eps], [e["success"] for e in eps])
     out.mkdir(parents=True, exist_ok=True)

@@ -36,13 +36,11 @@ def checks(
     deployment checks take reality's figures from `deployment` (the demo's deployment.json: more episodes of
     the policies they compare) where it has them, else from validation."""
     out: dict[str, dict[str, Any]] = {}
-    _, learned = _policy(val, "imagination-trained")
-    _, rand = _policy(val, "random")
-    ppo_name, ppo_real = _policy(val, "PPO in reality")
+    learned, rand, ppo_name = (_policy(val, p)[0] for p in ("imagination-trained", "random", "PPO in reality"))
     real = {n: p["worlds"]["reality"] for n, p in val["policies"].items() if "reality" in p["worlds"]}
     real |= (deployment or {}).get("policies", {})
     if learned and rand:
-        lr, rr = real[_policy(val, "imagination-trained")[0]], real[_policy(val, "random")[0]]
+        lr, rr = real[learned], real[rand]
         out["imagination_policy_in_reality"] = {
             "success": lr["success"],
             "success_ci95": lr["success_ci95"],
@@ -51,7 +49,7 @@ def checks(
             "random_success": rr["success"],
             "passed": lr["success"] >= TARGETS["success"] and separated(lr["success_ci95"], rr["success_ci95"]),
         }
-        if ppo_real:
+        if ppo_name:
             pr = real[ppo_name]
             out["imagination_policy_vs_ppo_in_reality"] = {
                 "success": lr["success"],

@@ -243,8 +243,9 @@ def load_policy(path: str | Path, device: str = "cpu") -> Any:
     cfg = path / POLICY_CONFIG
     missing = f"not a saved policy ({POLICY_CONFIG} missing); give RUN/policy written by `worldmodel train-policy`"
     meta = read_json_in(path, POLICY_CONFIG, missing)
-    if meta.get("format") != POLICY_FORMAT:
-        raise UserInputError(f"{cfg}: not a worldmodel policy (format {meta.get('format')!r})")
+    if not isinstance(meta, dict) or meta.get("format") != POLICY_FORMAT:
+        found = meta.get("format") if isinstance(meta, dict) else f"a JSON {type(meta).__name__}"
+        raise UserInputError(f"{cfg}: not a worldmodel policy (format {found!r})")
     if "net" in meta:  # the ActorCritic network, whichever algorithm trained it
         return ActorCritic.load(path, device)
     if meta.get("algorithm") == "sb3-ppo":

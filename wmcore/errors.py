@@ -50,4 +50,4 @@ def read_json_in(directory: str | os.PathLike, name: str, missing: str, invalid:
     try:
         return json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise UserInputError(f"{path}: {invalid.format(error=e)}") from e
+        raise UserInputError(f"{path}: {invalid.replace('{error}', str(e))}") from e
