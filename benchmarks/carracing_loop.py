@@ -34,10 +34,26 @@ RES = (64, 64)
 def sizes(quick: bool) -> dict:
     """Episode length, loop budgets and evaluation size (full, or toy with --quick)."""
     if quick:
-        return dict(episode_steps=40, iterations=2, real_episodes=2, wm_first=30, wm_steps=10, policy_steps=512,
-                    num_envs=16, eval_episodes=3)
-    return dict(episode_steps=500, iterations=5, real_episodes=16, wm_first=2000, wm_steps=600, policy_steps=15_000,
-                num_envs=64, eval_episodes=20)
+        return dict(
+            episode_steps=40,
+            iterations=2,
+            real_episodes=2,
+            wm_first=30,
+            wm_steps=10,
+            policy_steps=512,
+            num_envs=16,
+            eval_episodes=3,
+        )
+    return dict(
+        episode_steps=500,
+        iterations=5,
+        real_episodes=16,
+        wm_first=2000,
+        wm_steps=600,
+        policy_steps=15_000,
+        num_envs=64,
+        eval_episodes=20,
+    )
 
 
 def max_real_steps(s: dict) -> int:
@@ -165,8 +181,10 @@ def main() -> None:
     }
     (out / "report.json").write_text(json.dumps(report, indent=1))
     lines = [f"# {ENV_ID} ({ENV_KWARGS}), {RES[0]}×{RES[1]}: the loop against model-free PPO", ""]
-    lines.append(f"Loop: {summary['real_steps']} real steps, {seconds['loop']['cpu'] / 60:.1f} CPU minutes; "
-                 f"PPO: {ppo_meta['real_steps']} real steps, {seconds['ppo']['cpu'] / 60:.1f} CPU minutes.")
+    lines.append(
+        f"Loop: {summary['real_steps']} real steps, {seconds['loop']['cpu'] / 60:.1f} CPU minutes; "
+        f"PPO: {ppo_meta['real_steps']} real steps, {seconds['ppo']['cpu'] / 60:.1f} CPU minutes."
+    )
     lines += ["", f"| policy | mean return over {s['eval_episodes']} tracks (95 % t-interval) |", "|---|---|"]
     for n in names:
         p = policies[n]

@@ -39,7 +39,9 @@ def tiny_model_based_loop() -> dict:
         world_model_first_steps=2,
         world_model_steps=2,
         world_model_batch_size=2,
-        world_model=WorldModelConfig(block_out_channels=(8, 16), reward_channels=(8, 16), downsample=2, context=2),
+        world_model=WorldModelConfig(
+            block_out_channels=(8, 16), reward_channels=(8, 16), downsample=2, context=2, still_head=True
+        ),
         policy_steps=16,
         num_envs=4,
         imagined_horizon=4,

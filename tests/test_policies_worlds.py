@@ -316,10 +316,14 @@ def test_model_based_loop_on_a_standard_env_with_continuous_actions(tmp_path):
             episode_steps=12,
             real_episodes=1,
             initial_policy="random",
+            deploy="best_real",
             **tiny_model_based_loop(),
         )
     )
-    assert result["real_steps"] == 24 and result["free_episodes"] == 0
+    assert result["real_steps"] == 36 and result["free_episodes"] == 0
+    # CarRacing reports no success (leaving the track ends an episode too): none is claimed, return decides
+    assert all(it["collected_success"] is None for it in result["iterations"])
+    assert result["deploy"]["success"] is None and len(result["deploy"]["candidates"]) == 2
     policy = load_policy(tmp_path / "mb" / "policy")
     a, _ = policy.predict(np.zeros((32, 32, 3), np.uint8), deterministic=False)
     assert a.shape == (3,) and (a >= [-1, 0, 0]).all() and (a <= [1, 1, 1]).all()

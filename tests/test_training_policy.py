@@ -218,6 +218,8 @@ def test_the_loop_deploys_the_policy_with_the_best_real_episodes():
     # success first, then return, then the later policy
     assert choose_deployed([("a", 0.5, 1.0), ("b", 0.7, 0.0), ("c", 0.6, 9.0)], 10)["deployed"] == "b"
     assert choose_deployed([("a", 0.5, 1.0), ("b", 0.5, 2.0)], 10)["deployed"] == "b"
+    # an env that reports no success (CarRacing, Atari: an ending may be a crash): by return alone
+    assert choose_deployed([("a", None, 9.4), ("b", None, -59.0)], 16)["deployed"] == "a"
     tie = choose_deployed([("a", 0.5, 2.0), ("b", 0.5, 2.0)], 10)
     assert tie["deployed"] == "b" and tie["candidates"][0] == {
         "policy": "a",

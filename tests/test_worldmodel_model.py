@@ -250,3 +250,53 @@ def test_motion_weights_per_sample_count_every_transition_the_same():
     # with every pixel of a sample weighted alike, the per-sample weights are 1: the plain loss
     assert loss(frames, actions, motion_weight=25.0, motion_per_sample=True) == pytest.approx(plain, rel=1e-5)
     assert loss(frames, actions, motion_weight=25.0) != pytest.approx(plain, rel=1e-3)
+
+
+def test_still_head_learns_which_steps_are_still_and_copies_the_last_frame_exactly():
+    """Segments where action 0 leaves the frame unchanged (a blocked push) and the others change it: the still head,
+    trained on them alone, predicts still for action 0, and a still step's sample is the last frame, bit for bit."""
+    from worldmodel.model import still_steps
+
+    m = tiny(still_head=True).train()
+    g = torch.Generator().manual_seed(2)
+    frames = torch.randint(0, 256, (32, 3, 16, 16, 3), dtype=torch.uint8, generator=g)
+    actions = torch.randint(0, 3, (32, 2), generator=g)
+    blocked = actions[:, -1] == 0
+    frames[blocked, -1] = frames[blocked, -2]
+    assert torch.equal(still_steps(frames), blocked)
+    opt = torch.optim.Adam(m.still_model.parameters(), lr=3e-3)
+    for _ in range(150):
+        loss = m.still_loss(frames, actions, still_steps(frames))
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    m.eval()
+    with torch.no_grad():
+        p = torch.sigmoid(m.still_logits(frames[:, :-1], actions))
+    assert p[blocked].min() > 0.9 and p[~blocked].max() < 0.1
+    out = m.sample_next(frames[:, :-1], actions, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(out[blocked], frames[blocked, -2])
+    assert not torch.equal(out[~blocked], frames[~blocked, -2])
+    # the head is part of the saved model, and the training losses include it
+    total, diffusion, heads = m(frames, actions, torch.zeros(32), torch.zeros(32, dtype=torch.bool))
+    assert m.num_parameters()["still"] > 0 and heads > 0
+
+
+def test_a_still_head_starts_fresh_on_weights_saved_without_one(tmp_path):
+    """A model pretrained without the head (assets/world_model_rooms) can start one that has it: its own weights
+    load, the head keeps its initialisation."""
+    from types import SimpleNamespace
+
+    from training.world_model_checkpoints import load_initial_weights, starting_config
+    from worldmodel.action_space import ActionSpace
+
+    tiny().save_pretrained(tmp_path / "plain")
+    data = SimpleNamespace(resolution=(16, 16), action_space=ActionSpace.from_dict({"kind": "discrete", "n": 3}),
+                           path=tmp_path)  # fmt: skip
+    cfg = starting_config(WorldModelConfig(still_head=True), data, tmp_path / "plain", None)
+    assert cfg.still_head and cfg.context == 2
+    m = WorldModel(cfg)
+    load_initial_weights(m, tmp_path / "plain")
+    plain = WorldModel.from_pretrained(tmp_path / "plain")
+    assert torch.equal(m.unet.conv_out.weight, plain.unet.conv_out.weight)
+    assert starting_config(WorldModelConfig(), data, tmp_path / "plain", None).still_head is False

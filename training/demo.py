@@ -93,7 +93,9 @@ class DemoConfig:
             world_model_first_steps=1500,
             world_model_steps=500,
             world_model_batch_size=16,
-            world_model=WorldModelConfig(block_out_channels=(16, 32, 32), reward_channels=(16, 32, 32), downsample=2),
+            world_model=WorldModelConfig(
+                block_out_channels=(16, 32, 32), reward_channels=(16, 32, 32), downsample=2, still_head=True
+            ),
             world_model_init=Path(WORLD_MODEL_ROOMS),
             policy_steps=10_000,
             final_policy_steps=0,
@@ -145,7 +147,9 @@ def apply_quality(cfg: DemoConfig) -> None:
     lp = cfg.loop
     lp.iterations, lp.real_episodes = 6, 50
     lp.world_model_first_steps, lp.world_model_steps, lp.world_model_batch_size = 40_000, 10_000, 32
-    lp.world_model = WorldModelConfig(block_out_channels=(64, 128, 128), reward_channels=(64, 128, 128))
+    lp.world_model = WorldModelConfig(
+        block_out_channels=(64, 128, 128), reward_channels=(64, 128, 128), still_head=True
+    )
     lp.world_model_init = None  # the shipped weights are the CPU size; the GPU preset trains its own
     lp.policy_steps, lp.final_policy_steps, lp.num_envs = 50_000, 500_000, 256
     cfg.twin_ppo_steps, cfg.validate_episodes = 500_000, 200

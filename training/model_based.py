@@ -76,13 +76,14 @@ class ModelBasedConfig:
     """Peak learning rate of the world model."""
     world_model: WorldModelConfig = field(
         default_factory=lambda: WorldModelConfig(
-            block_out_channels=(32, 64, 64), reward_channels=(32, 64, 64), downsample=2
+            block_out_channels=(32, 64, 64), reward_channels=(32, 64, 64), downsample=2, still_head=True
         )
     )
     """The world model's architecture and sampling settings (its resolution and action space are reality's)."""
     world_model_init: Path | None = None
     """Start the world model from these saved weights (e.g. assets/world_model_rooms, pretrained on procedural
-    rooms by `pretrain-world-model`); their architecture replaces --world-model.*. None: random weights."""
+    rooms by `pretrain-world-model`); their architecture replaces --world-model.*, except that
+    --world-model.still-head adds a still head they lack. None: random weights."""
     self_context: float = 0.25
     """World model: fraction of each batch trained on its own prediction of the last context frame (from step
     `world_model_first_steps // 2`): scheduled sampling, against errors compounding along rollouts."""
@@ -134,7 +135,8 @@ def collect_real(
     env: Any, writer: Any, policy: Any, episodes: int, seed: int, max_steps: int, meta: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Run `episodes` whole episodes of `policy` (sampling its actions) in `env`, recording the observations it
-    acted on into `writer`; returns each episode's return, success and length."""
+    acted on into `writer`; returns each episode's return, success (None where the env does not report one: an
+    ending there may be a failure, as leaving CarRacing's track is) and length."""
     from training.rollouts import true_episode
 
     rows = []
@@ -146,20 +148,33 @@ def collect_real(
         writer.add(
             e["frames"], e["actions"], e["rewards"], terminated, truncated, meta=meta, poses=e["poses"], goal=e["goal"]
         )
-        rows.append({"return": float(e["rewards"].sum()), "success": bool(e["success"]), "steps": n})
+        success = bool(e["success"]) if e["success_reported"] else None
+        rows.append({"return": float(e["rewards"].sum()), "success": success, "steps": n})
     return rows
 
 
-def choose_deployed(measured: list[tuple[str, float, float]], episodes: int) -> dict[str, Any]:
-    """The policy to deploy from (name, real success, real mean return) in the order trained: the highest
-    success, then the highest return, then the later one; each with the number of real episodes behind it."""
-    best = max(range(len(measured)), key=lambda i: (measured[i][1], measured[i][2], i))
-    name, success, ret = measured[best]
+def measured(rows: list[dict[str, Any]]) -> tuple[float | None, float]:
+    """(success rate, None where the env reports no success; mean return) of `collect_real`'s rows."""
+    success = [r["success"] for r in rows]
+    rate = None if None in success else float(np.mean(success))
+    return rate, float(np.mean([r["return"] for r in rows]))
+
+
+def _percent(rate: float | None) -> str:
+    return "n/a" if rate is None else f"{100 * rate:.0f}%"
+
+
+def choose_deployed(candidates: list[tuple[str, float | None, float]], episodes: int) -> dict[str, Any]:
+    """The policy to deploy from (name, real success or None where the env reports none, real mean return) in the
+    order trained: the highest success, then the highest return, then the later one; each with the number of real
+    episodes behind it."""
+    best = max(range(len(candidates)), key=lambda i: (candidates[i][1] or 0.0, candidates[i][2], i))
+    name, success, ret = candidates[best]
     return {
         "deployed": name,
         "success": success,
         "return": ret,
-        "candidates": [{"policy": n, "success": s, "return": r, "episodes": episodes} for n, s, r in measured],
+        "candidates": [{"policy": n, "success": s, "return": r, "episodes": episodes} for n, s, r in candidates],
     }
 
 
@@ -326,12 +341,13 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                 "hp": asdict(cfg.hp),
             }
             agent.eval().save(out / f"policy_iter_{it}", extra=extra)
+            success, ret = measured(rows)
             row = {
                 "iteration": it,
                 "real_steps": real_steps,
                 "collected_with": name,
-                "collected_return": float(np.mean([r["return"] for r in rows])),
-                "collected_success": float(np.mean([r["success"] for r in rows])),
+                "collected_return": ret,
+                "collected_success": success,
                 "imagined_return": summary["mean_return"],
                 "imagined_steps_per_second": summary["steps_per_second"],
                 "seconds": {
@@ -341,15 +357,14 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                 },
             }
             history.append(row)
-            run.log_metrics(step=real_steps, **{k: v for k, v in row.items() if k != "seconds"})
+            run.log_metrics(step=real_steps, **{k: v for k, v in row.items() if k != "seconds" and v is not None})
             LOG.info(
-                "iteration %d: %d real steps so far; collected with %s: return %.2f, success %.0f%%; "
-                "imagined return %.2f",
+                "iteration %d: %d real steps so far; collected with %s: return %.2f, success %s; imagined return %.2f",
                 it,
                 real_steps,
                 name,
-                row["collected_return"],
-                100 * row["collected_success"],
+                ret,
+                _percent(success),
                 row["imagined_return"],
             )
         final = None
@@ -377,17 +392,16 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
             last = "final_policy" if final is not None else f"policy_iter_{cfg.iterations - 1}"
             rows = collect(agent, last, cfg.iterations)
             real_steps += sum(r["steps"] for r in rows)
-            measured = [(h["collected_with"], h["collected_success"], h["collected_return"]) for h in history[1:]]
-            measured.append(
-                (last, float(np.mean([r["success"] for r in rows])), float(np.mean([r["return"] for r in rows])))
-            )
-            choice = choose_deployed(measured, cfg.real_episodes)
+            candidates = [(h["collected_with"], h["collected_success"], h["collected_return"]) for h in history[1:]]
+            candidates.append((last, *measured(rows)))
+            choice = choose_deployed(candidates, cfg.real_episodes)
             LOG.info(
-                "deployed %s: success %.0f%% in its %d real episodes (%s)",
+                "deployed %s: success %s, return %.2f in its %d real episodes (%s)",
                 choice["deployed"],
-                100 * choice["success"],
+                _percent(choice["success"]),
+                choice["return"],
                 cfg.real_episodes,
-                ", ".join(f"{c['policy']} {100 * c['success']:.0f}%" for c in choice["candidates"]),
+                ", ".join(f"{c['policy']} {_percent(c['success'])} / {c['return']:.2f}" for c in choice["candidates"]),
             )
             if choice["deployed"] != last:
                 agent = ActorCritic.load(out / choice["deployed"], device=cfg.device)

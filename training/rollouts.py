@@ -36,8 +36,9 @@ def true_episode(
     start: Any = None,
     success_return: float | None = None,
 ) -> dict[str, Any]:
-    """One episode in a real (or twin) env: frames, actions, rewards, terminated, success and, for a
-    SceneEnv, the start pose (x, y, heading) it began from."""
+    """One episode in a real (or twin) env: frames, actions, rewards, terminated, success (and whether the env
+    reported it or `episode_success` inferred it) and, for a SceneEnv, the start pose (x, y, heading) it began
+    from."""
     options = None if start is None else {"start": tuple(float(v) for v in start)}
     obs, info = env.reset(seed=seed, options=options)
     base = getattr(env, "unwrapped", env)
@@ -60,6 +61,7 @@ def true_episode(
         "rewards": np.array(rewards),
         "terminated": bool(term),
         "success": episode_success(info, bool(term), ret, success_return),
+        "success_reported": isinstance(info, dict) and "success" in info,
         "start": pose,
         "poses": None if pose is None else np.stack(poses),
         "goal": info.get("goal") if isinstance(info, dict) else None,

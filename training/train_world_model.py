@@ -254,7 +254,7 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
 
     from worldmodel.dataset import TrajectoryDataset
     from worldmodel.evaluation import evaluate
-    from worldmodel.model import WorldModel
+    from worldmodel.model import WorldModel, still_steps
     from worldmodel.segments import SegmentSampler
     from worldmodel.text import TextEncoder
 
@@ -356,6 +356,7 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
             b = sampler.batch(sampler.sample_indices(cfg.batch_size, rng, cfg.recent_fraction, cfg.recent_episodes))
             texts = sampler.texts(b["episode"]) if text is not None else None
             frames, actions = b["frames"], b["actions"]
+            still = still_steps(frames)  # from the real frames, before any context frame is the model's own
             if cfg.self_context > 0:
                 own = round(cfg.self_context * cfg.batch_size) if step >= cfg.self_context_start else 0
                 frames, actions = own_context(model, frames, actions, own, gen, texts)
@@ -371,6 +372,7 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
                     motion_weight=cfg.motion_weight,
                     termination_weight=term_weight,
                     motion_per_sample=cfg.motion_per_sample,
+                    still=still.to(dev),
                 )
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:

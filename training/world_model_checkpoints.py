@@ -112,15 +112,15 @@ def starting_config(
     model: WorldModelConfig, dataset: Any, init: Path | None, text_encoder: Path | None
 ) -> WorldModelConfig:
     """The architecture a run builds: `init`'s (a saved model it starts from, which must see the dataset's frames
-    and actions) or `model` with the dataset's resolution and action space and the text settings of
-    `text_encoder`."""
+    and actions; `model.still_head` adds a still head it lacks) or `model` with the dataset's resolution and action
+    space and the text settings of `text_encoder`."""
     if init is not None:
         pre = check_init(init, dataset.resolution, dataset.action_space.to_dict(), "--init", str(dataset.path))
         if pre.text_encoder or text_encoder:
             raise UserInputError(
                 f"--init {init}: starting a text-conditioned model from saved weights is not supported"
             )
-        return pre
+        return replace(pre, still_head=True) if model.still_head else pre
     return replace(
         model,
         resolution=dataset.resolution,
@@ -131,8 +131,11 @@ def starting_config(
 
 
 def load_initial_weights(model: Any, init: Path) -> None:
-    """Load the weights of the saved model `init` into `model` (built from `starting_config`)."""
+    """Load the weights of the saved model `init` into `model` (built from `starting_config`); a still head that
+    `init` lacks keeps its fresh initialisation."""
     from worldmodel.model import WEIGHTS
 
     weights = Path(init) / WEIGHTS
-    model.load_weights(load_tensors(weights), source=str(weights))
+    tensors = load_tensors(weights)
+    fresh = {k: v for k, v in model.trainable_state_dict().items() if k.startswith("still_model.")}
+    model.load_weights({**fresh, **tensors}, source=str(weights))

@@ -90,6 +90,12 @@ class WorldModelConfig:
     """The reward CNN's features are average-pooled to a reward_pool x reward_pool grid before the head:
     where things are in the frame (the goal ahead or behind, the ball near the paddle) decides the
     reward, and a global average (1) throws that away."""
+    still_head: bool = False
+    """Also learn the chance that the next frame equals the last one (a still step: a body pressed against a
+    wall, a car at rest) with a small classifier on the context at full resolution (the reward CNN's channels),
+    and sample it: a still step copies the last frame exactly instead of denoising one. At a small network
+    resolution diffusion imagines a blocked step as motion (benchmarks/log/2026-12-06-imagination-diagnosis.md),
+    so a policy trained in imagination learns that driving into a wall pays."""
 
     def __post_init__(self) -> None:
         self._check_types()
@@ -160,8 +166,9 @@ class WorldModelConfig:
             raise bad("action_space", 'an object such as {"kind": "discrete", "n": 4}')
         if self.text_encoder is not None and not isinstance(self.text_encoder, str):
             raise bad("text_encoder", "a folder name or null")
-        if not isinstance(self.predict_delta, bool):
-            raise bad("predict_delta", "true or false")
+        for name in ("predict_delta", "still_head"):
+            if not isinstance(getattr(self, name), bool):
+                raise bad(name, "true or false")
         if not isinstance(self.sampler, str):
             raise bad("sampler", "'euler' or 'heun'")
 

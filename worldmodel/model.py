@@ -24,12 +24,15 @@ from wmcore.errors import UserInputError, read_json_in
 from wmcore.tensors import load_tensors, save_tensors
 from worldmodel.conditioning import ActionEncoder
 from worldmodel.config import WorldModelConfig
-from worldmodel.reward_model import RewardTerminationModel
+from worldmodel.reward_model import RewardTerminationModel, StillModel
 from worldmodel.sampling import make_scheduler, sample
 from worldmodel.text import TextEncoder
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
+STILL_TOLERANCE = 2
+"""A step is still when no pixel of its next frame differs from the last context frame by more than this (of
+255): exact for rendered worlds, and tolerant of a codec's last bit."""
 NOISE_EMBED_SCALE = 250.0
 """c_noise = log(sigma)/4 spans about [-1.6, 0.4]; scaled so the sinusoidal timestep embedding resolves it."""
 
@@ -42,6 +45,12 @@ def to_unit(frames: torch.Tensor) -> torch.Tensor:
 def to_uint8(x: torch.Tensor) -> torch.Tensor:
     """float [..., 3, H, W] in [-1, 1] -> uint8 [..., H, W, 3]."""
     return x.float().clamp(-1, 1).add(1).mul(127.5).round().to(torch.uint8).movedim(-3, -1)
+
+
+def still_steps(frames: torch.Tensor) -> torch.Tensor:
+    """bool [B]: whether the last frame of each segment uint8 [B, L+1, H, W, 3] is still (equals the one before it,
+    within STILL_TOLERANCE)."""
+    return (frames[:, -1].int() - frames[:, -2].int()).abs().amax((1, 2, 3)) <= STILL_TOLERANCE
 
 
 class WorldModel(nn.Module):
@@ -101,6 +110,9 @@ class WorldModel(nn.Module):
         self.reward_model = RewardTerminationModel(
             space, c.context, c.reward_channels, c.action_embed_dim, c.reward_pool
         )
+        self.still_model = (
+            StillModel(space, c.context, c.reward_channels, c.action_embed_dim, c.reward_pool) if c.still_head else None
+        )
         self.scheduler = make_scheduler(c.sigma_min, c.sigma_max, c.sigma_data, c.rho)
         self.autocast_bf16 = False
         self.__dict__["_network"] = self.unet  # not a submodule: an alias (or compiled wrapper) of self.unet
@@ -148,6 +160,7 @@ class WorldModel(nn.Module):
             + count(self.action_encoder)
             + (count(self.context_noise_embed) if self.context_noise_embed is not None else 0),
             "reward_termination": count(self.reward_model),
+            **({"still": count(self.still_model)} if self.still_model is not None else {}),
         }
 
     @property
@@ -272,6 +285,17 @@ class WorldModel(nn.Module):
             logit, terminated.float(), pos_weight=pos_weight
         )
 
+    def still_logits(self, frames: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
+        """Logit [B] that the step from frames uint8 [B, L, H, W, 3] under actions[:, -1] is still."""
+        if self.still_model is None:
+            raise ValueError("this model has no still head (config.still_head is false)")
+        return self.still_model(to_unit(frames.to(self.device)).flatten(1, 2), actions.to(self.device))
+
+    def still_loss(self, frames: torch.Tensor, actions: torch.Tensor, still: torch.Tensor) -> torch.Tensor:
+        """BCE of the still head for the context frames[:, :-1] of segments uint8 [B, L+1, ...] against `still` [B]
+        (whether each step truly was; see `still_steps`)."""
+        return F.binary_cross_entropy_with_logits(self.still_logits(frames[:, :-1], actions), still.float())
+
     def forward(
         self,
         frames: torch.Tensor,
@@ -283,13 +307,18 @@ class WorldModel(nn.Module):
         motion_weight: float = 0.0,
         termination_weight: float = 1.0,
         motion_per_sample: bool = False,
+        still: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Training losses (total, diffusion, reward/termination) for one batch of L+1 frames.
+        """Training losses (total, diffusion, the heads': reward/termination and still) for one batch of L+1 frames.
 
-        Both losses go through forward so DistributedDataParallel sees every parameter used."""
+        `still` [B] says which steps truly were still (default: `still_steps(frames)`; pass the real frames'
+        when the context holds the model's own predictions). Every loss goes through forward so
+        DistributedDataParallel sees every parameter used."""
         diffusion = self.diffusion_loss(frames, actions, texts, generator, motion_weight, motion_per_sample)
-        reward = self.reward_loss(frames, actions, rewards, terminated, termination_weight)
-        return diffusion + reward, diffusion.detach(), reward.detach()
+        heads = self.reward_loss(frames, actions, rewards, terminated, termination_weight)
+        if self.still_model is not None:
+            heads = heads + self.still_loss(frames, actions, still_steps(frames) if still is None else still)
+        return diffusion + heads, diffusion.detach(), heads.detach()
 
     # ----------------------------------------------------------------- public inference API
     @torch.inference_mode()
@@ -302,10 +331,18 @@ class WorldModel(nn.Module):
         texts: list[str] | None = None,
         method: str | None = None,
     ) -> torch.Tensor:
-        """Next frames uint8 [B,H,W,3] from frames uint8 [B,L,H,W,3] and actions [B,L] or [B,L,D]."""
+        """Next frames uint8 [B,H,W,3] from frames uint8 [B,L,H,W,3] and actions [B,L] or [B,L,D].
+
+        With a still head, each step is first drawn still or not by its predicted chance; a still step's next
+        frame is its last frame, exactly."""
         c = self.config
         self._check_inputs(frames, actions, c.context)
         device = self.device
+        still = None
+        if self.still_model is not None:
+            p = torch.sigmoid(self.still_logits(frames, actions).float())
+            gen_dev = generator.device if generator is not None else device
+            still = torch.rand(p.shape, generator=generator, device=gen_dev).to(device) < p
         x = self._unit(frames.to(device)).flatten(1, 2)
         if self.autocast_bf16:
             x = x.to(torch.bfloat16)
@@ -325,7 +362,10 @@ class WorldModel(nn.Module):
             out = out + x[:, -3:].float()
         if c.downsample > 1:
             out = F.interpolate(out.float(), scale_factor=c.downsample, mode="nearest")
-        return to_uint8(out)
+        out = to_uint8(out)
+        if still is not None:
+            out[still] = frames[:, -1].to(device)[still]
+        return out
 
     @torch.inference_mode()
     def predict_reward_termination(
