@@ -10,10 +10,12 @@ Three stages, the first two side by side (one CPU thread each, so the loop's CPU
 3. every policy in reality on the same 20 fresh tracks (seeds 5,000,000+, sampled actions), mean return with
    its 95 % t-interval: the loop's deployed policy, random, a sticky random walk, PPO.
 
-    python benchmarks/carracing_loop.py OUT [--quick]
+    python benchmarks/carracing_loop.py OUT [--quick] [-- LOOP FLAGS...]
 
 Writes OUT/report.json and OUT/report.md (and OUT/loop, OUT/ppo). `--quick` runs every stage at toy sizes (a
-minute) to check the script itself. There is no twin here: reality is the env itself.
+minute) to check the script itself; flags after `--` go to `worldmodel model-based` (e.g.
+`--world-model.reward-loss mse`); a PPO policy already in OUT/ppo/policy is reused, so a variant of the loop is
+measured against the same baseline. There is no twin here: reality is the env itself.
 """
 
 from __future__ import annotations
@@ -61,7 +63,7 @@ def max_real_steps(s: dict) -> int:
     return (s["iterations"] + 1) * s["real_episodes"] * s["episode_steps"]
 
 
-def loop_command(out: Path, s: dict) -> list[str]:
+def loop_command(out: Path, s: dict, extra: list[str]) -> list[str]:
     return [
         sys.executable, "-m", "training.cli", "model-based", ENV_ID, "--out", str(out / "loop"), "--overwrite",
         "--env-kwargs", json.dumps(ENV_KWARGS), "--resolution", *map(str, RES),
@@ -70,6 +72,7 @@ def loop_command(out: Path, s: dict) -> list[str]:
         "--world-model-steps", str(s["wm_steps"]), "--policy-steps", str(s["policy_steps"]),
         "--num-envs", str(s["num_envs"]), "--deploy", "best_real",
         "--world-model.block-out-channels", "16", "32", "32", "--world-model.reward-channels", "16", "32", "32",
+        *extra,
     ]  # fmt: skip
 
 
@@ -128,19 +131,25 @@ def evaluate(out: Path, s: dict, specs: dict[str, str]) -> dict:
 
 
 def main() -> None:
-    out, quick = Path(sys.argv[1]), "--quick" in sys.argv
+    args, extra = sys.argv[1:], []
+    if "--" in args:
+        args, extra = args[: args.index("--")], args[args.index("--") + 1 :]
+    out, quick = Path(args[0]), "--quick" in args
     s = sizes(quick)
-    if len(sys.argv) > 2 and sys.argv[2] == "ppo":  # the baseline's own process
+    if len(args) > 1 and args[1] == "ppo":  # the baseline's own process
         train_ppo(out, max_real_steps(s), s["episode_steps"])
         return
     out.mkdir(parents=True, exist_ok=True)
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
     t0 = time.time()
-    loop = subprocess.Popen(loop_command(out, s), env=env, stdout=open(out / "loop.log", "w"), stderr=subprocess.STDOUT)
-    ppo_cmd = [sys.executable, __file__, str(out), "ppo"] + (["--quick"] if quick else [])
-    ppo = subprocess.Popen(ppo_cmd, env=env, stdout=open(out / "ppo.log", "w"), stderr=subprocess.STDOUT)
-    seconds = {}
-    for name, proc in (("loop", loop), ("ppo", ppo)):
+    log = open(out / "loop.log", "w")
+    procs = [("loop", subprocess.Popen(loop_command(out, s, extra), env=env, stdout=log, stderr=subprocess.STDOUT))]
+    seconds: dict = {"ppo": {"reused": str(out / "ppo" / "policy")}}
+    if not (out / "ppo" / "policy" / "policy.json").is_file():
+        ppo_cmd = [sys.executable, __file__, str(out), "ppo"] + (["--quick"] if quick else [])
+        ppo_log = open(out / "ppo.log", "w")
+        procs.append(("ppo", subprocess.Popen(ppo_cmd, env=env, stdout=ppo_log, stderr=subprocess.STDOUT)))
+    for name, proc in procs:
         cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         if proc.wait() != 0:
             sys.exit(f"{name} failed: see {out / (name + '.log')}")
@@ -166,6 +175,7 @@ def main() -> None:
         "env_kwargs": ENV_KWARGS,
         "resolution": RES,
         "sizes": s,
+        "loop_flags": extra,
         "loop_real_steps": summary["real_steps"],
         "ppo_real_steps": ppo_meta["real_steps"],
         "loop_deploy": summary["deploy"],
@@ -180,10 +190,11 @@ def main() -> None:
         },
     }
     (out / "report.json").write_text(json.dumps(report, indent=1))
+    ppo_cpu = f"{seconds['ppo']['cpu'] / 60:.1f} CPU minutes" if "cpu" in seconds["ppo"] else "reused"
     lines = [f"# {ENV_ID} ({ENV_KWARGS}), {RES[0]}×{RES[1]}: the loop against model-free PPO", ""]
     lines.append(
-        f"Loop: {summary['real_steps']} real steps, {seconds['loop']['cpu'] / 60:.1f} CPU minutes; "
-        f"PPO: {ppo_meta['real_steps']} real steps, {seconds['ppo']['cpu'] / 60:.1f} CPU minutes."
+        f"Loop ({' '.join(extra) or 'default flags'}): {summary['real_steps']} real steps, "
+        f"{seconds['loop']['cpu'] / 60:.1f} CPU minutes; PPO: {ppo_meta['real_steps']} real steps, {ppo_cpu}."
     )
     lines += ["", f"| policy | mean return over {s['eval_episodes']} tracks (95 % t-interval) |", "|---|---|"]
     for n in names:

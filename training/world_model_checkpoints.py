@@ -112,7 +112,7 @@ def starting_config(
     model: WorldModelConfig, dataset: Any, init: Path | None, text_encoder: Path | None
 ) -> WorldModelConfig:
     """The architecture a run builds: `init`'s (a saved model it starts from, which must see the dataset's frames
-    and actions; `model.still_head` adds a still head it lacks) or `model` with the dataset's resolution and action
+    and actions; `model.still_head` adds a still head it lacks, `model.reward_loss` applies) or `model` with the dataset's resolution and action
     space and the text settings of `text_encoder`."""
     if init is not None:
         pre = check_init(init, dataset.resolution, dataset.action_space.to_dict(), "--init", str(dataset.path))
@@ -120,7 +120,8 @@ def starting_config(
             raise UserInputError(
                 f"--init {init}: starting a text-conditioned model from saved weights is not supported"
             )
-        return replace(pre, still_head=True) if model.still_head else pre
+        # how the heads are fitted is this run's choice; a still head is added where `init` lacks one
+        return replace(pre, still_head=pre.still_head or model.still_head, reward_loss=model.reward_loss)
     return replace(
         model,
         resolution=dataset.resolution,

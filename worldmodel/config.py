@@ -90,6 +90,10 @@ class WorldModelConfig:
     """The reward CNN's features are average-pooled to a reward_pool x reward_pool grid before the head:
     where things are in the frame (the goal ahead or behind, the ball near the paddle) decides the
     reward, and a global average (1) throws that away."""
+    reward_loss: str = "huber"
+    """How the reward head is fitted: "huber" (smooth L1: robust to rare large rewards, but where the reward is not
+    visible in the frames — CarRacing's +3.3 per track tile — it settles toward the median, so imagination pays
+    nothing for staying on the track) or "mse" (the mean reward of what the frames show, which returns need)."""
     still_head: bool = False
     """Also learn the chance that the next frame equals the last one (a still step: a body pressed against a
     wall, a car at rest) with a small classifier on the context at full resolution (the reward CNN's channels),
@@ -132,6 +136,8 @@ class WorldModelConfig:
             raise UserInputError(f"context must be >= 1, got {self.context}")
         if self.sampler not in ("euler", "heun"):
             raise UserInputError(f"sampler must be 'euler' or 'heun', got {self.sampler!r}")
+        if self.reward_loss not in ("huber", "mse"):
+            raise UserInputError(f"reward_loss must be 'huber' or 'mse', got {self.reward_loss!r}")
         if any(c % self.norm_num_groups for c in self.block_out_channels):
             raise UserInputError(
                 f"block_out_channels {self.block_out_channels} must be multiples of "
@@ -171,6 +177,8 @@ class WorldModelConfig:
                 raise bad(name, "true or false")
         if not isinstance(self.sampler, str):
             raise bad("sampler", "'euler' or 'heun'")
+        if not isinstance(self.reward_loss, str):
+            raise bad("reward_loss", "'huber' or 'mse'")
 
     @property
     def network_resolution(self) -> tuple[int, int]:

@@ -277,11 +277,12 @@ class WorldModel(nn.Module):
         terminated: torch.Tensor,
         termination_weight: float = 1.0,
     ) -> torch.Tensor:
-        """Smooth-L1 reward regression + termination BCE for frames uint8 [B,L+1,...] (clean next frame);
-        terminal steps weigh `termination_weight` in the BCE."""
+        """Reward regression (config.reward_loss: smooth L1 or squared error) + termination BCE for frames uint8
+        [B,L+1,...] (clean next frame); terminal steps weigh `termination_weight` in the BCE."""
         reward, logit = self.reward_model(self._unit(frames).flatten(1, 2), actions)
         pos_weight = torch.tensor(float(termination_weight), device=logit.device)
-        return F.smooth_l1_loss(reward, rewards.float()) + F.binary_cross_entropy_with_logits(
+        fit = F.mse_loss if self.config.reward_loss == "mse" else F.smooth_l1_loss
+        return fit(reward, rewards.float()) + F.binary_cross_entropy_with_logits(
             logit, terminated.float(), pos_weight=pos_weight
         )
 
