@@ -300,3 +300,27 @@ def test_a_still_head_starts_fresh_on_weights_saved_without_one(tmp_path):
     plain = WorldModel.from_pretrained(tmp_path / "plain")
     assert torch.equal(m.unet.conv_out.weight, plain.unet.conv_out.weight)
     assert starting_config(WorldModelConfig(), data, tmp_path / "plain", None).still_head is False
+
+
+def test_reward_loss_mse_fits_the_mean_where_huber_leans_to_the_median():
+    """A reward the frames cannot predict (one step in ten pays 10, the rest -0.1): fitted by squared error the head
+    learns the mean (0.91), by smooth L1 it stays near the median — what CarRacing's invisible tiles did."""
+    frames, actions = inputs(b=40)
+    frames = torch.cat([frames, frames[:, -1:]], 1)
+    frames[:] = frames[:1]  # every segment looks the same
+    actions[:] = actions[:1]
+    rewards = torch.full((40,), -0.1)
+    rewards[::10] = 10.0
+    fitted = {}
+    for loss in ("huber", "mse"):
+        m = tiny(reward_loss=loss).train()
+        opt = torch.optim.Adam(m.reward_model.parameters(), lr=1e-2)
+        for _ in range(300):
+            out = m.reward_loss(frames, actions, rewards, torch.zeros(40, dtype=torch.bool))
+            opt.zero_grad()
+            out.backward()
+            opt.step()
+        fitted[loss] = m.reward_model(m._unit(frames[:1]).flatten(1, 2), actions[:1])[0].item()
+    assert fitted["mse"] == pytest.approx(0.91, abs=0.1) and fitted["huber"] < 0.1
+    with pytest.raises(UserInputError, match="reward_loss"):
+        WorldModelConfig(reward_loss="l1")
