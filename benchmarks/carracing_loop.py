@@ -33,29 +33,21 @@ ENV_KWARGS = {"continuous": False}
 RES = (64, 64)
 
 
+SIZES = {
+    "episode_steps": (500, 40),
+    "iterations": (5, 2),
+    "real_episodes": (16, 2),
+    "wm_first": (2000, 30),
+    "wm_steps": (600, 10),
+    "policy_steps": (15_000, 512),
+    "num_envs": (64, 16),
+    "eval_episodes": (20, 3),
+}
+"""Episode length, loop budgets and evaluation size: (the measurement's, --quick's toy size)."""
+
+
 def sizes(quick: bool) -> dict:
-    """Episode length, loop budgets and evaluation size (full, or toy with --quick)."""
-    if quick:
-        return dict(
-            episode_steps=40,
-            iterations=2,
-            real_episodes=2,
-            wm_first=30,
-            wm_steps=10,
-            policy_steps=512,
-            num_envs=16,
-            eval_episodes=3,
-        )
-    return dict(
-        episode_steps=500,
-        iterations=5,
-        real_episodes=16,
-        wm_first=2000,
-        wm_steps=600,
-        policy_steps=15_000,
-        num_envs=64,
-        eval_episodes=20,
-    )
+    return {k: v[int(quick)] for k, v in SIZES.items()}
 
 
 def max_real_steps(s: dict) -> int:
