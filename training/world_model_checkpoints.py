@@ -112,8 +112,8 @@ def starting_config(
     model: WorldModelConfig, dataset: Any, init: Path | None, text_encoder: Path | None
 ) -> WorldModelConfig:
     """The architecture a run builds: `init`'s (a saved model it starts from, which must see the dataset's frames
-    and actions; `model.still_head` adds a still head it lacks, `model.reward_loss` applies) or `model` with the dataset's resolution and action
-    space and the text settings of `text_encoder`."""
+    and actions; `model.still_head` adds a still head it lacks, `model.reward_loss` applies) or `model` with the
+    dataset's resolution and action space and the text settings of `text_encoder`."""
     if init is not None:
         pre = check_init(init, dataset.resolution, dataset.action_space.to_dict(), "--init", str(dataset.path))
         if pre.text_encoder or text_encoder:
