@@ -300,6 +300,8 @@ def test_a_still_head_starts_fresh_on_weights_saved_without_one(tmp_path):
     plain = WorldModel.from_pretrained(tmp_path / "plain")
     assert torch.equal(m.unet.conv_out.weight, plain.unet.conv_out.weight)
     assert starting_config(WorldModelConfig(), data, tmp_path / "plain", None).still_head is False
+    # how the reward is fitted is the run's choice, not the saved model's
+    assert starting_config(WorldModelConfig(reward_loss="mse"), data, tmp_path / "plain", None).reward_loss == "mse"
 
 
 def test_reward_loss_mse_fits_the_mean_where_huber_leans_to_the_median():
