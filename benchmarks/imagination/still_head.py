@@ -1,0 +1,43 @@
+"""How well a world model's still head knows a blocked step: its predicted chance that the next frame equals the
+last, on forward steps of a SceneNav dataset that moved, that were the first blocked one after moving, and that
+repeated a push into a wall (256 of each at most).
+
+    python benchmarks/imagination/still_head.py MODEL DATASET
+"""
+
+import sys
+
+import numpy as np
+import torch
+
+from worldmodel.dataset import TrajectoryDataset
+from worldmodel.model import STILL_TOLERANCE, WorldModel
+
+
+def still(a: np.ndarray, b: np.ndarray) -> bool:
+    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()) <= STILL_TOLERANCE
+
+
+model, ds = WorldModel.from_pretrained(sys.argv[1]), TrajectoryDataset(sys.argv[2])
+L = model.config.context
+kinds: dict[str, list] = {"moved": [], "first blocked": [], "repeated push": []}
+for ep in ds.episodes:
+    for t in range(L, ep.steps):
+        if ep.actions[t] == 0:  # forward
+            blocked = still(ep.frames[t + 1], ep.frames[t])
+            kind = (
+                "moved"
+                if not blocked
+                else "repeated push"
+                if still(ep.frames[t], ep.frames[t - 1])
+                else "first blocked"
+            )
+            kinds[kind].append((ep, t))
+rng = np.random.default_rng(0)
+for kind, rows in kinds.items():
+    pick = [rows[i] for i in rng.choice(len(rows), min(256, len(rows)), replace=False)]
+    frames = torch.as_tensor(np.stack([ep.frames[t - L + 1 : t + 1] for ep, t in pick]))
+    actions = torch.as_tensor(np.stack([ep.actions[t - L + 1 : t + 1] for ep, t in pick]))
+    with torch.no_grad():
+        p = torch.sigmoid(model.still_logits(frames, actions)).numpy()
+    print(f"{kind}: {len(rows)} steps; mean P(still) {p.mean():.2f}, above 0.5 in {np.mean(p > 0.5):.0%}")
