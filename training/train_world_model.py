@@ -362,7 +362,7 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
                 frames, actions = own_context(model, frames, actions, own, gen, texts)
             dev = accelerator.device
             with accelerator.accumulate(ddp_model):
-                loss, diff_loss, rew_loss = ddp_model(
+                loss, diff_loss, heads_loss = ddp_model(
                     frames.to(dev),
                     actions.to(dev),
                     b["rewards"][:, -1].to(dev),
@@ -394,7 +394,7 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
             vals = {
                 "loss": loss.item(),
                 "diffusion_loss": diff_loss.item(),
-                "reward_loss": rew_loss.item(),
+                "heads_loss": heads_loss.item(),  # reward/termination (+ still) heads
                 "lr": lr_at(step, cfg),
                 "steps_per_second": sps,
             }
