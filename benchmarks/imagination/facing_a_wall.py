@@ -12,7 +12,7 @@ import torch
 
 from training.actor_critic import ActorCritic
 from worldmodel.dataset import TrajectoryDataset
-from worldmodel.model import STILL_TOLERANCE, WorldModel
+from worldmodel.model import WorldModel, still_steps
 
 policy, ds, model = (
     ActorCritic.load(sys.argv[1]),
@@ -24,7 +24,7 @@ rows: dict[str, list] = {"facing a wall (the forward step was blocked)": [], "fr
 for ep in ds.episodes:
     for t in range(L, ep.steps):
         if ep.actions[t] == 0:  # forward
-            blocked = int(np.abs(ep.frames[t + 1].astype(np.int16) - ep.frames[t]).max()) <= STILL_TOLERANCE
+            blocked = bool(still_steps(torch.from_numpy(np.array(ep.frames[t : t + 2]))[None]))
             rows[list(rows)[0 if blocked else 1]].append((ep, t))
 rng = np.random.default_rng(0)
 for kind, found in rows.items():

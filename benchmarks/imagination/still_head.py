@@ -11,11 +11,12 @@ import numpy as np
 import torch
 
 from worldmodel.dataset import TrajectoryDataset
-from worldmodel.model import STILL_TOLERANCE, WorldModel
+from worldmodel.model import WorldModel, still_steps
 
 
-def still(a: np.ndarray, b: np.ndarray) -> bool:
-    return int(np.abs(a.astype(np.int16) - b.astype(np.int16)).max()) <= STILL_TOLERANCE
+def still(before: np.ndarray, after: np.ndarray) -> bool:
+    """Whether `after` equals `before` as the still head's training label counts it (`still_steps`)."""
+    return bool(still_steps(torch.as_tensor(np.stack([before, after]))[None]))
 
 
 model, ds = WorldModel.from_pretrained(sys.argv[1]), TrajectoryDataset(sys.argv[2])
@@ -24,7 +25,7 @@ kinds: dict[str, list] = {"moved": [], "first blocked": [], "repeated push": []}
 for ep in ds.episodes:
     for t in range(L, ep.steps):
         if ep.actions[t] == 0:  # forward
-            blocked = still(ep.frames[t + 1], ep.frames[t])
+            blocked = still(ep.frames[t], ep.frames[t + 1])
             kind = (
                 "moved"
                 if not blocked
