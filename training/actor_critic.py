@@ -7,6 +7,11 @@ tensor, so the only per-step cost besides the world model is one small CNN forwa
 The trained `ActorCritic` is a plain policy object: `predict(obs) -> (action, None)` takes one
 RGB uint8 observation [H,W,3] or a batch [B,H,W,3] (like Stable-Baselines3), so the same object
 runs in the DreamEnv and in the ground-truth environment.
+
+With `frames` > 1 the network sees the latest observations stacked along channels (newest last), so
+it can tell whether its last step moved it: a push into a wall leaves the view unchanged, which one
+frame cannot show. `predict` keeps the earlier observations itself and restarts them where
+`episode_start` marks a new episode (the first observation stands in for the ones before it).
 """
 
 from __future__ import annotations
@@ -52,6 +57,9 @@ class ActorCriticNetConfig:
     """Observations are area-averaged to input_size x input_size before the network (None: as they come).
     Below 36 pixels the trunk is three 3x3 stride-2 convolutions instead of the Nature DQN's 8/4/3: a
     20x20 view of a room is enough to find one's way, at a quarter of the arithmetic."""
+    frames: int = 1
+    """How many of the latest observations the network sees, stacked along channels (newest last); 2 shows it
+    whether its last step changed the view (a blocked step does not)."""
 
 
 def _layer(m: nn.Module, gain: float = float(np.sqrt(2))) -> nn.Module:
@@ -76,11 +84,14 @@ class ActorCritic(nn.Module):
             h = w = config.input_size
         if min(h, w) < 8:
             raise UserInputError(f"observations of {h}x{w} pixels are too small for the CNN; use at least 8x8")
+        if config.frames < 1:
+            raise UserInputError(f"frames {config.frames}: the network sees 1 or more observations")
         self.space = ActionSpace.from_dict(config.action_space)
         c1, c2, c3 = config.channels
         big = min(h, w) >= 36
+        c0 = 3 * config.frames
         self.trunk = nn.Sequential(
-            _layer(nn.Conv2d(3, c1, 8 if big else 3, stride=4 if big else 2, padding=0 if big else 1)),
+            _layer(nn.Conv2d(c0, c1, 8 if big else 3, stride=4 if big else 2, padding=0 if big else 1)),
             nn.ReLU(),
             _layer(nn.Conv2d(c1, c2, 4 if big else 3, stride=2, padding=0 if big else 1)),
             nn.ReLU(),
@@ -89,7 +100,7 @@ class ActorCritic(nn.Module):
             nn.Flatten(),
         )
         with torch.no_grad():
-            flat = self.trunk(torch.zeros(1, 3, h, w)).shape[1]
+            flat = self.trunk(torch.zeros(1, c0, h, w)).shape[1]
         self.fc = nn.Sequential(_layer(nn.Linear(flat, config.hidden)), nn.ReLU())
         n_out = self.space.n if self.space.is_discrete else self.space.dim
         self.actor = _layer(nn.Linear(config.hidden, n_out), 0.01)
@@ -98,6 +109,33 @@ class ActorCritic(nn.Module):
             self.log_std = nn.Parameter(torch.zeros(n_out))
             self.register_buffer("low", torch.tensor(self.space.low, dtype=torch.float32))
             self.register_buffer("high", torch.tensor(self.space.high, dtype=torch.float32))
+        self._history: np.ndarray | None = None  # predict's stacked observations [B,H,W,3*frames]
+
+    def stack(self, history: Any, obs: Any, starts: Any) -> Any:
+        """The network's input after `obs` [B,H,W,3]: `history` [B,H,W,3*frames] (the previous input, or None)
+        shifted by one observation, with `obs` repeated where `starts` [B] marks a new episode. Works on numpy
+        arrays and torch tensors alike; with one frame it is `obs`."""
+        f = self.config.frames
+        if f == 1:
+            return obs
+        cat = torch.cat if isinstance(obs, torch.Tensor) else np.concatenate
+        fresh = cat([obs] * f, -1)
+        if history is None or history.shape[0] != obs.shape[0]:
+            return fresh
+        shifted = cat([history[..., 3:], obs], -1)
+        if isinstance(obs, torch.Tensor):
+            keep = ~torch.as_tensor(starts, dtype=torch.bool, device=obs.device).reshape(-1, 1, 1, 1)
+            return torch.where(keep, shifted, fresh)
+        return np.where(~np.asarray(starts, bool).reshape(-1, 1, 1, 1), shifted, fresh)
+
+    def stack_episode(self, frames: np.ndarray) -> np.ndarray:
+        """The network's inputs [T,H,W,3*frames] along one episode's observations [T,H,W,3] (before the first
+        one, the first stands in)."""
+        f = self.config.frames
+        if f == 1:
+            return frames
+        idx = np.arange(len(frames))[:, None] + np.arange(1 - f, 1)[None]
+        return np.concatenate(list(frames[np.maximum(idx, 0)].transpose(1, 0, 2, 3, 4)), -1)
 
     def _features(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs.float().div(255.0).permute(0, 3, 1, 2)
@@ -107,7 +145,7 @@ class ActorCritic(nn.Module):
         return self.fc(self.trunk(x))
 
     def distribution(self, obs: torch.Tensor) -> tuple[torch.distributions.Distribution, torch.Tensor]:
-        """Action distribution and value for uint8 observations [B,H,W,3]."""
+        """Action distribution and value for uint8 inputs [B,H,W,3*frames] (see `stack`)."""
         x = self._features(obs)
         out = self.actor(x)
         dist = Categorical(logits=out) if self.space.is_discrete else Normal(out, self.log_std.exp().expand_as(out))
@@ -134,10 +172,16 @@ class ActorCritic(nn.Module):
     def predict(
         self, obs: np.ndarray, state: Any = None, episode_start: Any = None, deterministic: bool = True
     ) -> tuple[np.ndarray, None]:
-        """SB3-style: action(s) for one observation [H,W,3] or a batch [B,H,W,3]."""
-        o = torch.as_tensor(np.asarray(obs), device=self.critic.weight.device)
-        single = o.dim() == 3
-        dist, _ = self.distribution(o[None] if single else o)
+        """SB3-style: action(s) for one observation [H,W,3] or a batch [B,H,W,3]; with several `frames`, the
+        earlier observations are the ones given before (restarted where `episode_start` is true)."""
+        o = np.asarray(obs)
+        single = o.ndim == 3
+        o = o[None] if single else o
+        if self.config.frames > 1:
+            # None marks no start: the memory goes on (it restarts when the batch size changes)
+            starts = np.zeros(len(o), bool) if episode_start is None else np.asarray(episode_start, bool).reshape(-1)
+            o = self._history = self.stack(self._history, o, starts)
+        dist, _ = self.distribution(torch.as_tensor(o, device=self.critic.weight.device))
         if deterministic:
             a = dist.probs.argmax(-1) if self.space.is_discrete else dist.mean
         else:
@@ -172,6 +216,7 @@ class ActorCritic(nn.Module):
             channels=tuple(net["channels"]),
             hidden=int(net["hidden"]),
             input_size=net.get("input_size"),
+            frames=int(net.get("frames", 1)),
         )
         model = cls(config)
         try:
@@ -252,7 +297,8 @@ def train_actor_critic(
     n, T = env.num_envs, hp.rollout_steps
     num_updates = max(1, total_steps // (n * T))
     opt = torch.optim.Adam(agent.parameters(), lr=hp.learning_rate, eps=1e-5)
-    obs_shape = env.single_observation_space.shape
+    h, w, c = env.single_observation_space.shape
+    obs_shape = (h, w, c * agent.config.frames)  # the network's input: the latest observations stacked
     act_shape = () if agent.space.is_discrete else (agent.space.dim,)
     obs_buf = torch.zeros((T, n) + obs_shape, dtype=torch.uint8, device=device)
     act_buf = torch.zeros(
@@ -261,7 +307,7 @@ def train_actor_critic(
     logp_buf, rew_buf, done_buf, val_buf = (torch.zeros(T, n, device=device) for _ in range(4))
 
     obs_np, _ = env.reset(seed=seed)
-    obs = torch.as_tensor(obs_np, device=device)
+    obs = agent.stack(None, torch.as_tensor(obs_np, device=device), None)
     ep_ret = np.zeros(n)
     finished: list[float] = []
     all_finished: list[float] = []
@@ -283,6 +329,7 @@ def train_actor_critic(
             if cut.any():  # time limit, not a real end: bootstrap from the value of the last observation
                 with torch.no_grad():
                     final = torch.as_tensor(info["final_obs"][cut], device=device)
+                    final = agent.stack(obs[torch.as_tensor(cut, device=device)], final, np.zeros(int(cut.sum()), bool))
                     reward[cut] += hp.gamma * agent.value(final).cpu().numpy()
             done = term | trunc
             for i in np.flatnonzero(done):
@@ -290,7 +337,7 @@ def train_actor_critic(
                 ep_ret[i] = 0.0
             rew_buf[t] = torch.as_tensor(reward, dtype=torch.float32, device=device)
             done_buf[t] = torch.as_tensor(done, dtype=torch.float32, device=device)
-            obs = torch.as_tensor(next_np, device=device)
+            obs = agent.stack(obs, torch.as_tensor(next_np, device=device), done)
             global_step += n
             bar.update(n)
 

@@ -3,6 +3,9 @@ example room, 40 episodes from seeds 5000+) after every STEPS/EVALS imagined ste
 Wilson interval.
 
     python benchmarks/imagination/train_policy_in_imagination.py --model MODEL --data DATA --steps 60000 --evals 2
+
+It also prints the share of real steps that push forward into something without moving (`--frames 2` lets the
+policy see its last step's effect).
 """
 
 import argparse
@@ -36,8 +39,12 @@ p.add_argument("--epochs", type=int, default=4)
 p.add_argument("--eval", type=int, default=40)
 p.add_argument("--evals", type=int, default=1)
 p.add_argument("--init", default=None)
+p.add_argument(
+    "--frames", type=int, default=1, help="observations the policy sees, stacked (2: it sees a blocked step)"
+)
+p.add_argument("--seed", type=int, default=0)
 a = p.parse_args()
-torch.manual_seed(0)
+torch.manual_seed(a.seed)
 env = DreamVectorEnv(
     a.model,
     a.data,
@@ -49,7 +56,9 @@ env = DreamVectorEnv(
 )
 obs_shape = env.single_observation_space.shape
 agent = ActorCritic(
-    ActorCriticNetConfig(obs_shape, ActionSpace.from_gym(env.single_action_space).to_dict(), input_size=a.input)
+    ActorCriticNetConfig(
+        obs_shape, ActionSpace.from_gym(env.single_action_space).to_dict(), input_size=a.input, frames=a.frames
+    )
 )
 if a.init:
     agent = ActorCritic.load(a.init)
@@ -63,11 +72,17 @@ def evaluate(tag):
     agent.eval()
     er = true_episodes(room, agent, [5000 + i for i in range(a.eval)], 50)
     s = sum(e["success"] for e in er)
+    moved = [np.linalg.norm(np.diff(e["poses"][:, :2], axis=0), axis=1) > 1e-6 for e in er]
+    pushes = np.mean(np.concatenate([~m & (e["actions"] == 0) for m, e in zip(moved, er)]))
     print(
         tag,
         "reality",
+        s,
+        "of",
+        a.eval,
         [round(v, 3) for v in wilson_interval(s, a.eval)],
         round(float(np.mean([e["rewards"].sum() for e in er])), 2),
+        f"blocked pushes {pushes:.0%} of steps",
         flush=True,
     )
     agent.train()
@@ -76,7 +91,7 @@ def evaluate(tag):
 per = a.steps // a.evals
 t = time.time()
 for k in range(a.evals):
-    summ = train_actor_critic(agent, env, per, hp, k, progress=False)
+    summ = train_actor_critic(agent, env, per, hp, a.seed * 100 + k, progress=False)
     print("train", k, {x: round(v, 2) for x, v in summ.items()}, round(time.time() - t), flush=True)
     evaluate(f"after {(k + 1) * per}")
 agent.eval().save(a.out)
