@@ -3,6 +3,7 @@ resolution; the data-coverage check; cloning demonstrations; recent-episode weig
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 
@@ -15,7 +16,16 @@ from helpers import tiny_model_based_loop
 from envs.reality import FloorMap, make_place_env, make_room_env, nearest_free
 from scenes.room_scene import RoomScene
 from scenes.synthetic import EXAMPLE_DIR, SyntheticRoom
-from training.policies import CallablePolicy, NoisyPolicy, Policy, RandomPolicy, StickyPolicy, act, resolve_policy
+from training.policies import (
+    CallablePolicy,
+    NoisyPolicy,
+    Policy,
+    RandomPolicy,
+    StickyPolicy,
+    act,
+    load_policy,
+    resolve_policy,
+)
 from wmcore.errors import UserInputError
 from worldmodel.action_space import ActionSpace
 from worldmodel.dataset import DatasetWriter, TrajectoryDataset
@@ -234,7 +244,7 @@ def test_dagger_labels_what_the_clone_meets_with_the_experts_actions(tmp_path):
     class Recorder:  # the expert driving, its actions kept
         taken: list[int] = []
 
-        def predict(self, obs, deterministic=False):
+        def predict(self, obs, episode_start=None, deterministic=False):
             a = int(expert.predict(None)[0])
             self.taken.append(a)
             return np.array(a), None
@@ -266,6 +276,11 @@ def test_dagger_labels_what_the_clone_meets_with_the_experts_actions(tmp_path):
     assert [r["round"] for r in rounds] == [0, 1] and pairs < rounds[0]["labels"] < rounds[1]["labels"]
     meta = json.loads((path / "policy.json").read_text())
     assert meta["algorithm"] == "behaviour-cloning + DAgger" and meta["net"]["input_size"] == 20
+    # a clone that sees its last two views: fitted on each demonstrated step's two latest frames, corrected alike
+    two = behaviour_cloning(dataclasses.replace(cfg, out=tmp_path / "bc2", frames=2, dagger_rounds=1))
+    clone = load_policy(two)
+    assert clone.config.frames == 2 and json.loads((tmp_path / "bc2" / "summary.json").read_text())["pairs"] == pairs
+    assert env.action_space.contains(int(clone.predict(env.reset(seed=0)[0], episode_start=[True])[0]))
     cfg.out, cfg.env = tmp_path / "bc3", SceneEnvConfig(width=32, height=32, goal=GOAL)
     with pytest.raises(UserInputError, match="recorded at"):
         behaviour_cloning(cfg)

@@ -168,7 +168,7 @@ def test_actor_critic_learns_the_rewarded_action(setup, tmp_path):
 
 def test_model_based_loop_counts_real_steps_and_keeps_learning(setup, tmp_path):
     """Reality is the true room; the loop starts from free data, collects real episodes with its policy,
-    resumes the world model and keeps training the same policy."""
+    resumes the world model and keeps training the same policy (one that sees its last two views)."""
     from scenes.synthetic import EXAMPLE_DIR
     from training.model_based import ModelBasedConfig, model_based
     from worldmodel.dataset import TrajectoryDataset
@@ -185,6 +185,7 @@ def test_model_based_loop_counts_real_steps_and_keeps_learning(setup, tmp_path):
         real_episodes=2,
         hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2),
         deploy="best_real",
+        policy_frames=2,
         **tiny_model_based_loop(),
     )
     result = model_based(cfg)
@@ -200,7 +201,7 @@ def test_model_based_loop_counts_real_steps_and_keeps_learning(setup, tmp_path):
     assert "resumed" in log and "done at step 4" in log
     assert json.loads((tmp_path / "mb" / "world_model" / "model" / "config.json").read_text())["downsample"] == 2
     policy = load_policy(tmp_path / "mb" / "policy")
-    assert policy.config.input_size == RES // 2
+    assert policy.config.input_size == RES // 2 and policy.config.frames == 2  # it sees its last two views
     assert (tmp_path / "mb" / "policy_iter_0" / "policy.json").is_file()
     deployed = result["deploy"]["deployed"]
     assert [c["policy"] for c in result["deploy"]["candidates"]] == ["policy_iter_0", "policy_iter_1"]
@@ -357,3 +358,77 @@ def test_train_policy_in_the_twin_saves_checkpoints_and_a_learning_curve(tmp_pat
     with pytest.raises(SystemExit) as exit_:
         main(["train-policy-scene", str(scene), "--env.speed", "3", "--out", str(tmp_path / "bad")])
     assert exit_.value.code == 2
+
+
+class _RepeatedView:
+    """A vector env whose reward asks whether the view just changed: each step shows a new 8x8 view of one random
+    colour or, half of the time, the same one again (a blocked step looks like that); action 1 pays where it is
+    the same, action 0 where it changed. One frame cannot tell them apart (half the reward at best); two can."""
+
+    def __init__(self, n: int = 32, horizon: int = 4):
+        from gymnasium import spaces
+
+        self.num_envs, self.horizon = n, horizon
+        self.single_observation_space = spaces.Box(0, 255, (8, 8, 3), np.uint8)
+        self.rng = np.random.default_rng(0)
+
+    def _new(self, k: int) -> np.ndarray:
+        return np.broadcast_to(self.rng.integers(0, 256, (k, 1, 1, 3), dtype=np.uint8), (k, 8, 8, 3)).copy()
+
+    def reset(self, seed: int | None = None):
+        self.rng = np.random.default_rng(seed)
+        # a first view counts as unchanged: a policy's memory starts with it repeated
+        self.obs, self.same, self.t = self._new(self.num_envs), np.ones(self.num_envs, bool), np.zeros(self.num_envs)
+        return self.obs.copy(), {}
+
+    def step(self, actions):
+        reward = (np.asarray(actions) == self.same.astype(int)).astype(np.float32)
+        self.t += 1
+        self.same = self.rng.random(self.num_envs) < 0.5
+        nxt = np.where(self.same[:, None, None, None], self.obs, self._new(self.num_envs))
+        trunc = self.t >= self.horizon
+        info = {"final_obs": nxt.copy()}
+        self.obs = nxt
+        if trunc.any():  # same-step autoreset: a fresh first view
+            self.obs[trunc], self.same[trunc], self.t[trunc] = self._new(int(trunc.sum())), True, 0
+        return self.obs.copy(), reward, np.zeros(self.num_envs, bool), trunc, info
+
+
+@pytest.mark.parametrize("frames", [1, 2])
+def test_stacked_frames_let_the_policy_see_a_repeated_view(frames, tmp_path):
+    """PPO on the stacked inputs learns to answer "did the view change?" with two frames and cannot with one; the
+    saved policy keeps its frames, and `predict`'s own memory (restarted at episode_start) gives the same inputs
+    as stacking the episode."""
+    env = _RepeatedView()
+    torch.manual_seed(0)
+    space = {"kind": "discrete", "n": 2}
+    agent = ActorCritic(ActorCriticNetConfig((8, 8, 3), space, channels=(8, 16, 16), hidden=32, frames=frames))
+    hp = PPOHyperparameters(learning_rate=5e-3, rollout_steps=8, epochs=16, minibatches=2, ent_coef=0.0)
+    train_actor_critic(agent, env, total_steps=32 * 8 * 30, hp=hp, seed=0, progress=False)
+    agent.eval().save(tmp_path / "p")
+    policy = load_policy(tmp_path / "p")
+    assert policy.config.frames == frames
+
+    eval_env = _RepeatedView(n=64, horizon=8)
+    obs, _ = eval_env.reset(seed=123)
+    right, first = [], np.ones(64, bool)
+    for _ in range(8):
+        a = policy.predict(obs, episode_start=first, deterministic=True)[0]
+        right.append(a[~first] == eval_env.same[~first].astype(int))
+        obs, _, _, trunc, _ = eval_env.step(a)
+        first = trunc
+    accuracy = float(np.mean(np.concatenate(right)))
+    if frames == 2:
+        assert accuracy > 0.9, accuracy
+    else:
+        assert 0.35 < accuracy < 0.65, accuracy  # chance: one frame shows nothing of the step before
+
+    episode = np.random.default_rng(1).integers(0, 256, (5, 8, 8, 3), dtype=np.uint8)
+    stacked, inputs = policy.stack_episode(episode), None
+    assert stacked.shape == (5, 8, 8, 3 * frames)
+    for t in range(5):
+        inputs = policy.stack(inputs, episode[t][None], [t == 0])
+        np.testing.assert_array_equal(inputs[0], stacked[t])
+    twice = np.concatenate([episode, episode])  # two episodes back to back: the memory restarts at the second
+    acts = [policy.predict(o, episode_start=[t % 5 == 0], deterministic=True)[0] for t, o in enumerate(twice)]
+    np.testing.assert_array_equal(acts, policy.act_on(np.concatenate([stacked, stacked]), deterministic=True))

@@ -62,6 +62,32 @@ class ActorCriticNetConfig:
     whether its last step changed the view (a blocked step does not)."""
 
 
+def stack(history: Any, obs: Any, starts: Any, frames: int) -> Any:
+    """A policy's input [B,H,W,3*frames] after `obs` [B,H,W,3]: `history` (its previous input, or None) shifted by
+    one observation, with `obs` repeated where `starts` [B] marks a new episode (all of them without a history of
+    this batch size). Works on numpy arrays and torch tensors alike; with one frame it is `obs`."""
+    if frames == 1:
+        return obs
+    cat = torch.cat if isinstance(obs, torch.Tensor) else np.concatenate
+    fresh = cat([obs] * frames, -1)
+    if history is None or history.shape[0] != obs.shape[0]:
+        return fresh
+    shifted = cat([history[..., 3:], obs], -1)
+    if isinstance(obs, torch.Tensor):
+        keep = ~torch.as_tensor(starts, dtype=torch.bool, device=obs.device).reshape(-1, 1, 1, 1)
+        return torch.where(keep, shifted, fresh)
+    return np.where(~np.asarray(starts, bool).reshape(-1, 1, 1, 1), shifted, fresh)
+
+
+def stack_episode(observations: np.ndarray, frames: int) -> np.ndarray:
+    """Each step's latest `frames` observations [T,H,W,3*frames] (newest last) along one episode's observations
+    [T,H,W,3]; before the first one, the first stands in."""
+    if frames == 1:
+        return observations
+    idx = np.maximum(np.arange(len(observations))[:, None] + np.arange(1 - frames, 1)[None], 0)
+    return np.concatenate(list(observations[idx].transpose(1, 0, 2, 3, 4)), -1)
+
+
 def _layer(m: nn.Module, gain: float = float(np.sqrt(2))) -> nn.Module:
     """Orthogonal weights, zero bias (CleanRL's initialisation)."""
     nn.init.orthogonal_(m.weight, gain)
@@ -112,30 +138,13 @@ class ActorCritic(nn.Module):
         self._history: np.ndarray | None = None  # predict's stacked observations [B,H,W,3*frames]
 
     def stack(self, history: Any, obs: Any, starts: Any) -> Any:
-        """The network's input after `obs` [B,H,W,3]: `history` [B,H,W,3*frames] (the previous input, or None)
-        shifted by one observation, with `obs` repeated where `starts` [B] marks a new episode. Works on numpy
-        arrays and torch tensors alike; with one frame it is `obs`."""
-        f = self.config.frames
-        if f == 1:
-            return obs
-        cat = torch.cat if isinstance(obs, torch.Tensor) else np.concatenate
-        fresh = cat([obs] * f, -1)
-        if history is None or history.shape[0] != obs.shape[0]:
-            return fresh
-        shifted = cat([history[..., 3:], obs], -1)
-        if isinstance(obs, torch.Tensor):
-            keep = ~torch.as_tensor(starts, dtype=torch.bool, device=obs.device).reshape(-1, 1, 1, 1)
-            return torch.where(keep, shifted, fresh)
-        return np.where(~np.asarray(starts, bool).reshape(-1, 1, 1, 1), shifted, fresh)
+        """The network's input after `obs` [B,H,W,3] (see the module function `stack`)."""
+        return stack(history, obs, starts, self.config.frames)
 
-    def stack_episode(self, frames: np.ndarray) -> np.ndarray:
+    def stack_episode(self, observations: np.ndarray) -> np.ndarray:
         """The network's inputs [T,H,W,3*frames] along one episode's observations [T,H,W,3] (before the first
         one, the first stands in)."""
-        f = self.config.frames
-        if f == 1:
-            return frames
-        idx = np.arange(len(frames))[:, None] + np.arange(1 - f, 1)[None]
-        return np.concatenate(list(frames[np.maximum(idx, 0)].transpose(1, 0, 2, 3, 4)), -1)
+        return stack_episode(observations, self.config.frames)
 
     def _features(self, obs: torch.Tensor) -> torch.Tensor:
         x = obs.float().div(255.0).permute(0, 3, 1, 2)
@@ -181,13 +190,18 @@ class ActorCritic(nn.Module):
             # None marks no start: the memory goes on (it restarts when the batch size changes)
             starts = np.zeros(len(o), bool) if episode_start is None else np.asarray(episode_start, bool).reshape(-1)
             o = self._history = self.stack(self._history, o, starts)
-        dist, _ = self.distribution(torch.as_tensor(o, device=self.critic.weight.device))
+        act = self.act_on(o, deterministic)
+        return (act[0] if single else act), None
+
+    @torch.no_grad()
+    def act_on(self, inputs: np.ndarray, deterministic: bool) -> np.ndarray:
+        """Actions [B] (or [B,D]) for network inputs [B,H,W,3*frames] already stacked (see `stack`)."""
+        dist, _ = self.distribution(torch.as_tensor(inputs, device=self.critic.weight.device))
         if deterministic:
             a = dist.probs.argmax(-1) if self.space.is_discrete else dist.mean
         else:
             a = dist.sample()
-        act = self.to_env(a)
-        return (act[0] if single else act), None
+        return self.to_env(a)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
         """Action logits (discrete) or Gaussian means (continuous)."""

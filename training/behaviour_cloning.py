@@ -61,6 +61,9 @@ class BehaviourCloningConfig:
     input_size: int | None = None
     """The policy looks at observations area-averaged to this size (None: as recorded); the model-based loop's
     policies look at the world model's network resolution, so a clone that starts one must match it."""
+    frames: int = 1
+    """The policy sees this many latest observations, stacked (2: whether its last step moved it); the model-based
+    loop's policy started from the clone sees the same."""
     dagger_scene: str | None = None
     """Correct the clone where it drives (DAgger) in this scene: a Scene directory, nerfstudio run, .ply, or
     room:DIR; the map-reading expert labels what it sees there. None: plain cloning."""
@@ -80,15 +83,18 @@ class BehaviourCloningConfig:
     """Replace the previous run in `out` (kept until this one has finished)."""
 
 
-def demonstrations(dataset, match: str) -> tuple[np.ndarray, np.ndarray]:
-    """(observations uint8 [N,H,W,3], actions [N,...]) of every step of the matching episodes."""
+def demonstrations(dataset, match: str, frames: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """(the policy's inputs uint8 [N,H,W,3*frames], actions [N,...]) of every step of the matching episodes: each
+    step's latest `frames` observations of its episode."""
+    from training.actor_critic import stack_episode
+
     eps = [e for e in dataset.episodes if match in str((e.meta or {}).get("policy", ""))]
     if not eps:
         raise UserInputError(
             f"{dataset.path}: no episode was recorded with a policy containing {match!r}; record demonstrations "
             "with `worldmodel collect --policy expert` (or pass --demonstrations '')"
         )
-    obs = np.concatenate([np.asarray(e.frames[:-1]) for e in eps])
+    obs = np.concatenate([stack_episode(np.asarray(e.frames[:-1]), frames) for e in eps])
     acts = np.concatenate([np.asarray(e.actions) for e in eps])
     return obs, acts
 
@@ -144,18 +150,23 @@ def _fit(
 def drive_and_label(
     agent: Any, env: Any, expert: Any, episodes: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, float]:
-    """The clone drives `episodes` episodes in `env` (sampling its actions); returns every observation it met,
-    the expert's action for each, and the clone's success rate in those episodes."""
+    """The clone drives `episodes` episodes in `env` (sampling its actions); returns its input at every step (its
+    latest observations, as many as an ActorCritic clone sees), the expert's action for each, and the clone's
+    success rate in those episodes."""
+    from training.actor_critic import ActorCritic, stack
     from training.rollouts import episode_success
 
+    frames = agent.config.frames if isinstance(agent, ActorCritic) else 1
     obs, labels, wins = [], [], []
     for ep in range(episodes):
         o, _ = env.reset(seed=seed + ep)
-        done, ret, terminated, info = False, 0.0, False, {}
+        done, ret, terminated, info, inputs, first = False, 0.0, False, {}, None, True
         while not done:
-            obs.append(o)
+            inputs = stack(inputs, np.asarray(o)[None], [first], frames)
+            obs.append(inputs[0])
             labels.append(int(expert.predict(None)[0]))
-            a = agent.predict(o, deterministic=False)[0]
+            a = agent.predict(o, episode_start=[first], deterministic=False)[0]
+            first = False
             o, r, terminated, truncated, info = env.step(a)
             ret, done = ret + float(r), terminated or truncated
         wins.append(episode_success(info, terminated, ret, None))
@@ -197,6 +208,8 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
             f"--steps {cfg.steps}, --batch-size {cfg.batch_size}, --hidden {cfg.hidden} and --channels "
             f"{cfg.channels} must be positive"
         )
+    if cfg.frames < 1:
+        raise UserInputError(f"--frames {cfg.frames}: the policy sees 1 or more observations")
     if cfg.input_size is not None and cfg.input_size < 8:
         raise UserInputError(f"--input-size {cfg.input_size}: give at least 8 pixels (or leave it out)")
     if cfg.dagger_scene is not None and min(cfg.dagger_rounds, cfg.dagger_episodes, cfg.dagger_steps) < 1:
@@ -212,14 +225,16 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
     out = Path(cfg.out)
     with open_run(out, cfg, overwrite=cfg.overwrite, tensorboard=True) as run:
         dataset = TrajectoryDataset(cfg.dataset)
-        obs, acts = demonstrations(dataset, cfg.demonstrations)
+        obs, acts = demonstrations(dataset, cfg.demonstrations, cfg.frames)
         env = expert = None
         if cfg.dagger_scene is not None:
             env, expert = _dagger_env(cfg, dataset)
         run.start()  # the demonstrations (and the scene to correct the clone in) are there: the run is accepted
         h, w = dataset.resolution
         size = None if cfg.input_size in (None, h) else cfg.input_size
-        net = ActorCriticNetConfig((h, w, 3), dataset.action_space.to_dict(), cfg.channels, cfg.hidden, size)
+        net = ActorCriticNetConfig(
+            (h, w, 3), dataset.action_space.to_dict(), cfg.channels, cfg.hidden, size, frames=cfg.frames
+        )
         agent = ActorCritic(net).to(cfg.device)
         opt = torch.optim.Adam(agent.parameters(), lr=cfg.learning_rate)
         gen = torch.Generator().manual_seed(cfg.seed)
@@ -246,9 +261,7 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
             loss = _fit(agent, opt, obs_t, act_t, cfg.dagger_steps, cfg, gen, run, step0, f"DAgger round {r + 1}")
         agent.eval()
         with torch.no_grad():  # how often the clone's most likely action is the demonstrated one
-            pred = np.concatenate(
-                [agent.predict(obs[i : i + 512], deterministic=True)[0] for i in range(0, len(obs), 512)]
-            )
+            pred = np.concatenate([agent.act_on(obs[i : i + 512], deterministic=True) for i in range(0, len(obs), 512)])
         agreement = float((pred == acts).mean()) if dataset.action_space.is_discrete else None
         source = {"dataset": str(cfg.dataset), "demonstrations": cfg.demonstrations, "pairs": len(obs)}
         if env is not None:

@@ -119,6 +119,9 @@ class ModelBasedConfig:
     """Actor-critic PPO hyperparameters."""
     policy_input_size: int | None = None
     """The policy looks at observations area-averaged to this size (None: the world model's network resolution)."""
+    policy_frames: int = 1
+    """The policy sees this many latest observations, stacked (2: whether its last step moved it, which a push
+    into a wall does not); with --init-policy, that policy's own number."""
     channels: tuple[int, int, int] = (32, 64, 64)
     """Actor-critic CNN channels."""
     hidden: int = 256
@@ -247,11 +250,11 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
     from worldmodel.action_space import ActionSpace
     from worldmodel.dataset import DatasetWriter, TrajectoryDataset
 
-    if min(cfg.iterations, cfg.real_episodes, cfg.world_model_first_steps, cfg.policy_steps, cfg.num_envs) < 1 or (
-        cfg.final_policy_steps < 0
-    ):
+    sizes = (cfg.iterations, cfg.real_episodes, cfg.world_model_first_steps, cfg.policy_steps, cfg.num_envs)
+    if min(*sizes, cfg.policy_frames) < 1 or cfg.final_policy_steps < 0:
         raise UserInputError(
-            "--iterations, --real-episodes, --world-model-first-steps, --policy-steps and --num-envs must be positive"
+            "--iterations, --real-episodes, --world-model-first-steps, --policy-steps, --num-envs and "
+            "--policy-frames must be positive"
         )
     kwargs = parse_env_kwargs(cfg.env_kwargs)
     if cfg.init_data is not None and not (Path(cfg.init_data) / "dataset.json").is_file():
@@ -303,6 +306,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                     cfg.channels,
                     cfg.hidden,
                     input_size=None if input_size == h else input_size,
+                    frames=cfg.policy_frames,
                 )
             )
         ).to(cfg.device)

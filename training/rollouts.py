@@ -256,11 +256,12 @@ def decisions_kept(
             continue
         true = np.asarray(tr["frames"][context : context + k])
         imagined = np.stack(rp["frames"][: len(true)])
-        a = act(policy, true, deterministic=True)
+        alone = np.ones(len(true), bool)  # each frame judged alone (a policy that stacks frames sees it repeated)
+        a = act(policy, true, deterministic=True, episode_start=alone)
         if a.ndim > 1:
             return None
-        same.append(a == act(policy, imagined, deterministic=True))
-        again.append(a == act(policy, true, deterministic=True))
+        same.append(a == act(policy, imagined, deterministic=True, episode_start=alone))
+        again.append(a == act(policy, true, deterministic=True, episode_start=alone))
     if not same:
         return None
     chance = float(np.mean(np.concatenate(again)))

@@ -63,6 +63,8 @@ class TrainPolicyConfig:
     """actor-critic: CNN channels."""
     hidden: int = 256
     """Features after the CNN (actor-critic hidden width; SB3 features_dim)."""
+    frames: int = 1
+    """actor-critic: the policy sees this many latest observations, stacked (2: whether its last step moved it)."""
     device: str = "cpu"
     """Torch device of the world model and the policy."""
     threads: int | None = None
@@ -89,9 +91,15 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
         ("--max-steps", cfg.max_steps),
         ("--hp.rollout-steps", cfg.hp.rollout_steps),
         ("--hidden", cfg.hidden),
+        ("--frames", cfg.frames),
     ):
         if value < 1:
             raise UserInputError(f"{name} {value}: must be positive")
+    if cfg.frames > 1 and cfg.algorithm != "actor-critic":
+        raise UserInputError(
+            f"--frames {cfg.frames}: stacked observations are the actor-critic's; use --algorithm actor-critic "
+            "(SB3 PPO here sees one frame)"
+        )
     if cfg.denoising_steps is not None and cfg.denoising_steps < 1:
         raise UserInputError(f"--denoising-steps {cfg.denoising_steps}: give 1 or more")
     cfg.hp.check()
@@ -150,6 +158,7 @@ def _train_actor_critic(
         action_space=ActionSpace.from_gym(env.single_action_space).to_dict(),
         channels=cfg.channels,
         hidden=cfg.hidden,
+        frames=cfg.frames,
     )
     agent = ActorCritic(net).to(device)
     n, rank = accelerator.num_processes, accelerator.process_index
