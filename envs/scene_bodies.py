@@ -77,7 +77,10 @@ class SceneBodies:
         self.scene = s = load_scene(scene, cfg.device)
         goal = None if cfg.goal is None else (float(cfg.goal[0]), float(cfg.goal[1]))
         self.tasks: list[Task] = [
-            PointNav(fixed_goal=goal) if cfg.task == "pointnav" else Explore() for _ in range(self.n)
+            PointNav(fixed_goal=goal, collision_penalty=cfg.collision_penalty)
+            if cfg.task == "pointnav"
+            else Explore(collision_penalty=cfg.collision_penalty)
+            for _ in range(self.n)
         ]
         self.pointnav = cfg.task == "pointnav"
         self.action_names, self.action_space, self.observation_space = build_spaces(cfg)

@@ -62,6 +62,9 @@ class SceneEnvConfig:
     """Radius of the body for collisions, metres."""
     task: Literal["pointnav", "explore"] = "pointnav"
     """Point-goal navigation or exploration."""
+    collision_penalty: float = 0.05
+    """Reward subtracted on a step that bumped into something (both tasks): what a collision costs beside the
+    step cost (0.01) and a PointNav arrival's bonus (10)."""
     goal: tuple[float, float] | None = None
     """PointNav: one fixed goal (x, y metres, scene frame) for every episode, which an RGB-only policy
     can learn to find; None samples a new goal each episode (give the policy `state` to see it)."""
@@ -99,6 +102,10 @@ class SceneEnvConfig:
             number(name, getattr(self, name), positive=True)
         for name in ("turn_angle_deg", "max_linear_speed", "max_angular_speed_deg", "camera_height"):
             number(name, getattr(self, name))
+        if number("collision_penalty", self.collision_penalty) < 0:
+            raise UserValueError(
+                f"SceneEnv option collision_penalty={self.collision_penalty!r}: give 0 or more (a reward taken away)"
+            )
         if not self.hfov_deg < 180:
             raise UserValueError(f"SceneEnv option hfov_deg={self.hfov_deg}: give an angle below 180 degrees")
         if self.goal is not None:

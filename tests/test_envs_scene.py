@@ -205,3 +205,27 @@ def test_reset_start_option_places_the_body(scene_dir):
         env.reset(seed=0, options={"start": (2.3, -2.0, 0.0)})
     with pytest.raises(ValueError, match="not numbers"):
         env.reset(seed=0, options={"start": "door"})
+
+
+def test_collision_penalty_is_the_task_s_price_of_a_bump(scene_dir):
+    """A bump costs `collision_penalty` on top of the step's reward, and nothing else changes; a negative price is
+    refused with its option named."""
+    from wmcore.errors import UserValueError
+
+    def bumps(penalty: float) -> list[tuple[float, bool]]:
+        env = SceneEnv(scene_dir, max_steps=200, collision_penalty=penalty)
+        env.reset(seed=1)
+        out = []
+        for _ in range(80):  # forward until blocked, and push on
+            _, r, term, trunc, info = env.step(0)
+            out.append((r, bool(info["collided"])))
+            if term or trunc:
+                break
+        return out
+
+    cheap, dear = bumps(0.05), bumps(0.5)
+    assert [c for _, c in cheap] == [c for _, c in dear] and any(c for _, c in cheap)
+    for (r1, c), (r2, _) in zip(cheap, dear):
+        assert r2 == pytest.approx(r1 - (0.45 if c else 0.0))
+    with pytest.raises(UserValueError, match="collision_penalty"):
+        SceneEnv(scene_dir, collision_penalty=-1.0)

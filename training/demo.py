@@ -81,6 +81,8 @@ class DemoConfig:
     """Observation and world-model frame size (square, pixels), in every world."""
     episode_steps: int = 50
     """Steps per episode, in every world."""
+    collision_penalty: float = 0.05
+    """Reward taken from a step that bumps into a wall, in every world (the task's; see SceneEnvConfig)."""
     expert_episodes: int = 80
     """Free episodes of the map-reading expert (30% random actions) recorded in the twin."""
     random_episodes: int = 80
@@ -262,7 +264,7 @@ def _demo(cfg: DemoConfig, out: Path) -> Path:
 
     scene = out / "scene"
     stages.run("reconstruct", scene / "scene.json", lambda: _reconstruct(cfg, scene))
-    common = {"width": res, "height": res, "max_steps": steps}
+    common = {"width": res, "height": res, "max_steps": steps, "collision_penalty": cfg.collision_penalty}
     worlds = {
         "reality": {**common, "goal": list(cfg.goal_in_room)},
         "twin": {**common, "goal": twin_goal(scene, cfg.goal_in_room, {**common, "device": cfg.device})},

@@ -142,8 +142,10 @@ def evaluate_in_scene(policy: Any, env: Any, seed: int, deterministic: bool = Fa
     obs, _ = env.reset(seed=seed)
     n = env.num_envs
     returns, success, running = np.zeros(n), np.zeros(n, bool), np.ones(n, bool)
+    first = np.ones(n, bool)
     while running.any():
-        actions, _ = policy.predict(obs, deterministic=deterministic)
+        actions, _ = policy.predict(obs, episode_start=first, deterministic=deterministic)
+        first = np.zeros(n, bool)
         obs, reward, terminated, truncated, info = env.step(np.asarray(actions).reshape(env.action_space.shape))
         returns += np.where(running, reward, 0.0)
         ended = running & (terminated | truncated)
