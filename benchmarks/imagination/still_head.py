@@ -41,4 +41,5 @@ for kind, rows in kinds.items():
     actions = torch.as_tensor(np.stack([ep.actions[t - L + 1 : t + 1] for ep, t in pick]))
     with torch.no_grad():
         p = torch.sigmoid(model.still_logits(frames, actions)).numpy()
-    print(f"{kind}: {len(rows)} steps; mean P(still) {p.mean():.2f}, above 0.5 in {np.mean(p > 0.5):.0%}")
+    above = ", ".join(f"above {q} in {np.mean(p > q):.0%}" for q in (0.1, 0.3, 0.5))
+    print(f"{kind}: {len(rows)} steps; mean P(still) {p.mean():.2f}, {above}")
