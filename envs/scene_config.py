@@ -63,8 +63,8 @@ class SceneEnvConfig:
     task: Literal["pointnav", "explore"] = "pointnav"
     """Point-goal navigation or exploration."""
     collision_penalty: float = 0.05
-    """Reward subtracted on a step that bumped into something (both tasks): what a collision costs beside the
-    step cost (0.01) and a PointNav arrival's bonus (10)."""
+    """Reward subtracted on a step that bumped into something (both tasks): what a collision costs beside
+    PointNav's step cost (0.01) and its arrival bonus (10)."""
     goal: tuple[float, float] | None = None
     """PointNav: one fixed goal (x, y metres, scene frame) for every episode, which an RGB-only policy
     can learn to find; None samples a new goal each episode (give the policy `state` to see it)."""

@@ -82,10 +82,10 @@ class DemoConfig:
     episode_steps: int = 50
     """Steps per episode, in every world."""
     collision_penalty: float = 0.25
-    """Reward taken from a step that bumps into a wall, in every world (the task's; SceneEnv's default is 0.05). At
-    0.05 a bump costs less than the reward head's error, imagination paid pushing into walls as much as turning
-    away, and the policies trained there learned to push; at 0.25 (a step's worth of progress) it charges them
-    (BENCHMARKS.md, *Three worlds*)."""
+    """Reward taken from a step that bumps into a wall, in every world (the task's; SceneEnv's default is 0.05).
+    At 0.05 a bump costs less than the reward head's error: imagination paid pushing into walls as much as
+    turning away, and the policies trained there learned to push. At 0.25, a step's worth of progress, it
+    charges them. BENCHMARKS.md, *Three worlds*, has the measurements."""
     expert_episodes: int = 80
     """Free episodes of the map-reading expert (30% random actions) recorded in the twin."""
     random_episodes: int = 80
