@@ -177,3 +177,25 @@ def test_quality_preset_on_cpu_warns_before_anything_runs(tmp_path, caplog):
     with caplog.at_level("WARNING", logger="worldmodel.demo"), pytest.raises(UserInputError, match="not empty"):
         demo(DemoConfig(out=tmp_path, quality=True))
     assert "--device cuda" in caplog.text
+
+
+def test_twin_transfer_is_judged_on_a_policy_that_learned_in_the_twin():
+    """Two failures agreeing are no transfer: a twin PPO at 0 % in both worlds does not pass; the clone, best in the
+    twin, is judged instead, and passes only when the whole interval of its gap lies within 10 points."""
+    from training.demo_report import twin_transfer
+    from training.stats import wilson_interval
+
+    def worlds(real: float, twin: float, n: int) -> dict:
+        def one(p: float) -> dict:
+            return {"success": p, "episodes": n, "success_ci95": list(wilson_interval(round(p * n), n)[1:])}
+
+        return {"worlds": {"reality": one(real), "twin": one(twin)}}
+
+    val = {"policies": {"random": worlds(0.0, 0.0, 30), "PPO in twin, 20k steps": worlds(0.0, 0.0, 30)}}
+    assert twin_transfer(val)["passed"] is False and twin_transfer(val)["learned_in_twin"] is False
+    val["policies"]["clone"] = worlds(0.45, 0.6, 30)
+    judged = twin_transfer(val)
+    assert judged["policy"] == "clone" and judged["learned_in_twin"] and not judged["passed"]  # ±25 points at n = 30
+    val["policies"]["clone"] = worlds(0.58, 0.6, 2000)
+    assert twin_transfer(val)["passed"]
+    assert twin_transfer({"policies": {"random": worlds(0.0, 0.0, 30)}}) is None
