@@ -10,30 +10,14 @@ import sys
 
 import numpy as np
 import torch
+from still_head import forward_steps, still  # beside this script, on sys.path when it runs
 
 from worldmodel.dataset import TrajectoryDataset
-from worldmodel.model import WorldModel, still_steps
-
-
-def still(before: np.ndarray, after: np.ndarray) -> bool:
-    return bool(still_steps(torch.as_tensor(np.stack([before, after]))[None]))
-
+from worldmodel.model import WorldModel
 
 model, ds = WorldModel.from_pretrained(sys.argv[1]), TrajectoryDataset(sys.argv[2])
 L, names = model.config.context, ("forward", "turn left", "turn right")
-kinds: dict[str, list] = {"moved": [], "first blocked": [], "repeated push": []}
-for ep in ds.episodes:
-    for t in range(L, ep.steps):
-        if ep.actions[t] == 0:
-            blocked = still(ep.frames[t], ep.frames[t + 1])
-            kind = (
-                "moved"
-                if not blocked
-                else "repeated push"
-                if still(ep.frames[t], ep.frames[t - 1])
-                else "first blocked"
-            )
-            kinds[kind].append((ep, t))
+kinds = forward_steps(ds, L)
 rng = np.random.default_rng(0)
 gen = torch.Generator().manual_seed(0)
 for kind, rows in kinds.items():
