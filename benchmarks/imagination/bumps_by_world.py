@@ -1,0 +1,31 @@
+"""How often a policy bumps into something in reality and in the twin: a demo run's deployed policy (or any
+POLICY) on N episodes in each world (seeds 5000+, sampled actions, the run's own world options), its success and
+the share of its steps that collided — where the twin's collision geometry differs from the room's, a price per
+bump turns that difference into return.
+
+    python benchmarks/imagination/bumps_by_world.py RUN N [POLICY]
+"""
+
+import json
+import sys
+from pathlib import Path
+
+from envs.reality import make_room_env
+from envs.scene_env import SceneEnv
+from training.policies import act, resolve_policy
+
+run, n = Path(sys.argv[1]), int(sys.argv[2])
+spec = sys.argv[3] if len(sys.argv) > 3 else str(run / "loop" / "policy")
+worlds = json.loads((run / "report.json").read_text())["worlds"]
+for name, env in (("reality", make_room_env(**worlds["reality"])), ("twin", SceneEnv(run / "scene", **worlds["twin"]))):
+    policy = resolve_policy(spec, env, seed=1)
+    wins, bumps, steps = 0, 0, 0
+    for i in range(n):
+        obs, _ = env.reset(seed=5000 + i)
+        for t in range(worlds[name]["max_steps"]):
+            obs, _, term, trunc, info = env.step(act(policy, obs[None], episode_start=[t == 0])[0])
+            bumps, steps = bumps + bool(info["collided"]), steps + 1
+            if term or trunc:
+                wins += bool(info.get("success"))
+                break
+    print(f"{name}: success {wins}/{n}, bumps on {bumps / steps:.0%} of {steps} steps")
