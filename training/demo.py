@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -215,7 +216,10 @@ def check_demo_config(cfg: DemoConfig) -> None:
         ("--loop.world-model-first-steps", cfg.loop.world_model_first_steps, 1),
         ("--loop.policy-steps", cfg.loop.policy_steps, 1),
         ("--loop.num-envs", cfg.loop.num_envs, 1),
+        ("--loop.policy-frames", cfg.loop.policy_frames, 1),
     )
+    if not math.isfinite(cfg.collision_penalty) or cfg.collision_penalty < 0:
+        raise UserInputError(f"--collision-penalty {cfg.collision_penalty}: a reward taken away per bump, 0 or more")
     if not all(0.0 <= e <= 1.0 for e in cfg.clone_noise):
         raise UserInputError(f"--clone-noise {cfg.clone_noise}: rates of random actions, each in [0, 1]")
     with flags_under("loop"):
