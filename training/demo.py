@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -197,7 +196,9 @@ def twin_goal(scene_dir: Path, goal_in_room: tuple[float, float], env_kwargs: di
 
 def check_demo_config(cfg: DemoConfig) -> None:
     """The options of every stage that can be checked before the first one runs (minutes of work)."""
+    from envs.scene_config import SceneEnvConfig
     from scenes.reconstruct import check_reconstruct_config
+    from wmcore.errors import UserValueError
 
     require_at_least(
         ("--resolution", cfg.resolution, 8),
@@ -218,8 +219,10 @@ def check_demo_config(cfg: DemoConfig) -> None:
         ("--loop.num-envs", cfg.loop.num_envs, 1),
         ("--loop.policy-frames", cfg.loop.policy_frames, 1),
     )
-    if not math.isfinite(cfg.collision_penalty) or cfg.collision_penalty < 0:
-        raise UserInputError(f"--collision-penalty {cfg.collision_penalty}: a reward taken away per bump, 0 or more")
+    try:  # the price of a bump is the worlds' SceneEnv option: its own check, under the demo's flag
+        SceneEnvConfig(collision_penalty=cfg.collision_penalty)
+    except UserValueError as e:
+        raise UserInputError(f"--collision-penalty: {e}") from e
     if not all(0.0 <= e <= 1.0 for e in cfg.clone_noise):
         raise UserInputError(f"--clone-noise {cfg.clone_noise}: rates of random actions, each in [0, 1]")
     with flags_under("loop"):
