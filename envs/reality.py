@@ -90,3 +90,29 @@ def nearest_free(env: SceneEnv, xy: Any) -> np.ndarray:
     if grid.labels[i, j] == grid.largest_component():
         return np.asarray(xy, np.float64)[:2].copy()
     return centres[np.argmin(np.linalg.norm(centres - np.asarray(xy, np.float64)[:2], axis=1))]
+
+
+def floor_agreement(twin: SceneEnv, room: SceneEnv, floor: FloorMap, cell: float = 0.05) -> dict[str, float]:
+    """Where the body fits in the twin against where it fits in the room: over a grid of `cell` metres on
+    the room's floor, each point carried into the twin by `floor`, the share of the room's free points at
+    which the twin's body collides (`blocked_in_twin`: the twin is too cautious there), the share of the
+    twin's free points that are solid in the room (`free_in_twin_only`: a body walks into things), and the
+    intersection over union of the two free floors. Both bodies are checked as the environments check
+    them (same radius, same heights under the camera)."""
+    lo, hi = room.scene.bounds_min, room.scene.bounds_max
+    xs = np.arange(lo[0] + cell / 2, hi[0], cell)
+    ys = np.arange(lo[1] + cell / 2, hi[1], cell)
+    xy = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2)
+    in_twin = (floor._rot(-floor.yaw) @ (xy - floor.t).T).T / floor.scale
+
+    def fits(env: SceneEnv, points: np.ndarray) -> np.ndarray:
+        eye = env.scene.floor_z + env.cfg.camera_height
+        return env.bodies.fits(np.c_[points, np.full(len(points), eye)])
+
+    free_room, free_twin = fits(room, xy), fits(twin, in_twin)
+    return {
+        "blocked_in_twin": float((free_room & ~free_twin).sum() / max(free_room.sum(), 1)),
+        "free_in_twin_only": float((free_twin & ~free_room).sum() / max(free_twin.sum(), 1)),
+        "iou": float((free_room & free_twin).sum() / max((free_room | free_twin).sum(), 1)),
+        "cell": cell,
+    }

@@ -160,7 +160,6 @@ def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run)
     lo, hi, floor_z = metric_bounds(pts, posed, norm, cfg.voxel_size)
     occ = build_occupancy(
         result.params,
-        result.sh_degree,
         posed,
         s,
         pts,
@@ -310,7 +309,6 @@ def prune_work_files(scene_dir: Path, keep_images: list[Path]) -> None:
 
 def build_occupancy(
     params: dict,
-    sh_degree: int,
     posed,
     metric_scale: float,
     points: np.ndarray,
@@ -333,7 +331,7 @@ def build_occupancy(
     scale = 48.0 / max(w0, h0)  # coarse renders are enough to trace free space
     w, h = max(1, round(w0 * scale)), max(1, round(h0 * scale))
     Ks = posed.Ks * np.array([[w / w0], [h / h0], [1.0]])[None]
-    views, surface = trace_views(params, sh_degree, posed.cam_to_world, Ks, w, h, metric_scale, lo, voxel_size, shape)
+    views, surface = trace_views(params, posed.cam_to_world, Ks, w, h, metric_scale, lo, voxel_size, shape)
     # A depth hit weighs 0.1: a wall seen from many views adds up; a floater seen in a few does not.
     return OccupancyGrid.build(
         np.concatenate([points, surface]),
@@ -369,7 +367,7 @@ def rebuild_collision(cfg: RebuildCollisionConfig) -> Path:
 
     from scenes.collision import OccupancyGrid
     from scenes.nerfstudio_io import read_transforms
-    from scenes.ply import read_splat_ply, sh_degree_of
+    from scenes.ply import read_splat_ply
     from scenes.scene_meta import SceneMeta
     from wmcore.errors import UserInputError
 
@@ -395,7 +393,6 @@ def rebuild_collision(cfg: RebuildCollisionConfig) -> Path:
     pts, wts = obstacle_points(params, posed, s)
     occ = build_occupancy(
         {k: torch.as_tensor(v) for k, v in params.items()},
-        sh_degree_of(params),
         posed,
         s,
         pts,

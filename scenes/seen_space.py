@@ -1,4 +1,4 @@
-"""What the training cameras saw: the surfaces their rendered depth hits, and how many of them
+"""What the training cameras saw: the surfaces their rays meet, and how many of them
 looked across each top-down cell before hitting a surface.
 
 Splat centres alone sample a surface sparsely where Gaussians are large, which leaves holes in a
@@ -14,12 +14,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from scenes.train_splats import render_splats
+from scenes.surface_depth import surface_depths
 
 
 def trace_views(
     params: dict[str, torch.Tensor],
-    sh_degree: int,
     cam_to_world: np.ndarray,
     Ks: np.ndarray,
     width: int,
@@ -28,28 +27,23 @@ def trace_views(
     origin: np.ndarray,
     cell: float,
     shape: tuple[int, int],
-    min_alpha: float = 0.5,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(views [nx, ny] int32 over the grid (`origin`, `cell` in metres): how many cameras had a ray
     pass over each cell; surface points [M, 3] in metres where the rays ended).
 
     `cam_to_world` [N,4,4] and the splats are in the normalised frame; `Ks` [N,3,3] are for
-    (width, height) renders; distances are turned into metres with `metric_scale`."""
+    (width, height) renders; distances are turned into metres with `metric_scale`. A ray ends at
+    its surface depth (`scenes.surface_depth`: where its transmittance falls to one half); rays
+    whose alpha never gets there end nowhere and carve nothing."""
     views = np.zeros(shape, np.int32)
     surface = []
     ys, xs = np.mgrid[0:height, 0:width]
     pix = np.stack([xs + 0.5, ys + 0.5, np.ones_like(xs, float)], -1).reshape(-1, 3)
-    c2w = torch.as_tensor(cam_to_world, dtype=torch.float32)
-    viewmats = torch.linalg.inv(c2w)
-    Ks_t = torch.as_tensor(Ks, dtype=torch.float32)
     step = cell / 2
-    for i in range(len(c2w)):
-        with torch.no_grad():
-            out, alpha, _ = render_splats(
-                params, viewmats[i : i + 1], Ks_t[i : i + 1], width, height, sh_degree, render_mode="ED"
-            )
-        depth = out[0, ..., 0].numpy().reshape(-1) * metric_scale
-        ok = (alpha[0, ..., 0].numpy().reshape(-1) > min_alpha) & (depth > 0)
+    depths, _ = surface_depths(params, cam_to_world, Ks, width, height)
+    for i in range(len(cam_to_world)):
+        depth = depths[i].reshape(-1) * metric_scale
+        ok = np.isfinite(depth) & (depth > 0)
         if not ok.any():
             continue
         rays = (pix[ok] @ np.linalg.inv(Ks[i]).T) @ cam_to_world[i, :3, :3].T  # z-depth 1 → world offset

@@ -354,3 +354,19 @@ def test_psnr_gain_interval_over_segments():
     noisy = copy * torch.as_tensor(rng.uniform(0.5, 1.6, (64, 3)))  # no gain on average: the interval spans 0
     lo, hi = gain_interval(noisy, copy, (2,))["2"]
     assert lo < 0 < hi
+
+
+def test_floor_agreement_compares_where_the_body_fits(room_env):
+    """The room against itself agrees everywhere; a fatter body in a "twin" is blocked near every wall but
+    never free where the room is solid; a twin shifted by half a metre errs both ways."""
+    from envs.reality import floor_agreement
+
+    same = floor_agreement(room_env, room_env, FloorMap(np.eye(4)))
+    assert same["blocked_in_twin"] == 0 and same["free_in_twin_only"] == 0 and same["iou"] == 1
+    fat = make_room_env(EXAMPLE_DIR, width=40, height=40, max_steps=60, goal=GOAL, body_radius=0.35)
+    cautious = floor_agreement(fat, room_env, FloorMap(np.eye(4)))
+    assert 0.05 < cautious["blocked_in_twin"] < 0.6 and cautious["free_in_twin_only"] == 0
+    shift = np.eye(4)
+    shift[0, 3] = 0.5
+    shifted = floor_agreement(room_env, room_env, FloorMap(shift))
+    assert shifted["blocked_in_twin"] > 0.02 and shifted["free_in_twin_only"] > 0.02 and shifted["iou"] < 0.95
