@@ -76,6 +76,9 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
         "videos",
     ]
     c = report["checks"]
+    floor = report["scene"]["floor"]  # the twin's collision geometry against the room's
+    assert all(0 <= floor[k] <= 1 for k in ("blocked_in_twin", "free_in_twin_only", "iou")) and floor["iou"] > 0
+    assert "of the room's free floor" in (out / "report.md").read_text()
     wm = c["world_model_beats_copy_last"]
     assert wm["horizon"] == 15 and wm["passed"] == (wm["gain_ci95"][0] > 0)
     assert wm["gain_ci95"][0] <= wm["gain_ci95"][1]

@@ -128,11 +128,18 @@ def _loop_start(config: dict[str, Any]) -> str:
 
 def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[str, Any]) -> dict[str, Any]:
     """report.json / report.md at the top of the output, and the summary printed at the end."""
+    from envs.reality import FloorMap, floor_agreement, make_room_env
+    from envs.scene_env import SceneEnv
     from scenes.pose_eval import pose_accuracy
 
     example = Path(cfg.reconstruct.input).parent
     scene_metrics = json.loads((out / "scene" / "metrics.json").read_text())
     poses = pose_accuracy(out / "scene", example)
+    floor = floor_agreement(
+        SceneEnv(out / "scene", **worlds["twin"]),
+        make_room_env(example, **worlds["reality"]),
+        FloorMap.for_scene(out / "scene", example),
+    )
     wm = json.loads((out / "world_model_eval" / "metrics.json").read_text())
     val = json.loads((out / "validate" / "report.json").read_text())
     loop = json.loads((out / "loop" / "summary.json").read_text())
@@ -150,6 +157,7 @@ def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[s
             "psnr": scene_metrics["psnr"],
             "ssim": scene_metrics["ssim"],
             "camera_centre_error_frac": poses["max_centre_error_frac"],
+            "floor": floor,
         },
         "worlds": worlds,
         "real_steps": loop["real_steps"],
@@ -218,7 +226,7 @@ def _summary(r: dict[str, Any], out: Path) -> str:
         + ").",
         f"  output:       {out.resolve()}",
         f"  twin:         held-out PSNR {r['scene']['psnr']:.2f} dB, camera centres within "
-        f"{100 * r['scene']['camera_centre_error_frac']:.2f}% of the room",
+        f"{100 * r['scene']['camera_centre_error_frac']:.2f}% of the room; {_floor(r['scene'].get('floor'))}",
         f"  imagination:  PSNR at horizon {wm['horizon']} {wm['psnr']:.2f} dB vs copy-last "
         f"{wm['copy_last_psnr']:.2f} dB on held-out real episodes  [{_verdict(wm)}]",
     ]
@@ -235,6 +243,19 @@ def _summary(r: dict[str, Any], out: Path) -> str:
         f"  report:       {out / 'report.md'}",
     ]
     return "\n".join(lines)
+
+
+def _floor(f: dict[str, Any] | None) -> str:
+    if not f:
+        return "floor not compared"
+    return (
+        f"the body is blocked on {100 * f['blocked_in_twin']:.0f}% of the room's free floor and fits on "
+        f"{100 * f['free_in_twin_only']:.1f}% of the twin's where the room is solid"
+    )
+
+
+def _cell_cm(f: dict[str, Any] | None) -> str:
+    return f"{100 * f['cell']:.0f}" if f else "–"
 
 
 def _ranking_check(p: dict[str, Any], target: float, judge_regret: bool) -> dict[str, Any]:
@@ -349,7 +370,9 @@ frames) and example frames: `validate/report.md`.
 
 ## Twin
 Held-out PSNR {r["scene"]["psnr"]:.2f} dB (SSIM {r["scene"]["ssim"]:.3f}); camera centres within
-{100 * r["scene"]["camera_centre_error_frac"]:.2f}% of the room after Sim(3).
+{100 * r["scene"]["camera_centre_error_frac"]:.2f}% of the room after Sim(3). Collision geometry, on a
+{_cell_cm(r["scene"].get("floor"))} cm grid over the room's floor carried into the twin (the same body at the same
+heights in both): {_floor(r["scene"].get("floor"))}.
 
 ## Stage wall-clock
 | stage | time |
