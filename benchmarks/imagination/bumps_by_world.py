@@ -3,7 +3,9 @@ POLICY) on N episodes in each world (seeds 5000+, sampled actions, the run's own
 the share of its steps that collided — where the twin's collision geometry differs from the room's, a price per
 bump turns that difference into return.
 
-    python benchmarks/imagination/bumps_by_world.py RUN N [POLICY]
+    python benchmarks/imagination/bumps_by_world.py RUN N [POLICY [SCENE]]
+
+SCENE replaces the run's own twin (a copy of RUN/scene rebuilt with `worldmodel rebuild-collision`, say).
 """
 
 import json
@@ -16,8 +18,9 @@ from training.policies import act, resolve_policy
 
 run, n = Path(sys.argv[1]), int(sys.argv[2])
 spec = sys.argv[3] if len(sys.argv) > 3 else str(run / "loop" / "policy")
+scene = Path(sys.argv[4]) if len(sys.argv) > 4 else run / "scene"
 worlds = json.loads((run / "report.json").read_text())["worlds"]
-for name, env in (("reality", make_room_env(**worlds["reality"])), ("twin", SceneEnv(run / "scene", **worlds["twin"]))):
+for name, env in (("reality", make_room_env(**worlds["reality"])), ("twin", SceneEnv(scene, **worlds["twin"]))):
     policy = resolve_policy(spec, env, seed=1)
     wins, bumps, steps = 0, 0, 0
     for i in range(n):
