@@ -1,0 +1,67 @@
+"""Does a policy succeed in the twin as often as in the room? A demo run's clone (or any POLICY) on N
+episodes in reality (seeds 6000+) and in the twin from the same starts (reality's start carried over by
+the run's FloorMap and snapped to the twin's free floor), the run's own world options: success in each
+world (Wilson 95 %), the paired difference reality − twin (Student-t 95 % over episodes) and the share of
+steps that bumped. The demo's own check judges 30 episodes per world, too few for its ±10-point window.
+
+    python benchmarks/imagination/twin_transfer.py RUN N [POLICY [SCENE]]
+
+POLICY defaults to RUN/family/clone/policy; SCENE replaces the run's twin (a copy of RUN/scene rebuilt
+with `worldmodel rebuild-collision`, say).
+"""
+
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from envs.reality import FloorMap, make_room_env, nearest_free
+from envs.scene_env import SceneEnv
+from training.policies import act, resolve_policy
+from training.stats import t_interval, wilson_interval
+
+run, n = Path(sys.argv[1]), int(sys.argv[2])
+spec = sys.argv[3] if len(sys.argv) > 3 else str(run / "family" / "clone" / "policy")
+scene = Path(sys.argv[4]) if len(sys.argv) > 4 else run / "scene"
+worlds = json.loads((run / "report.json").read_text())["worlds"]
+room, twin = make_room_env(**worlds["reality"]), SceneEnv(scene, **worlds["twin"])
+floor = FloorMap.for_scene(scene)
+
+
+def episode(env, policy, steps, **reset):
+    obs, _ = env.reset(**reset)
+    start = np.array([*env.pos[:2], env.heading])
+    bumps = 0
+    for t in range(steps):
+        obs, _, term, trunc, info = env.step(act(policy, obs[None], episode_start=[t == 0])[0])
+        bumps += bool(info["collided"])
+        if term or trunc:
+            return bool(info.get("success")), bumps, t + 1, start
+    return False, bumps, steps, start
+
+
+t0 = time.time()
+result = {name: {"success": [], "bumps": 0, "steps": 0} for name in ("reality", "twin")}
+policies = {name: resolve_policy(spec, env, seed=1) for name, env in (("reality", room), ("twin", twin))}
+for i in range(n):
+    ok, b, s, start = episode(room, policies["reality"], worlds["reality"]["max_steps"], seed=6000 + i)
+    pose = floor.pose_to_twin(start)
+    twin_start = [*nearest_free(twin, pose[:2]), pose[2]]
+    ok_t, b_t, s_t, _ = episode(
+        twin, policies["twin"], worlds["twin"]["max_steps"], seed=6000 + i, options={"start": twin_start}
+    )
+    for name, (o, bb, ss) in (("reality", (ok, b, s)), ("twin", (ok_t, b_t, s_t))):
+        result[name]["success"].append(o)
+        result[name]["bumps"] += bb
+        result[name]["steps"] += ss
+out = {"run": str(run), "policy": spec, "scene": str(scene), "episodes": n}
+for name, r in result.items():
+    p, lo, hi = wilson_interval(int(sum(r["success"])), n)
+    out[name] = {"success": p, "success_ci95": [lo, hi], "bumps_share": r["bumps"] / r["steps"]}
+diff = np.array(result["reality"]["success"], float) - np.array(result["twin"]["success"], float)
+m, lo, hi = t_interval(diff)
+out["reality_minus_twin"] = {"mean": m, "ci95": [lo, hi], "within_10_points": bool(-0.1 <= lo and hi <= 0.1)}
+out["seconds"] = round(time.time() - t0, 1)
+print(json.dumps(out, indent=2))
