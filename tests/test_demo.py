@@ -199,6 +199,7 @@ def test_twin_transfer_is_judged_on_a_policy_that_learned_in_the_twin():
     val["policies"]["clone"] = worlds(0.45, 0.6, 30)
     judged = twin_transfer(val)
     assert judged["policy"] == "clone" and judged["learned_in_twin"] and not judged["passed"]  # ±25 points at n = 30
+    assert not judged["decidable"]  # no gap could pass at n = 30
     val["policies"]["clone"] = worlds(0.58, 0.6, 2000)
-    assert twin_transfer(val)["passed"]
+    assert twin_transfer(val)["passed"] and twin_transfer(val)["decidable"]
     assert twin_transfer({"policies": {"random": worlds(0.0, 0.0, 30)}}) is None

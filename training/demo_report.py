@@ -34,7 +34,9 @@ def twin_transfer(val: dict[str, Any]) -> dict[str, Any] | None:
     checkpoint in the twin) succeed in reality within 10 points of its success in the twin? Judged on the one
     that succeeds most in the twin, and only if it learned the task there (its twin interval above random's):
     two failures agreeing say nothing about transfer. Passes when the whole (Wald) interval of the difference
-    lies within ±10 points. None when the family has neither."""
+    lies within ±10 points; `decidable` says whether an interval this wide could fit that window at all (at 30
+    episodes per world it cannot: `benchmarks/imagination/twin_transfer.py` measures with more). None when the
+    family has neither."""
     names = [n for n in val["policies"] if n == "clone" or n.startswith("PPO in twin, ")]
     if not names:
         return None
@@ -52,6 +54,7 @@ def twin_transfer(val: dict[str, Any]) -> dict[str, Any] | None:
         "success_twin": s_twin,
         "gap_ci95": gap,
         "learned_in_twin": learned,
+        "decidable": half <= TARGETS["twin_gap_points"],
         "passed": learned and -TARGETS["twin_gap_points"] <= gap[0] and gap[1] <= TARGETS["twin_gap_points"],
     }
 
