@@ -19,6 +19,8 @@ the tests compare them.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import torch
 
@@ -28,12 +30,13 @@ ALPHA_MIN = 1.0 / 255.0
 """Smaller contributions are skipped (as in the rasterizers)."""
 ALPHA_MAX = 0.99
 """One Gaussian never makes a ray fully opaque (as in the rasterizers)."""
-SIGMAS = 3.0
-"""A Gaussian reaches this many standard deviations (its bounding sphere, for culling)."""
+SIGMAS = math.sqrt(2.0 * math.log(1.0 / ALPHA_MIN))
+"""Beyond this many standard deviations no Gaussian reaches ALPHA_MIN (its bounding sphere, for culling: the
+culled path then drops only what the reference drops)."""
 
 
 def _gaussians(params: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Means [N,3], inverse covariances [N,3,3], opacities [N] and 3-sigma radii [N] (float64)."""
+    """Means [N,3], inverse covariances [N,3,3], opacities [N] and bounding radii [N] (float64)."""
     means = params["means"].detach().double()
     rot = quat_to_rotmat(params["quats"].detach().double())
     inv_var = torch.exp(-2.0 * params["scales"].detach().double())

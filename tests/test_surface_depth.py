@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 import torch
 
 from scenes.preview import look_at
@@ -42,6 +43,22 @@ def test_culled_path_equals_the_reference():
     assert np.isfinite(depth).mean() > 0.3 and (alpha < 0.5).any()  # both kinds of ray occur
     np.testing.assert_allclose(depth[np.isfinite(depth)], ref_depth[np.isfinite(ref_depth)], rtol=1e-9)
     np.testing.assert_allclose(alpha, ref_alpha, atol=1e-9)
+
+
+def test_a_faint_edge_beyond_three_sigma_is_not_culled():
+    """A ray passing 3.2 standard deviations from an opaque Gaussian still picks up alpha above 1/255; the culled
+    path keeps it as the reference does."""
+    params = {
+        "means": torch.tensor([[0.32, 0.0, 2.0]]),
+        "quats": torch.tensor([[1.0, 0.0, 0.0, 0.0]]),
+        "scales": torch.log(torch.tensor([[0.1, 0.1, 0.1]])),
+        "opacities": torch.tensor([10.0]),
+    }
+    c2w = np.eye(4)[None]
+    K = np.array([[[10.0, 0.0, 0.5], [0.0, 10.0, 0.5], [0.0, 0.0, 1.0]]])  # one pixel, its ray along +z
+    _, alpha = surface_depths(params, c2w, K, 1, 1)
+    _, ref = surface_depths_reference(params, c2w, K, 1, 1)
+    assert 1 / 255 < ref[0, 0, 0] < 0.01 and alpha[0, 0, 0] == pytest.approx(ref[0, 0, 0], abs=1e-12)
 
 
 def _wall(x: float, spacing: float, size: float) -> dict[str, torch.Tensor]:
