@@ -68,10 +68,12 @@ class FloorMap:
         return np.array([[c, -s], [s, c]])
 
     def to_room(self, xy: Any) -> np.ndarray:
-        return self.scale * self._rot(self.yaw) @ np.asarray(xy, np.float64)[:2] + self.t
+        """(x, y) in the twin -> the room; an array [..., 2+] maps every point (extra columns are dropped)."""
+        return self.scale * np.asarray(xy, np.float64)[..., :2] @ self._rot(self.yaw).T + self.t
 
     def to_twin(self, xy: Any) -> np.ndarray:
-        return self._rot(-self.yaw) @ (np.asarray(xy, np.float64)[:2] - self.t) / self.scale
+        """(x, y) in the room -> the twin; an array [..., 2+] maps every point (extra columns are dropped)."""
+        return (np.asarray(xy, np.float64)[..., :2] - self.t) @ self._rot(-self.yaw).T / self.scale
 
     def pose_to_twin(self, pose: Any) -> np.ndarray:
         """(x, y, heading) in the room -> the twin."""
@@ -103,7 +105,7 @@ def floor_agreement(twin: SceneEnv, room: SceneEnv, floor: FloorMap, cell: float
     xs = np.arange(lo[0] + cell / 2, hi[0], cell)
     ys = np.arange(lo[1] + cell / 2, hi[1], cell)
     xy = np.stack(np.meshgrid(xs, ys, indexing="ij"), -1).reshape(-1, 2)
-    in_twin = (floor._rot(-floor.yaw) @ (xy - floor.t).T).T / floor.scale
+    in_twin = floor.to_twin(xy)
 
     def fits(env: SceneEnv, points: np.ndarray) -> np.ndarray:
         eye = env.scene.floor_z + env.cfg.camera_height
