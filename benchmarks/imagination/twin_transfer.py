@@ -1,8 +1,9 @@
 """Does a policy succeed in the twin as often as in the room? A demo run's clone (or any POLICY) on N
 episodes in reality (seeds 6000+) and in the twin from the same starts (reality's start carried over by
 the run's FloorMap and snapped to the twin's free floor), the run's own world options: success in each
-world (Wilson 95 %), the paired difference reality − twin (Student-t 95 % over episodes) and the share of
-steps that bumped. The demo's own check judges 30 episodes per world, too few for its ±10-point window.
+world (Wilson 95 %), the paired difference reality − twin (Student-t 95 % over episodes), the share of
+steps that bumped, and the difference apart for starts that had to move onto the twin's floor (more than
+5 cm) and for the rest. The demo's own check judges 30 episodes per world, too few for its ±10-point window.
 
     python benchmarks/imagination/twin_transfer.py RUN N [POLICY [SCENE]]
 
@@ -44,11 +45,13 @@ def episode(env, policy, steps, **reset):
 
 t0 = time.time()
 result = {name: {"success": [], "bumps": 0, "steps": 0} for name in ("reality", "twin")}
+moved: list[bool] = []  # the start had to be snapped more than 5 cm to the twin's free floor
 policies = {name: resolve_policy(spec, env, seed=1) for name, env in (("reality", room), ("twin", twin))}
 for i in range(n):
     ok, b, s, start = episode(room, policies["reality"], worlds["reality"]["max_steps"], seed=6000 + i)
     pose = floor.pose_to_twin(start)
     twin_start = [*nearest_free(twin, pose[:2]), pose[2]]
+    moved.append(float(np.linalg.norm(np.asarray(twin_start[:2]) - pose[:2])) > 0.05)
     ok_t, b_t, s_t, _ = episode(
         twin, policies["twin"], worlds["twin"]["max_steps"], seed=6000 + i, options={"start": twin_start}
     )
@@ -63,5 +66,11 @@ for name, r in result.items():
 diff = np.array(result["reality"]["success"], float) - np.array(result["twin"]["success"], float)
 m, lo, hi = t_interval(diff)
 out["reality_minus_twin"] = {"mean": m, "ci95": [lo, hi], "within_10_points": bool(-0.1 <= lo and hi <= 0.1)}
+moved_arr = np.array(moved)
+out["starts_moved"] = {
+    "share": float(moved_arr.mean()),
+    "reality_minus_twin_if_moved": float(diff[moved_arr].mean()) if moved_arr.any() else None,
+    "reality_minus_twin_if_not": float(diff[~moved_arr].mean()) if (~moved_arr).any() else None,
+}
 out["seconds"] = round(time.time() - t0, 1)
 print(json.dumps(out, indent=2))
