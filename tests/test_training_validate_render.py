@@ -145,6 +145,7 @@ def test_validate_three_worlds_report(setup, tmp_path):
 
     room = make_room_env(EXAMPLE_DIR, width=40, height=40, max_steps=6, goal=(-2.2, -0.8))
     again = true_episodes(room, resolve_policy("expert", room), [0, 1, 2], 6)
+    assert all(0 <= e["bumps"] <= len(e["actions"]) for e in again)  # the room reports its collisions
     np.testing.assert_allclose(
         report["policies"]["expert"]["worlds"]["reality"]["returns"], [e["rewards"].sum() for e in again], rtol=1e-6
     )

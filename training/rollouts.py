@@ -37,14 +37,15 @@ def true_episode(
     success_return: float | None = None,
 ) -> dict[str, Any]:
     """One episode in a real (or twin) env: frames, actions, rewards, terminated, success (and whether the env
-    reported it or `episode_success` inferred it) and, for a SceneEnv, the start pose (x, y, heading) it began
-    from."""
+    reported it or `episode_success` inferred it), for a SceneEnv the start pose (x, y, heading) it began
+    from, and `bumps`: the steps whose info reported `collided` (None when the env reports no collisions)."""
     options = None if start is None else {"start": tuple(float(v) for v in start)}
     obs, info = env.reset(seed=seed, options=options)
     base = getattr(env, "unwrapped", env)
     pose = np.array([*base.pos[:2], base.heading]) if hasattr(base, "pos") else None
     poses = [pose]
     frames, actions, rewards, term, ret = [np.asarray(obs)], [], [], False, 0.0
+    bumps: int | None = None
     for t in range(max_steps):
         a = act(policy, np.asarray(obs)[None], deterministic, episode_start=[t == 0])[0]
         obs, r, term, trunc, info = env.step(a)
@@ -53,6 +54,8 @@ def true_episode(
         rewards.append(float(r))
         ret += float(r)
         poses.append(np.array([*base.pos[:2], base.heading]) if pose is not None else None)
+        if isinstance(info, dict) and "collided" in info:
+            bumps = (bumps or 0) + bool(info["collided"])
         if term or trunc:
             break
     return {
@@ -65,6 +68,7 @@ def true_episode(
         "start": pose,
         "poses": None if pose is None else np.stack(poses),
         "goal": info.get("goal") if isinstance(info, dict) else None,
+        "bumps": bumps,
     }
 
 

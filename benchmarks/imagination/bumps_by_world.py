@@ -14,21 +14,18 @@ from pathlib import Path
 
 from envs.reality import make_room_env
 from envs.scene_env import SceneEnv
-from training.policies import act, resolve_policy
+from training.policies import resolve_policy
+from training.rollouts import true_episodes
 
 run, n = Path(sys.argv[1]), int(sys.argv[2])
 spec = sys.argv[3] if len(sys.argv) > 3 else str(run / "loop" / "policy")
 scene = Path(sys.argv[4]) if len(sys.argv) > 4 else run / "scene"
 worlds = json.loads((run / "report.json").read_text())["worlds"]
 for name, env in (("reality", make_room_env(**worlds["reality"])), ("twin", SceneEnv(scene, **worlds["twin"]))):
-    policy = resolve_policy(spec, env, seed=1)
-    wins, bumps, steps = 0, 0, 0
-    for i in range(n):
-        obs, _ = env.reset(seed=5000 + i)
-        for t in range(worlds[name]["max_steps"]):
-            obs, _, term, trunc, info = env.step(act(policy, obs[None], episode_start=[t == 0])[0])
-            bumps, steps = bumps + bool(info["collided"]), steps + 1
-            if term or trunc:
-                wins += bool(info.get("success"))
-                break
+    eps = true_episodes(env, resolve_policy(spec, env, seed=1), [5000 + i for i in range(n)], worlds[name]["max_steps"])
+    wins, bumps, steps = (
+        sum(e["success"] for e in eps),
+        sum(e["bumps"] for e in eps),
+        sum(len(e["actions"]) for e in eps),
+    )
     print(f"{name}: success {wins}/{n}, bumps on {bumps / steps:.0%} of {steps} steps")

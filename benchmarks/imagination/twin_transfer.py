@@ -20,7 +20,8 @@ import numpy as np
 
 from envs.reality import FloorMap, make_room_env, nearest_free
 from envs.scene_env import SceneEnv
-from training.policies import act, resolve_policy
+from training.policies import resolve_policy
+from training.rollouts import true_episode
 from training.stats import t_interval, wilson_interval
 
 run, n = Path(sys.argv[1]), int(sys.argv[2])
@@ -30,40 +31,23 @@ worlds = json.loads((run / "report.json").read_text())["worlds"]
 room, twin = make_room_env(**worlds["reality"]), SceneEnv(scene, **worlds["twin"])
 floor = FloorMap.for_scene(scene)
 
-
-def episode(env, policy, steps, **reset):
-    obs, _ = env.reset(**reset)
-    start = np.array([*env.pos[:2], env.heading])
-    bumps = 0
-    for t in range(steps):
-        obs, _, term, trunc, info = env.step(act(policy, obs[None], episode_start=[t == 0])[0])
-        bumps += bool(info["collided"])
-        if term or trunc:
-            return bool(info.get("success")), bumps, t + 1, start
-    return False, bumps, steps, start
-
-
 t0 = time.time()
-result = {name: {"success": [], "bumps": 0, "steps": 0} for name in ("reality", "twin")}
-moved: list[bool] = []  # the start had to be snapped more than 5 cm to the twin's free floor
 policies = {name: resolve_policy(spec, env, seed=1) for name, env in (("reality", room), ("twin", twin))}
+episodes: dict[str, list] = {"reality": [], "twin": []}
+moved: list[bool] = []  # the start had to be snapped more than 5 cm to the twin's free floor
 for i in range(n):
-    ok, b, s, start = episode(room, policies["reality"], worlds["reality"]["max_steps"], seed=6000 + i)
-    pose = floor.pose_to_twin(start)
-    twin_start = [*nearest_free(twin, pose[:2]), pose[2]]
-    moved.append(float(np.linalg.norm(np.asarray(twin_start[:2]) - pose[:2])) > 0.05)
-    ok_t, b_t, s_t, _ = episode(
-        twin, policies["twin"], worlds["twin"]["max_steps"], seed=6000 + i, options={"start": twin_start}
-    )
-    for name, (o, bb, ss) in (("reality", (ok, b, s)), ("twin", (ok_t, b_t, s_t))):
-        result[name]["success"].append(o)
-        result[name]["bumps"] += bb
-        result[name]["steps"] += ss
+    real = true_episode(room, policies["reality"], 6000 + i, worlds["reality"]["max_steps"])
+    pose = floor.pose_to_twin(real["start"])
+    start = [*nearest_free(twin, pose[:2]), pose[2]]
+    moved.append(float(np.linalg.norm(np.asarray(start[:2]) - pose[:2])) > 0.05)
+    episodes["reality"].append(real)
+    episodes["twin"].append(true_episode(twin, policies["twin"], 6000 + i, worlds["twin"]["max_steps"], start=start))
 out = {"run": str(run), "policy": spec, "scene": str(scene), "episodes": n}
-for name, r in result.items():
-    p, lo, hi = wilson_interval(int(sum(r["success"])), n)
-    out[name] = {"success": p, "success_ci95": [lo, hi], "bumps_share": r["bumps"] / r["steps"]}
-diff = np.array(result["reality"]["success"], float) - np.array(result["twin"]["success"], float)
+for name, eps in episodes.items():
+    p, lo, hi = wilson_interval(sum(e["success"] for e in eps), n)
+    bumps = sum(e["bumps"] for e in eps) / sum(len(e["actions"]) for e in eps)
+    out[name] = {"success": p, "success_ci95": [lo, hi], "bumps_share": bumps}
+diff = np.array([float(r["success"]) - float(t["success"]) for r, t in zip(episodes["reality"], episodes["twin"])])
 m, lo, hi = t_interval(diff)
 out["reality_minus_twin"] = {"mean": m, "ci95": [lo, hi], "within_10_points": bool(-0.1 <= lo and hi <= 0.1)}
 moved_arr = np.array(moved)
