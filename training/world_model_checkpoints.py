@@ -112,8 +112,8 @@ def starting_config(
     model: WorldModelConfig, dataset: Any, init: Path | None, text_encoder: Path | None
 ) -> WorldModelConfig:
     """The architecture a run builds: `init`'s (a saved model it starts from, which must see the dataset's frames
-    and actions; `model.still_head` adds a still head it lacks, `model.reward_loss` applies) or `model` with the
-    dataset's resolution and action space and the text settings of `text_encoder`."""
+    and actions; `model.still_head` adds a still head it lacks, `model.warp` a flow net, `model.reward_loss`
+    applies) or `model` with the dataset's resolution and action space and the text settings of `text_encoder`."""
     if init is not None:
         pre = check_init(init, dataset.resolution, dataset.action_space.to_dict(), "--init", str(dataset.path))
         if pre.text_encoder or text_encoder:
@@ -121,7 +121,12 @@ def starting_config(
                 f"--init {init}: starting a text-conditioned model from saved weights is not supported"
             )
         # how the heads are fitted is this run's choice; a still head is added where `init` lacks one
-        return replace(pre, still_head=pre.still_head or model.still_head, reward_loss=model.reward_loss)
+        return replace(
+            pre,
+            still_head=pre.still_head or model.still_head,
+            warp=pre.warp or model.warp,
+            reward_loss=model.reward_loss,
+        )
     return replace(
         model,
         resolution=dataset.resolution,
@@ -132,11 +137,18 @@ def starting_config(
 
 
 def load_initial_weights(model: Any, init: Path) -> None:
-    """Load the weights of the saved model `init` into `model` (built from `starting_config`); a still head that
-    `init` lacks keeps its fresh initialisation."""
+    """Load the weights of the saved model `init` into `model` (built from `starting_config`); a still head or
+    flow net that `init` lacks keeps its fresh initialisation, and the denoiser's first layer gains zero weights
+    for the warped frame it then reads, so the grown model predicts what `init` did until it is trained."""
     from worldmodel.model import WEIGHTS
 
     weights = Path(init) / WEIGHTS
     tensors = load_tensors(weights)
-    fresh = {k: v for k, v in model.trainable_state_dict().items() if k.startswith("still_model.")}
+    own = model.trainable_state_dict()
+    fresh = {k: v for k, v in own.items() if k.startswith(("still_model.", "flow_net."))}
+    key = "unet.conv_in.weight"
+    if key in tensors and tensors[key].shape[1] + 3 == own[key].shape[1] and getattr(model, "flow_net", None):
+        grown = torch.zeros_like(own[key])
+        grown[:, : tensors[key].shape[1]] = tensors[key]
+        tensors = {**tensors, key: grown}
     model.load_weights({**fresh, **tensors}, source=str(weights))

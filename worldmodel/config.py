@@ -80,6 +80,10 @@ class WorldModelConfig:
     """Denoise the change from the last context frame instead of the frame itself (output layer
     zero-initialised): static pixels need no learning, so training spends its steps on what moves;
     False denoises the frame itself, as DIAMOND does."""
+    warp: bool = False
+    """Predict the next frame as the last one moved by a flow that a small network reads from the context and
+    the actions (`worldmodel.warp`), and denoise only the rest: the view's texture is carried along rather than
+    regenerated, which a small network at a low resolution does badly. Needs predict_delta."""
     num_steps: int = 3
     """Default number of denoising steps when sampling."""
     sampler: str = "euler"
@@ -130,6 +134,10 @@ class WorldModelConfig:
                 f"resolution {h}x{w} / downsample {self.downsample} must be divisible by {down} for "
                 f"{len(self.block_out_channels)} UNet levels; change the resolution, downsample or block_out_channels"
             )
+        if self.warp and not self.predict_delta:
+            raise UserInputError(
+                "warp needs predict_delta: the denoiser predicts what the warped last frame leaves wrong"
+            )
         if self.context_noise < 0:
             raise UserInputError(f"context_noise must be >= 0, got {self.context_noise}")
         if self.context < 1:
@@ -172,7 +180,7 @@ class WorldModelConfig:
             raise bad("action_space", 'an object such as {"kind": "discrete", "n": 4}')
         if self.text_encoder is not None and not isinstance(self.text_encoder, str):
             raise bad("text_encoder", "a folder name or null")
-        for name in ("predict_delta", "still_head"):
+        for name in ("predict_delta", "still_head", "warp"):
             if not isinstance(getattr(self, name), bool):
                 raise bad(name, "true or false")
         if not isinstance(self.sampler, str):

@@ -27,6 +27,7 @@ from worldmodel.config import WorldModelConfig
 from worldmodel.reward_model import RewardTerminationModel, StillModel
 from worldmodel.sampling import make_scheduler, sample
 from worldmodel.text import TextEncoder
+from worldmodel.warp import FlowNet, warp
 
 WEIGHTS = "model.safetensors"
 CONFIG = "config.json"
@@ -71,7 +72,7 @@ class WorldModel(nn.Module):
             nn.init.zeros_(self.context_noise_embed.bias)
         common = dict(
             sample_size=c.network_resolution[0],
-            in_channels=3 * (c.context + 1),
+            in_channels=3 * (c.context + 1 + int(c.warp)),
             out_channels=3,
             block_out_channels=c.block_out_channels,
             layers_per_block=c.layers_per_block,
@@ -103,6 +104,7 @@ class WorldModel(nn.Module):
                 add_attention=False,
                 **common,
             )
+        self.flow_net = FlowNet(space, c.context, c.action_embed_dim) if c.warp else None
         if c.predict_delta:
             nn.init.zeros_(self.unet.conv_out.weight)
             nn.init.zeros_(self.unet.conv_out.bias)
@@ -159,6 +161,7 @@ class WorldModel(nn.Module):
             "denoiser": count(self.unet)
             + count(self.action_encoder)
             + (count(self.context_noise_embed) if self.context_noise_embed is not None else 0),
+            **({"flow": count(self.flow_net)} if self.flow_net is not None else {}),
             "reward_termination": count(self.reward_model),
             **({"still": count(self.still_model)} if self.still_model is not None else {}),
         }
@@ -200,10 +203,12 @@ class WorldModel(nn.Module):
         actions: torch.Tensor,
         text_states: torch.Tensor | None,
         context_level: torch.Tensor | None = None,
+        base: torch.Tensor | None = None,
     ):
-        """Returns F(x_scaled, sigma): the UNet on [noisy next frame, L context frames].
+        """Returns F(x_scaled, sigma): the UNet on [noisy next frame, L context frames (, the warped last frame)].
 
-        `context_level` [B]: the noise level added to the context (training with context_noise; None: 0)."""
+        `context_level` [B]: the noise level added to the context (training with context_noise; None: 0).
+        `base` [B,3,h,w]: the last frame moved by the flow net (config.warp)."""
         emb = self.action_encoder(actions)
         if self.context_noise_embed is not None:
             level = context_level if context_level is not None else emb.new_zeros(emb.shape[0])
@@ -211,7 +216,8 @@ class WorldModel(nn.Module):
 
         def network(x_scaled: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             t = 0.25 * torch.log(sigma.float()) * NOISE_EMBED_SCALE
-            inp = torch.cat([x_scaled.to(context.dtype), context], dim=1)
+            parts = [x_scaled.to(context.dtype), context] + ([base.to(context.dtype)] if base is not None else [])
+            inp = torch.cat(parts, dim=1)
             if text_states is None:
                 return self._network(inp, t, class_labels=emb).sample
             return self._network(inp, t, encoder_hidden_states=text_states, class_labels=emb).sample
@@ -240,8 +246,13 @@ class WorldModel(nn.Module):
         x = self._unit(frames)
         b = x.shape[0]
         context, target = x[:, :-1].flatten(1, 2), x[:, -1]
+        base, flow_loss = None, 0.0
+        if self.flow_net is not None:  # the flow is fitted by its warp's own error; the denoiser does the rest
+            moved = warp(x[:, -2], self.flow_net(context, actions))
+            flow_loss = (moved - target).pow(2).mean()
+            base = moved.detach()
         if c.predict_delta:
-            target = target - x[:, -2]
+            target = target - (base if base is not None else x[:, -2])
         gen_dev = generator.device if generator is not None else x.device
         log_sigma = torch.randn(b, generator=generator, device=gen_dev) * c.train_sigma_std + c.train_sigma_mean
         sigma = log_sigma.exp().to(x.device)
@@ -255,19 +266,19 @@ class WorldModel(nn.Module):
             context = context + eps * level.view(b, 1, 1, 1)
         # EDM preconditioning from the scheduler that sampling uses (one definition of c_in, c_skip, c_out); the
         # loss weight 1/c_out² makes the error that of the raw network output, of unit scale at every sigma.
-        out = self._denoiser(context, actions, self._text_states(texts, b), level)(
+        out = self._denoiser(context, actions, self._text_states(texts, b), level, base)(
             self.scheduler.precondition_inputs(noisy, s), sigma
         )
         denoised = self.scheduler.precondition_outputs(noisy, out.float(), s)
         sd = c.sigma_data
         err = (denoised - target) ** 2 * ((s**2 + sd**2) / (s * sd) ** 2)
         if motion_weight <= 0:
-            return err.mean()
-        moved = (x[:, -1] - x[:, -2]).abs().amax(1, keepdim=True) > 0.04
-        weight = 1.0 + motion_weight * moved.float()
+            return err.mean() + flow_loss
+        changed = (x[:, -1] - x[:, -2]).abs().amax(1, keepdim=True) > 0.04
+        weight = 1.0 + motion_weight * changed.float()
         if motion_per_sample:
-            return (err * weight / weight.mean((1, 2, 3), keepdim=True)).mean()
-        return (err * weight).mean() / weight.mean()
+            return (err * weight / weight.mean((1, 2, 3), keepdim=True)).mean() + flow_loss
+        return (err * weight).mean() / weight.mean() + flow_loss
 
     def reward_loss(
         self,
@@ -348,7 +359,10 @@ class WorldModel(nn.Module):
         if self.autocast_bf16:
             x = x.to(torch.bfloat16)
         with torch.autocast(device.type, dtype=torch.bfloat16, enabled=self.autocast_bf16):
-            network = self._denoiser(x, actions.to(device), self._text_states(texts, frames.shape[0]))
+            base = None
+            if self.flow_net is not None:
+                base = warp(x[:, -3:].float(), self.flow_net(x, actions.to(device)).float())
+            network = self._denoiser(x, actions.to(device), self._text_states(texts, frames.shape[0]), base=base)
             h, w = c.network_resolution
             out = sample(
                 network,
@@ -360,7 +374,7 @@ class WorldModel(nn.Module):
                 device=device,
             )
         if c.predict_delta:
-            out = out + x[:, -3:].float()
+            out = out + (base if base is not None else x[:, -3:]).float()
         if c.downsample > 1:
             out = F.interpolate(out.float(), scale_factor=c.downsample, mode="nearest")
         out = to_uint8(out)
