@@ -39,6 +39,10 @@ class BenchConfig:
     """Training batch size."""
     block_out_channels: tuple[int, ...] = (32, 64, 64)
     """UNet channels (the default WorldModelConfig)."""
+    downsample: int = 1
+    """The networks' resolution is the frame's divided by this (the demo: 2)."""
+    warp: bool = False
+    """With the flow net that warps the last frame (WorldModelConfig.warp)."""
     variants: tuple[str, ...] = ("fp32", "channels_last", "bf16")
     """Sampling variants: fp32, or options joined by "+" (channels_last, bf16, compile, cudagraphs)."""
     train_variants: tuple[str, ...] = ("fp32",)
@@ -84,7 +88,13 @@ def main(cfg: BenchConfig) -> dict:
     device = torch.device(cfg.device)
     torch.manual_seed(0)
     r = cfg.resolution
-    mcfg = WorldModelConfig(resolution=(r, r), block_out_channels=cfg.block_out_channels, num_steps=cfg.num_steps)
+    mcfg = WorldModelConfig(
+        resolution=(r, r),
+        block_out_channels=cfg.block_out_channels,
+        num_steps=cfg.num_steps,
+        downsample=cfg.downsample,
+        warp=cfg.warp,
+    )
     results: dict = {
         "machine": {
             "platform": platform.platform(),
