@@ -147,7 +147,8 @@ def load_initial_weights(model: Any, init: Path) -> None:
     own = model.trainable_state_dict()
     fresh = {k: v for k, v in own.items() if k.startswith(("still_model.", "flow_net."))}
     key = "unet.conv_in.weight"
-    if key in tensors and tensors[key].shape[1] + 3 == own[key].shape[1] and getattr(model, "flow_net", None):
+    grows = getattr(model, "flow_net", None) is not None and key in tensors
+    if grows and tensors[key].shape[1] + 3 == own[key].shape[1]:
         grown = torch.zeros_like(own[key])
         grown[:, : tensors[key].shape[1]] = tensors[key]
         tensors = {**tensors, key: grown}

@@ -4,7 +4,9 @@ The next frame is denoised by a diffusers UNet whose input is the noisy next fra
 channels) with the last L clean frames; the noise level is the timestep embedding and the last L
 actions are added to it through `class_embed_type="identity"`, so they modulate every ResNet's
 group norm (`resnet_time_scale_shift="scale_shift"`). With text, the UNet is a
-UNet2DConditionModel and the episode text enters by cross-attention.
+UNet2DConditionModel and the episode text enters by cross-attention. With `config.warp` the last frame
+is first moved by a flow the small `worldmodel.warp.FlowNet` predicts, and the UNet also reads that
+warped frame and denoises the change from it.
 
 Action convention: `actions[:, i]` is taken in `frames[:, i]`; `actions[:, -1]` is the action whose
 effect `sample_next` predicts.
@@ -241,7 +243,9 @@ class WorldModel(nn.Module):
         the loss barely sees the paddle and ball that the actions control. The weights are normalised
         over the batch, so transitions where little moves weigh less than those where much does;
         `motion_per_sample` normalises them within each transition instead, so every transition counts
-        the same (a body blocked by a wall, whose view does not change, as much as one that moves)."""
+        the same (a body blocked by a wall, whose view does not change, as much as one that moves).
+        With `config.warp` the flow net's photometric error (its warped last frame against the target) is
+        added: the flow is fitted by it alone, the denoiser reads the warped frame detached."""
         c = self.config
         x = self._unit(frames)
         b = x.shape[0]
