@@ -1,0 +1,42 @@
+"""How much of a demo run's result is its clone: clones trained as the demo trains them (behaviour cloning on the
+run's twin episodes, DAgger in its twin; `training.demo_family.clone_policy`) with several training seeds, on the
+scenes and twin data of several runs, each measured in reality over N episodes (seeds 1,000,000+, sampled
+actions, as validate does; Wilson 95 %). Separates the reconstruction's share of the run-to-run spread from the
+clone's own training.
+
+    python benchmarks/imagination/clone_variance.py OUT N SEEDS RUN [RUN ...]     # SEEDS: e.g. 0,1,2
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from envs.reality import make_room_env
+from training.demo import DemoConfig, twin_goal
+from training.demo_family import clone_policy
+from training.policies import resolve_policy
+from training.rollouts import true_episodes
+from training.stats import wilson_interval
+
+out, n = Path(sys.argv[1]), int(sys.argv[2])
+seeds = [int(s) for s in sys.argv[3].split(",")]
+runs = [Path(r) for r in sys.argv[4:]]
+rows = []
+for run in runs:
+    for seed in seeds:
+        cfg = DemoConfig(seed=seed)
+        common = {"width": cfg.resolution, "height": cfg.resolution, "max_steps": cfg.episode_steps,
+                  "collision_penalty": cfg.collision_penalty}  # fmt: skip
+        twin = {**common, "goal": twin_goal(run / "scene", cfg.goal_in_room, common)}
+        policy = clone_policy(cfg, run / "scene", twin, run / "data", out / run.name / f"seed{seed}")
+        env = make_room_env(**common, goal=list(cfg.goal_in_room))
+        eps = true_episodes(env, resolve_policy(str(policy), env, seed=1), list(range(1_000_000, 1_000_000 + n)), 50)
+        k = int(sum(e["success"] for e in eps))
+        _, lo, hi = wilson_interval(k, n)
+        rows.append({"run": run.name, "seed": seed, "success": k / n, "ci95": [lo, hi], "episodes": n})
+        print(f"{run.name} clone seed {seed}: {k / n:.0%} ({lo:.0%}–{hi:.0%}) of {n} real episodes", flush=True)
+(out / "clone_variance.json").write_text(json.dumps(rows, indent=1))
+by_run = {r.name: [x["success"] for x in rows if x["run"] == r.name] for r in runs}
+print({k: f"mean {np.mean(v):.0%}, range {min(v):.0%}–{max(v):.0%}" for k, v in by_run.items()})
