@@ -29,6 +29,25 @@ def tiny_world_model(**config):
     return WorldModel(WorldModelConfig(**{**base, **config}))
 
 
+def grown_from_saved(saved: Path, resolution: tuple[int, int], **flags):
+    """The model a run with `--init saved` and the WorldModelConfig `flags` (e.g. still_head=True) builds and
+    starts from, on a dataset of `resolution` and three discrete actions: (its config, the model with the saved
+    weights loaded)."""
+    from types import SimpleNamespace
+
+    from training.world_model_checkpoints import load_initial_weights, starting_config
+    from worldmodel.action_space import ActionSpace
+    from worldmodel.config import WorldModelConfig
+    from worldmodel.model import WorldModel
+
+    space = ActionSpace.from_dict({"kind": "discrete", "n": 3})
+    data = SimpleNamespace(resolution=resolution, action_space=space, path=saved.parent)
+    cfg = starting_config(WorldModelConfig(**flags), data, saved, None)
+    model = WorldModel(cfg)
+    load_initial_weights(model, saved)
+    return cfg, model
+
+
 def tiny_model_based_loop() -> dict:
     """ModelBasedConfig fields for a two-iteration loop at toy sizes: two world-model steps a round
     with a two-level model, 16 imagined policy steps in 4 environments, a small policy network."""

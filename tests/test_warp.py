@@ -3,11 +3,8 @@ grown from weights saved without a warp that predicts what they did."""
 
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
 
-from worldmodel.action_space import ActionSpace
 from worldmodel.config import WorldModelConfig
 from worldmodel.model import WorldModel
 from worldmodel.warp import warp, warp_reference
@@ -70,18 +67,14 @@ def test_the_flow_net_learns_the_shift_each_action_makes_from_the_training_loss(
 
 
 def test_a_model_grown_with_a_warp_from_weights_without_one_predicts_what_they_did(tmp_path):
-    from training.world_model_checkpoints import load_initial_weights, starting_config
+    from helpers import grown_from_saved
 
     torch.manual_seed(0)
     plain = WorldModel(WorldModelConfig(action_space={"kind": "discrete", "n": 3}, **TINY)).eval()
     torch.nn.init.normal_(plain.unet.conv_out.weight, std=0.05)  # as if trained
     plain.save_pretrained(tmp_path / "plain")
-    data = SimpleNamespace(resolution=(16, 16), action_space=ActionSpace.from_dict({"kind": "discrete", "n": 3}),
-                           path=tmp_path)  # fmt: skip
-    cfg = starting_config(WorldModelConfig(warp=True), data, tmp_path / "plain", None)
+    cfg, grown = grown_from_saved(tmp_path / "plain", (16, 16), warp=True)
     assert cfg.warp and cfg.context == 2
-    grown = WorldModel(cfg)
-    load_initial_weights(grown, tmp_path / "plain")
     grown.eval()
     frames = torch.randint(0, 256, (3, 2, 16, 16, 3), dtype=torch.uint8, generator=torch.Generator().manual_seed(3))
     actions = torch.randint(0, 3, (3, 2))

@@ -287,16 +287,16 @@ def test_a_still_head_starts_fresh_on_weights_saved_without_one(tmp_path):
     load, the head keeps its initialisation."""
     from types import SimpleNamespace
 
-    from training.world_model_checkpoints import load_initial_weights, starting_config
+    from helpers import grown_from_saved
+
+    from training.world_model_checkpoints import starting_config
     from worldmodel.action_space import ActionSpace
 
     tiny().save_pretrained(tmp_path / "plain")
+    cfg, m = grown_from_saved(tmp_path / "plain", (16, 16), still_head=True)
+    assert cfg.still_head and cfg.context == 2
     data = SimpleNamespace(resolution=(16, 16), action_space=ActionSpace.from_dict({"kind": "discrete", "n": 3}),
                            path=tmp_path)  # fmt: skip
-    cfg = starting_config(WorldModelConfig(still_head=True), data, tmp_path / "plain", None)
-    assert cfg.still_head and cfg.context == 2
-    m = WorldModel(cfg)
-    load_initial_weights(m, tmp_path / "plain")
     plain = WorldModel.from_pretrained(tmp_path / "plain")
     assert torch.equal(m.unet.conv_out.weight, plain.unet.conv_out.weight)
     assert starting_config(WorldModelConfig(), data, tmp_path / "plain", None).still_head is False
