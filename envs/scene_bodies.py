@@ -84,7 +84,8 @@ class SceneBodies:
         ]
         self.pointnav = cfg.task == "pointnav"
         self.action_names, self.action_space, self.observation_space = build_spaces(cfg)
-        self.Ks = np.repeat(intrinsics(cfg.hfov_deg, cfg.width, cfg.height)[None], self.n, 0)
+        k = cfg.supersample
+        self.Ks = np.repeat(intrinsics(cfg.hfov_deg, k * cfg.width, k * cfg.height)[None], self.n, 0)
         self._table = action_table(cfg, self.action_names)
         voxel = float(getattr(getattr(s, "occupancy", None), "voxel_size", 0.05))
         self.substep = 0.5 * voxel
@@ -261,7 +262,11 @@ class SceneBodies:
         """Observations of all bodies from one render call: RGB uint8 [N,H,W,3], or a dict with depth
         [N,H,W,1] and state [N,D]; numpy, or torch on the scene's device (`observation_device`)."""
         cfg = self.cfg
-        rgb, depth = self.scene.render(self.cameras(), self.Ks, cfg.width, cfg.height, depth=cfg.depth)
+        k = cfg.supersample
+        rgb, depth = self.scene.render(self.cameras(), self.Ks, k * cfg.width, k * cfg.height, depth=cfg.depth)
+        if k > 1:  # each observed pixel is the mean of its k x k rendered ones
+            rgb = block_mean(torch.as_tensor(rgb), k)
+            depth = block_mean(torch.as_tensor(depth)[..., None], k)[..., 0] if depth is not None else None
         img = (torch.as_tensor(rgb) * 255 + 0.5).to(torch.uint8)
         to_host = cfg.observation_device == "numpy"
         if to_host:
@@ -323,3 +328,9 @@ class SceneBodies:
         tip = px(pos + 0.4 * np.array([math.cos(heading), math.sin(heading), 0]))
         cv2.arrowedLine(img, px(pos), tip, (220, 30, 30), 2, cv2.LINE_AA, tipLength=0.4)
         return img
+
+
+def block_mean(images: torch.Tensor, k: int) -> torch.Tensor:
+    """[N, kH, kW, C] -> [N, H, W, C]: the mean of each k x k block."""
+    n, h, w, c = images.shape
+    return images.reshape(n, h // k, k, w // k, k, c).mean((2, 4))

@@ -40,6 +40,12 @@ class SceneEnvConfig:
     """Observation height in pixels."""
     hfov_deg: float = 70.0
     """Horizontal field of view of the camera, degrees."""
+    supersample: int = 1
+    """Render at this many times the observation's width and height and average each block of pixels, as a
+    camera integrates over its pixels: at small sizes a twin's splats are otherwise under-sampled (at 40x40
+    the example's twin is 1.5 dB nearer the true room's views at 2; BENCHMARKS.md, *Three worlds*). Costs
+    about supersample² the rasterization. `envs.reality.make_room_env` takes the same option as the true room's
+    rays per pixel side (2 by default). Depth observations are averaged over the block too."""
     body: Literal["ground", "flying"] = "ground"
     """A ground robot on the floor plane, or a free-flying body (adds up/down)."""
     actions: Literal["discrete", "continuous"] = "discrete"
@@ -94,7 +100,7 @@ class SceneEnvConfig:
                 raise UserValueError(f"SceneEnv option {name}={v!r}: give a number above 0")
             return float(v)
 
-        for name in ("width", "height", "max_steps", "render_size"):
+        for name in ("width", "height", "max_steps", "render_size", "supersample"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise UserValueError(f"SceneEnv option {name}={v!r}: give a whole number of 1 or more")

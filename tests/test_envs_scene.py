@@ -229,3 +229,21 @@ def test_collision_penalty_is_the_task_s_price_of_a_bump(scene_dir):
         assert r2 == pytest.approx(r1 - (0.45 if c else 0.0))
     with pytest.raises(UserValueError, match="collision_penalty"):
         SceneEnv(scene_dir, collision_penalty=-1.0)
+
+
+def test_supersample_averages_a_larger_render_into_the_observation(scene_dir):
+    """supersample=2 observes the 2x2 block means of the same view rendered at twice the size (same field of
+    view); the spaces keep the observation's size."""
+    import numpy as np
+
+    big = SceneEnv(scene_dir, width=32, height=24, depth=True, max_steps=5)
+    small = SceneEnv(scene_dir, width=16, height=12, depth=True, supersample=2, max_steps=5)
+    a, _ = big.reset(seed=3)
+    start = (*big.unwrapped.pos[:2], big.unwrapped.heading)
+    b, _ = small.reset(seed=3, options={"start": start})
+    assert b["rgb"].shape == (12, 16, 3) and small.observation_space["rgb"].shape == (12, 16, 3)
+    want = a["rgb"].astype(np.float64).reshape(12, 2, 16, 2, 3).mean((1, 3))
+    assert np.abs(b["rgb"].astype(np.float64) - want).max() <= 1.0  # both rounded to uint8 once
+    assert np.allclose(b["depth"][..., 0], a["depth"][..., 0].reshape(12, 2, 16, 2).mean((1, 3)), rtol=1e-5)
+    with pytest.raises(ValueError, match="supersample"):
+        SceneEnv(scene_dir, supersample=0)

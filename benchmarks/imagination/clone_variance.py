@@ -5,9 +5,13 @@ actions, as validate does; Wilson 95 %). Separates the reconstruction's share of
 clone's own training.
 
     python benchmarks/imagination/clone_variance.py OUT N SEEDS RUN [RUN ...]     # SEEDS: e.g. 0,1,2
+
+TWIN_OPTIONS='{"supersample": 2}' adds SceneEnv options to the twin the clones are corrected in (record the RUN's
+twin episodes with the same options first).
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -30,6 +34,7 @@ for run in runs:
         common = {"width": cfg.resolution, "height": cfg.resolution, "max_steps": cfg.episode_steps,
                   "collision_penalty": cfg.collision_penalty}  # fmt: skip
         twin = {**common, "goal": twin_goal(run / "scene", cfg.goal_in_room, common)}
+        twin.update(json.loads(os.environ.get("TWIN_OPTIONS", "{}")))
         policy = clone_policy(cfg, run / "scene", twin, run / "data", out / run.name / f"seed{seed}")
         env = make_room_env(**common, goal=list(cfg.goal_in_room))
         eps = true_episodes(env, resolve_policy(str(policy), env, seed=1), list(range(1_000_000, 1_000_000 + n)), 50)
