@@ -6,8 +6,9 @@ clone's own training.
 
     python benchmarks/imagination/clone_variance.py OUT N SEEDS RUN [RUN ...]     # SEEDS: e.g. 0,1,2
 
-TWIN_OPTIONS='{"supersample": 2}' adds SceneEnv options to the twin the clones are corrected in (record the RUN's
-twin episodes with the same options first).
+TWIN_OPTIONS='{"supersample": 2}' adds SceneEnv options to the twin the clones are corrected in; RECORD_TWIN=S
+first records each RUN's twin episodes again as the demo does, with collection seed S and those options, into
+OUT/RUN/data, and clones from them instead of RUN/data.
 """
 
 import json
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.reality import make_room_env
-from training.demo import DemoConfig, twin_goal
+from training.demo import DemoConfig, _collect_twin, twin_goal
 from training.demo_family import clone_policy
 from training.policies import resolve_policy
 from training.rollouts import true_episodes
@@ -28,14 +29,18 @@ out, n = Path(sys.argv[1]), int(sys.argv[2])
 seeds = [int(s) for s in sys.argv[3].split(",")]
 runs = [Path(r) for r in sys.argv[4:]]
 rows = []
+record = os.environ.get("RECORD_TWIN")
 for run in runs:
+    data = run / "data"
     for seed in seeds:
         cfg = DemoConfig(seed=seed)
         common = {"width": cfg.resolution, "height": cfg.resolution, "max_steps": cfg.episode_steps,
                   "collision_penalty": cfg.collision_penalty}  # fmt: skip
         twin = {**common, "goal": twin_goal(run / "scene", cfg.goal_in_room, common)}
         twin.update(json.loads(os.environ.get("TWIN_OPTIONS", "{}")))
-        policy = clone_policy(cfg, run / "scene", twin, run / "data", out / run.name / f"seed{seed}")
+        if record is not None and data == run / "data":
+            data = _collect_twin(DemoConfig(seed=int(record)), run / "scene", twin, out / run.name / "data")
+        policy = clone_policy(cfg, run / "scene", twin, data, out / run.name / f"seed{seed}")
         env = make_room_env(**common, goal=list(cfg.goal_in_room))
         eps = true_episodes(env, resolve_policy(str(policy), env, seed=1), list(range(1_000_000, 1_000_000 + n)), 50)
         k = int(sum(e["success"] for e in eps))
