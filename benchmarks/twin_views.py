@@ -2,7 +2,8 @@
 
 Reality's 40x40 frames at several supersampling rates against 8x8 rays per pixel (an area-integrating camera),
 and the twin's frames at the same poses (carried by the floor map; starts the twin's floor moves are left out),
-rendered at 40, 80 and 160 pixels and area-averaged to 40: PSNR medians over 40 starts.
+rendered at 40, 80 and 160 pixels and area-averaged to 40: PSNR medians over 40 starts, and the paired gain of
+rendering the twin at 80.
 
     python benchmarks/twin_views.py RUN     # RUN: a `worldmodel demo` output (its scene/ and validate/config.json)
 """
@@ -13,9 +14,12 @@ import time
 
 import cv2
 import numpy as np
+import torch
 
 from envs.reality import FloorMap, make_room_env, nearest_free
 from envs.scene_env import SceneEnv
+from training.stats import t_interval
+from wmcore import metrics
 
 run = sys.argv[1]
 kw = json.load(open(f"{run}/validate/config.json"))["env_kwargs"]
@@ -28,7 +32,7 @@ twins = {w: SceneEnv(f"{run}/scene", **{**kw, "width": w, "height": w, "goal": t
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    return float(10 * np.log10(255**2 / np.mean((a.astype(float) - b.astype(float)) ** 2)))
+    return float(metrics.psnr(torch.from_numpy(a), torch.from_numpy(b), max_val=255.0))
 
 
 by_rate = {s: [] for s in rates}
@@ -53,3 +57,6 @@ for s in rates[:-1]:
     print(f"reality, {s}x{s} rays a pixel: {np.median(by_rate[s]):.2f} dB from 8x8, {np.median(ms[s]):.1f} ms a frame")
 for w, v in by_size.items():
     print(f"twin rendered at {w}x{w}, area-averaged to 40: {np.median(v):.2f} dB from reality (n = {len(v)})")
+gain = np.array(by_size[80]) - np.array(by_size[40])  # the same starts: paired
+m, lo, hi = t_interval(gain)
+print(f"rendered at 80 rather than 40: {m:+.2f} dB (95 % {lo:+.2f} to {hi:+.2f}, paired over {len(gain)} starts)")

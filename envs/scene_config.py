@@ -43,7 +43,7 @@ class SceneEnvConfig:
     supersample: int = 1
     """Render at this many times the observation's width and height and average each block of pixels, as a
     camera integrates over its pixels: at small sizes a twin's splats are otherwise under-sampled (at 40x40
-    the example's twin is 1.5 dB nearer the true room's views at 2; BENCHMARKS.md, *Three worlds*). Costs
+    the example's twin is 0.8 dB nearer the true room's views at 2; BENCHMARKS.md, *Three worlds*). Costs
     about supersample² the rasterization. `envs.reality.make_room_env` takes the same option as the true room's
     rays per pixel side (2 by default). Depth observations are averaged over the block too."""
     body: Literal["ground", "flying"] = "ground"

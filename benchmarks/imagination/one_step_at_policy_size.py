@@ -11,6 +11,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wmcore import metrics
 from worldmodel.dataset import TrajectoryDataset
 from worldmodel.model import WorldModel
 from worldmodel.warp import warp
@@ -30,9 +31,9 @@ print(f"segments {len(segs)}, view changed in {int(moved.sum())}")
 
 
 def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    a, b = (F.avg_pool2d(v.float().permute(0, 3, 1, 2), 2) for v in (a, b))
-    mse = ((a - b) ** 2).mean((1, 2, 3))[moved]
-    return float((10 * torch.log10(255**2 / mse)).mean())
+    """Mean PSNR at half the size (channels last for wmcore.metrics.psnr) over the steps where the view changed."""
+    a, b = (F.avg_pool2d(v.float().permute(0, 3, 1, 2), 2).permute(0, 2, 3, 1) for v in (a, b))
+    return float(metrics.psnr(a, b, max_val=255.0)[moved].mean())
 
 
 print(f"copy the last frame: {psnr(fr[:, -2], fr[:, -1]):.2f} dB")
