@@ -145,8 +145,10 @@ def test_demo_zero_resolution(capsys, tmp_path):
     refused(capsys, ["demo", "--out", str(out), "--resolution", "0"], out, "--resolution")
 
 
-@pytest.mark.parametrize("flag,value", [("--collision-penalty", "-1"), ("--loop.policy-frames", "0")])
-def test_demo_refuses_a_negative_bump_price_or_no_frames(capsys, tmp_path, flag, value):
+@pytest.mark.parametrize(
+    "flag,value", [("--collision-penalty", "-1"), ("--loop.policy-frames", "0"), ("--supersample", "0")]
+)
+def test_demo_refuses_a_negative_bump_price_no_frames_or_no_rays(capsys, tmp_path, flag, value):
     out = tmp_path / "demo"
     refused(capsys, ["demo", "--out", str(out), flag, value], out, flag)
 

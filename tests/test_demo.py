@@ -108,6 +108,8 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     assert not any(s.endswith(report["deploy"]["deployed"]) for s in specs)  # deployed once: as OUT/loop/policy
     # reality and the twin chase the same spot: the room's goal, carried into the reconstruction's frame
     assert report["worlds"]["reality"]["goal"] == [-2.2, -0.8]
+    # both worlds' cameras integrate over their pixels alike: the room casts 2x2 rays, the twin averages 2x2 blocks
+    assert report["worlds"]["reality"]["supersample"] == report["worlds"]["twin"]["supersample"] == 2
     assert report["deploy"]["deployed"] in {"policy_iter_0", "final_policy"}
     assert [c["policy"] for c in report["deploy"]["candidates"]] == ["policy_iter_0", "final_policy"]
     assert "Deployed: **" in (out / "report.md").read_text()

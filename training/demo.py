@@ -81,6 +81,10 @@ class DemoConfig:
     """Observation and world-model frame size (square, pixels), in every world."""
     episode_steps: int = 50
     """Steps per episode, in every world."""
+    supersample: int = 2
+    """Rays per pixel side, in every world: the true room casts supersample² rays into each pixel and the twin
+    renders at supersample times the size and averages each block, as a camera integrates over its pixels.
+    BENCHMARKS.md, *Three worlds*, measures what the twin's averaging buys."""
     collision_penalty: float = 0.25
     """Reward taken from a step that bumps into a wall, in every world (the task's; SceneEnv's default is 0.05).
     At 0.05 a bump costs less than the reward head's error: imagination paid pushing into walls as much as
@@ -203,6 +207,7 @@ def check_demo_config(cfg: DemoConfig) -> None:
     require_at_least(
         ("--resolution", cfg.resolution, 8),
         ("--episode-steps", cfg.episode_steps, 1),
+        ("--supersample", cfg.supersample, 1),
         ("--expert-episodes", cfg.expert_episodes, 1),
         ("--random-episodes", cfg.random_episodes, 1),
         ("--clone-steps", cfg.clone_steps, 1),
@@ -274,7 +279,13 @@ def _demo(cfg: DemoConfig, out: Path) -> Path:
 
     scene = out / "scene"
     stages.run("reconstruct", scene / "scene.json", lambda: _reconstruct(cfg, scene))
-    common = {"width": res, "height": res, "max_steps": steps, "collision_penalty": cfg.collision_penalty}
+    common = {
+        "width": res,
+        "height": res,
+        "max_steps": steps,
+        "collision_penalty": cfg.collision_penalty,
+        "supersample": cfg.supersample,
+    }
     worlds = {
         "reality": {**common, "goal": list(cfg.goal_in_room)},
         "twin": {**common, "goal": twin_goal(scene, cfg.goal_in_room, {**common, "device": cfg.device})},
