@@ -59,8 +59,8 @@ class IngestConfig:
     image_dir: Path | None = None
     """COLMAP input: folder of its images (default: images/ beside or above the model)."""
     seed: int = 0
-    """Seed of SfM (RANSAC and mappers); with a seed (>= 0) matching runs on one thread so the
-    matches repeat; -1 matches on every core with a time-based seed."""
+    """Seed of SfM (RANSAC and mappers); with a seed (>= 0) SfM runs on one thread so the poses and
+    points repeat run after run; -1 uses every core with a time-based seed."""
 
 
 def check_ingest_config(input_path: Path, cfg: IngestConfig) -> None:

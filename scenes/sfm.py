@@ -64,9 +64,10 @@ class SfMOptions:
     which ties distant parts of the video together (loop closure without a vocabulary tree)."""
     seed: int = 0
     """Random seed of the two-view verification's RANSAC and of the mappers. A seed (>= 0) makes the
-    matches repeatable, at the price of matching on one thread (with several threads COLMAP's
-    verifiers draw from per-thread generators, so the inlier sets change from run to run; the cost
-    is in BENCHMARKS.md); -1 matches on every core with a time-based seed."""
+    model repeatable, at the price of extracting, matching and mapping on one thread (with several
+    threads COLMAP numbers the images in the order their features finish, its verifiers draw from
+    per-thread generators and its bundle adjustment sums in another order, so the poses and points
+    change from run to run; the cost is in BENCHMARKS.md); -1 uses every core with a time-based seed."""
 
 
 @dataclass
@@ -136,10 +137,12 @@ def _map(db: Path, image_dir: Path, out: Path, mapper: str, seed: int) -> pycolm
     if mapper == "global":
         opts = pycolmap.GlobalPipelineOptions()
         opts.random_seed = seed
+        opts.num_threads = 1 if seed >= 0 else -1
         recs = pycolmap.global_mapping(db, image_dir, out, opts)
     else:
         opts = pycolmap.IncrementalPipelineOptions()
         opts.random_seed = seed
+        opts.num_threads = 1 if seed >= 0 else -1
         recs = pycolmap.incremental_mapping(db, image_dir, out, opts)
     return _largest(recs)
 
@@ -176,6 +179,8 @@ def _run_sfm(
     extraction.max_image_size = opts.max_image_size
     extraction.sift.max_num_features = opts.max_features
     extraction.sift.peak_threshold = opts.peak_threshold
+    if opts.seed >= 0:  # with several threads the images' ids follow which finishes first
+        extraction.num_threads = 1
     mode = pycolmap.CameraMode.SINGLE if opts.single_camera else pycolmap.CameraMode.AUTO
     LOG.info("SfM: extracting SIFT features from %d images", len(names))
     pycolmap.extract_features(
