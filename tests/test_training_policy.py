@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -74,9 +75,12 @@ def small_run(model: Path, data: Path, out: Path, algorithm: str, **kw) -> Train
 
 
 @pytest.mark.parametrize("algorithm", ["actor-critic", "ppo"])
-def test_train_policy_saves_a_policy_that_acts_in_scene_env(setup, tmp_path, algorithm):
+def test_train_policy_saves_a_policy_that_acts_in_scene_env(setup, tmp_path, algorithm, monkeypatch):
     env, model, data = setup
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
     path = train_policy(small_run(model, data, tmp_path / "run", algorithm))
+    assert not list((tmp_path / "tmp").iterdir())  # nothing left behind in the temporary folder (SB3's logger)
     for name in ("config.json", "log.txt", "metrics.jsonl", "summary.json"):
         assert (tmp_path / "run" / name).is_file()
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())

@@ -194,6 +194,7 @@ def train_sb3_ppo(
     `checkpoints` along the run and stopping after `max_seconds` of training."""
     from stable_baselines3 import PPO
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.logger import Logger
     from tqdm import tqdm
 
     from envs.sb3 import SB3VecEnv
@@ -219,6 +220,8 @@ def train_sb3_ppo(
         device=cfg.device,
         policy_kwargs=policy_kwargs,
     )
+    # The run's own metrics are the log: SB3's default logger would leave an empty folder in /tmp every run.
+    model.set_logger(Logger(None, []))
     returns: list[float] = []
 
     def save(path: Path) -> Path:
