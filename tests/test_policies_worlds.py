@@ -69,6 +69,32 @@ def test_every_policy_kind_resolves_to_the_protocol(room_env, tmp_path):
         resolve_policy("expert", action_space=spaces.Discrete(3))
 
 
+def test_a_saved_policy_samples_from_its_own_seeded_stream(tmp_path):
+    """The seed given to resolve_policy decides a saved network's sampled actions, whatever else draws from
+    torch in between, and sampling leaves the process's generator where it was."""
+    from training.actor_critic import ActorCritic, ActorCriticNetConfig
+
+    ActorCritic(ActorCriticNetConfig((40, 40, 3), channels=(8, 16, 16), hidden=32)).save(tmp_path / "p")
+    obs = np.random.default_rng(0).integers(0, 256, (64, 40, 40, 3), dtype=np.uint8)
+    space = spaces.Discrete(3)
+
+    def sampled(seed: int) -> np.ndarray:
+        policy = resolve_policy(str(tmp_path / "p"), action_space=space, seed=seed)
+        torch.rand(1000)  # another user of torch's generator
+        return np.concatenate([act(policy, obs, deterministic=False) for _ in range(3)])
+
+    first = sampled(1)
+    assert len(set(first.tolist())) > 1  # it samples (a fresh network is near uniform)
+    np.testing.assert_array_equal(sampled(1), first)
+    assert not np.array_equal(sampled(2), first)
+    policy = resolve_policy(str(tmp_path / "p"), action_space=space, seed=1)
+    torch.manual_seed(7)
+    act(policy, obs, deterministic=False)
+    after = torch.rand(3)
+    torch.manual_seed(7)
+    np.testing.assert_array_equal(after, torch.rand(3))
+
+
 def test_stateful_policies_follow_episode_starts():
     space = spaces.Discrete(3)
     sticky = StickyPolicy(space, seed=0, hold_prob=1.0)  # never changes its mind within an episode

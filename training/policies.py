@@ -25,6 +25,10 @@ validate, render, model-based and the demo all use it, so every command accepts 
 | a `.zip` file | a Stable-Baselines3 PPO/A2C model (`model.save(...)`); its weights are read without unpickling |
 | `module:attr` | an object with `predict`; a class, built as `attr(action_space, seed)`; a callable `obs -> action` |
 
+`seed` seeds every kind: the random kinds' own generators, and a saved network's sampled actions, which
+come from its own torch stream (`SeededSampling`), so a policy resolved with the same seed samples the same
+actions from the same observations in every run and every world.
+
 A saved policy is a directory: policy.json (format, algorithm, network config) and
 policy.safetensors (the state dict). SB3 policies are saved the same way (their state dict, not
 SB3's pickled zip) and rebuilt from the stored policy_kwargs and spaces.
@@ -111,6 +115,38 @@ class StickyPolicy:
             self.held[i] = self.action_space.sample()
         acts = self.held.copy()
         return (acts[0] if single else acts), None
+
+
+class SeededSampling:
+    """A loaded network policy whose sampled actions come from its own random stream, seeded: torch's
+    generators are swapped in for each `predict` and out after it, so two runs that resolve a policy with the
+    same seed sample the same actions whatever else drew from torch in between (the process's generators are
+    left as they were). Every other attribute is the policy's."""
+
+    def __init__(self, policy: Any, seed: int, device: str = "cpu"):
+        self.policy = policy
+        dev = torch.device(device)
+        self._cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
+        with torch.random.fork_rng(devices=self._cuda):
+            torch.manual_seed(seed)
+            self._state = self._get()
+
+    def _get(self) -> tuple[torch.Tensor, ...]:
+        return (torch.get_rng_state(), *(torch.cuda.get_rng_state(d) for d in self._cuda))
+
+    def predict(self, *args: Any, **kwargs: Any) -> tuple[np.ndarray, Any]:
+        with torch.random.fork_rng(devices=self._cuda):
+            torch.set_rng_state(self._state[0])
+            for d, st in zip(self._cuda, self._state[1:]):
+                torch.cuda.set_rng_state(st, d)
+            out = self.policy.predict(*args, **kwargs)
+            self._state = self._get()
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "policy":  # not yet set (a copy being built): no recursion
+            raise AttributeError(name)
+        return getattr(self.policy, name)
 
 
 class NoisyPolicy:
@@ -314,9 +350,9 @@ def resolve_policy(
     if path.suffix == ".zip" and path.is_file():
         if observation_space is None:
             raise ValueError("an SB3 zip needs the env or its observation_space")
-        return load_sb3_zip(path, observation_space, action_space, device)
+        return SeededSampling(load_sb3_zip(path, observation_space, action_space, device), seed, device)
     if path.is_dir():
-        return load_policy(path, device)
+        return SeededSampling(load_policy(path, device), seed, device)
     if ":" in spec and not path.exists():
         module, name = spec.split(":", 1)
         try:
