@@ -108,8 +108,8 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     assert not any(s.endswith(report["deploy"]["deployed"]) for s in specs)  # deployed once: as OUT/loop/policy
     # reality and the twin chase the same spot: the room's goal, carried into the reconstruction's frame
     assert report["worlds"]["reality"]["goal"] == [-2.2, -0.8]
-    # both worlds' cameras integrate over their pixels alike: the room casts 2x2 rays, the twin averages 2x2 blocks
-    assert report["worlds"]["reality"]["supersample"] == report["worlds"]["twin"]["supersample"] == 2
+    # by default each world renders as its own (the room casts 2x2 rays a pixel, the twin renders as observed)
+    assert "supersample" not in report["worlds"]["reality"] and "supersample" not in report["worlds"]["twin"]
     assert report["deploy"]["deployed"] in {"policy_iter_0", "final_policy"}
     assert [c["policy"] for c in report["deploy"]["candidates"]] == ["policy_iter_0", "final_policy"]
     assert "Deployed: **" in (out / "report.md").read_text()
@@ -167,6 +167,16 @@ def test_expert_collection_needs_a_scene_env(tmp_path):
 
     with pytest.raises(UserInputError, match="plans on a SceneEnv's map"):
         collect(CollectConfig("CartPole-v1", out=tmp_path / "d", episodes=1, policy="expert"))
+
+
+def test_supersample_reaches_both_worlds_alike():
+    """--supersample N means N rays a pixel side in reality and the twin (the room's option and SceneEnv's share
+    the name); left out, each world keeps its own default."""
+    from training.demo import world_options
+
+    assert world_options(DemoConfig(supersample=2))["supersample"] == 2
+    assert "supersample" not in world_options(DemoConfig())
+    assert set(world_options(DemoConfig())) == {"width", "height", "max_steps", "collision_penalty"}
 
 
 def test_stage_times_read_as_minutes_and_seconds():

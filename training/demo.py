@@ -81,10 +81,11 @@ class DemoConfig:
     """Observation and world-model frame size (square, pixels), in every world."""
     episode_steps: int = 50
     """Steps per episode, in every world."""
-    supersample: int = 2
-    """Rays per pixel side, in every world: the true room casts supersample² rays into each pixel and the twin
-    renders at supersample times the size and averages each block, as a camera integrates over its pixels.
-    BENCHMARKS.md, *Three worlds*, measures what the twin's averaging buys."""
+    supersample: int | None = None
+    """Rays per pixel side in both worlds: the true room casts supersample² rays into each pixel and the twin
+    renders at supersample times the size and averages each block, as a camera integrates over its pixels. None:
+    each world's own (the room 2, the twin 1). In paired runs a twin at 2 was not shown to make a better deployed
+    policy or clone, and it costs about 1½ minutes (BENCHMARKS.md, *Three worlds*)."""
     collision_penalty: float = 0.25
     """Reward taken from a step that bumps into a wall, in every world (the task's; SceneEnv's default is 0.05).
     At 0.05 a bump costs less than the reward head's error: imagination paid pushing into walls as much as
@@ -183,6 +184,13 @@ class _Stages:
         return out
 
 
+def world_options(cfg: DemoConfig) -> dict[str, Any]:
+    """The SceneEnv options reality and the twin share (each adds its goal)."""
+    res = cfg.resolution
+    common = {"width": res, "height": res, "max_steps": cfg.episode_steps, "collision_penalty": cfg.collision_penalty}
+    return common if cfg.supersample is None else {**common, "supersample": cfg.supersample}
+
+
 def twin_goal(scene_dir: Path, goal_in_room: tuple[float, float], env_kwargs: dict[str, Any]) -> list[float]:
     """The room's goal in the twin's frame, snapped to the nearest cell the body can stand in there (the
     reconstruction is not the room)."""
@@ -207,7 +215,6 @@ def check_demo_config(cfg: DemoConfig) -> None:
     require_at_least(
         ("--resolution", cfg.resolution, 8),
         ("--episode-steps", cfg.episode_steps, 1),
-        ("--supersample", cfg.supersample, 1),
         ("--expert-episodes", cfg.expert_episodes, 1),
         ("--random-episodes", cfg.random_episodes, 1),
         ("--clone-steps", cfg.clone_steps, 1),
@@ -228,6 +235,8 @@ def check_demo_config(cfg: DemoConfig) -> None:
         SceneEnvConfig(collision_penalty=cfg.collision_penalty)
     except UserValueError as e:
         raise UserInputError(f"--collision-penalty: {e}") from e
+    if cfg.supersample is not None and cfg.supersample < 1:
+        raise UserInputError(f"--supersample {cfg.supersample}: rays per pixel side, 1 or more (or None)")
     if not all(0.0 <= e <= 1.0 for e in cfg.clone_noise):
         raise UserInputError(f"--clone-noise {cfg.clone_noise}: rates of random actions, each in [0, 1]")
     with flags_under("loop"):
@@ -275,17 +284,10 @@ def _demo(cfg: DemoConfig, out: Path) -> Path:
     print(f"Demo output: {out.resolve()}", flush=True)
     t_start = time.time()
     stages = _Stages(cfg.resume)
-    res, steps = cfg.resolution, cfg.episode_steps
 
     scene = out / "scene"
     stages.run("reconstruct", scene / "scene.json", lambda: _reconstruct(cfg, scene))
-    common = {
-        "width": res,
-        "height": res,
-        "max_steps": steps,
-        "collision_penalty": cfg.collision_penalty,
-        "supersample": cfg.supersample,
-    }
+    common = world_options(cfg)
     worlds = {
         "reality": {**common, "goal": list(cfg.goal_in_room)},
         "twin": {**common, "goal": twin_goal(scene, cfg.goal_in_room, {**common, "device": cfg.device})},
