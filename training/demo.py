@@ -143,7 +143,8 @@ class DemoConfig:
     compare (the imagination-trained one, random, PPO in reality): reality's steps are cheap (about 25 s per
     100 episodes of one policy) and 30 episodes leave ±18 points. 0: the checks use validation's episodes."""
     seed: int = 0
-    """Seed of every stage."""
+    """Seed of every stage, the reconstruction's too (SfM and splat training): the same seed repeats a run on one
+    machine, another seed reconstructs another twin."""
 
 
 def apply_quality(cfg: DemoConfig) -> None:
@@ -214,6 +215,7 @@ def check_demo_config(cfg: DemoConfig) -> None:
 
     require_at_least(
         ("--resolution", cfg.resolution, 8),
+        ("--seed", cfg.seed, 0),
         ("--episode-steps", cfg.episode_steps, 1),
         ("--expert-episodes", cfg.expert_episodes, 1),
         ("--random-episodes", cfg.random_episodes, 1),
@@ -328,6 +330,7 @@ def _reconstruct(cfg: DemoConfig, scene: Path) -> Path:
 
     rec = cfg.reconstruct
     rec.input, rec.out, rec.device = Path(EXAMPLE) / "capture.mp4", scene, cfg.device
+    rec.ingest.seed = rec.train.seed = cfg.seed  # a seed repeats its twin; another seed reconstructs another
     rec.overwrite = cfg.resume  # an unfinished stage of the run being resumed
     if not rec.ingest.scale_from:
         # What a user knows from a tape measure: the height the camera was carried at.
