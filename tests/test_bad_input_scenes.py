@@ -146,9 +146,10 @@ def test_demo_zero_resolution(capsys, tmp_path):
 
 
 @pytest.mark.parametrize(
-    "flag,value", [("--collision-penalty", "-1"), ("--loop.policy-frames", "0"), ("--supersample", "0")]
+    "flag,value",
+    [("--collision-penalty", "-1"), ("--loop.policy-frames", "0"), ("--supersample", "0"), ("--seed", "-1")],
 )
-def test_demo_refuses_a_negative_bump_price_no_frames_or_no_rays(capsys, tmp_path, flag, value):
+def test_demo_refuses_a_negative_bump_price_or_seed_no_frames_or_no_rays(capsys, tmp_path, flag, value):
     out = tmp_path / "demo"
     refused(capsys, ["demo", "--out", str(out), flag, value], out, flag)
 
