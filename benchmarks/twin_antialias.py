@@ -15,6 +15,7 @@ import torch
 
 from envs.reality import FloorMap, make_room_env, nearest_free
 from envs.scene_env import SceneEnv
+from scenes.rasterize.reference import quat_to_rotmat
 from training.stats import t_interval
 from wmcore import metrics
 
@@ -36,22 +37,7 @@ def comp(c2w, K):
     w2c = np.linalg.inv(c2w)
     R, t = torch.tensor(w2c[:3, :3], dtype=torch.float32), torch.tensor(w2c[:3, 3], dtype=torch.float32)
     m = sc._means @ R.T + t
-    q = sc._quats
-    w, x, y, z = q.unbind(-1)
-    Rg = torch.stack(
-        [
-            1 - 2 * (y * y + z * z),
-            2 * (x * y - w * z),
-            2 * (x * z + w * y),
-            2 * (x * y + w * z),
-            1 - 2 * (x * x + z * z),
-            2 * (y * z - w * x),
-            2 * (x * z - w * y),
-            2 * (y * z + w * x),
-            1 - 2 * (x * x + y * y),
-        ],
-        -1,
-    ).reshape(-1, 3, 3)
+    Rg = quat_to_rotmat(sc._quats)  # the rasterizer's reference
     M = Rg * sc._scales[:, None, :]
     cov = M @ M.transpose(1, 2)
     covc = R @ cov @ R.T
