@@ -85,7 +85,7 @@ class DemoConfig:
     """Rays per pixel side in both worlds: the true room casts supersample² rays into each pixel and the twin
     renders at supersample times the size and averages each block, as a camera integrates over its pixels. None:
     each world's own (the room 2, the twin 1). In paired runs a twin at 2 was not shown to make a better deployed
-    policy or clone, and it costs about 1½ minutes (BENCHMARKS.md, *Three worlds*)."""
+    policy or clone, and it costs 1½–2½ minutes (BENCHMARKS.md, *Three worlds*)."""
     collision_penalty: float = 0.25
     """Reward taken from a step that bumps into a wall, in every world (the task's; SceneEnv's default is 0.05).
     At 0.05 a bump costs less than the reward head's error: imagination paid pushing into walls as much as

@@ -127,8 +127,11 @@ class SeededSampling:
         self.policy = policy
         dev = torch.device(device)
         self._cuda = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" else []
-        with torch.random.fork_rng(devices=self._cuda):
-            torch.manual_seed(seed)
+        with torch.random.fork_rng(devices=self._cuda):  # seeds only the generators it forks
+            torch.random.default_generator.manual_seed(seed)
+            for d in self._cuda:
+                with torch.cuda.device(d):
+                    torch.cuda.manual_seed(seed)
             self._state = self._get()
 
     def _get(self) -> tuple[torch.Tensor, ...]:
