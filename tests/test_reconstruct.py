@@ -92,8 +92,8 @@ def test_reconstruct_writes_a_complete_scene(capture, tmp_path):
 
 
 def test_a_seed_reconstructs_the_same_scene_twice(capture, tmp_path):
-    """SfM, splat training and the collision grid repeat byte for byte: a user can reproduce a run (the demo's
-    twins once differed run to run, and so did the policies that learned in them)."""
+    """SfM, splat training and the collision grid repeat byte for byte, so a user can reproduce a run: a twin
+    that differs teaches other policies."""
     a, b = (reconstruct(small_config(capture, tmp_path / name)) for name in ("a", "b"))
     for name in ("transforms.json", "sparse_pc.ply", "splats.ply", "scene.json"):
         assert (a / name).read_bytes() == (b / name).read_bytes(), name
