@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from envs.reality import make_room_env
-from training.demo import DemoConfig, _collect_twin, twin_goal
+from training.demo import DemoConfig, _collect_twin, twin_goal, world_options
 from training.demo_family import clone_policy
 from training.policies import resolve_policy
 from training.rollouts import true_episodes
@@ -34,8 +34,7 @@ for run in runs:
     data = run / "data"
     for seed in seeds:
         cfg = DemoConfig(seed=seed)
-        common = {"width": cfg.resolution, "height": cfg.resolution, "max_steps": cfg.episode_steps,
-                  "collision_penalty": cfg.collision_penalty}  # fmt: skip
+        common = world_options(cfg)
         twin = {**common, "goal": twin_goal(run / "scene", cfg.goal_in_room, common)}
         twin.update(json.loads(os.environ.get("TWIN_OPTIONS", "{}")))
         if record is not None and data == run / "data":

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 
 from envs.reality import make_room_env
-from training.demo import DemoConfig
+from training.demo import DemoConfig, world_options
 from training.demo_family import clone_policy
 from training.policies import resolve_policy
 from training.rollouts import true_episodes
@@ -50,7 +50,7 @@ sets = {
 }
 SEED = int(sys.argv[3])
 cfg = DemoConfig(seed=SEED, clone_dagger_rounds=0)
-common = {"width": 40, "height": 40, "max_steps": 50, "collision_penalty": 0.25}
+common = world_options(cfg)
 env = make_room_env(**common, goal=list(cfg.goal_in_room))
 twin = {**common, "goal": json.loads((A / "report.json").read_text())["worlds"]["twin"]["goal"]}
 n = int(sys.argv[2])
