@@ -215,3 +215,40 @@ def test_twin_transfer_is_judged_on_a_policy_that_learned_in_the_twin():
     val["policies"]["clone"] = worlds(0.58, 0.6, 2000)
     assert twin_transfer(val)["passed"] and twin_transfer(val)["decidable"]
     assert twin_transfer({"policies": {"random": worlds(0.0, 0.0, 30)}}) is None
+
+
+def test_two_twins_share_the_twin_episodes_and_the_clones_correction(tmp_path):
+    """--twins 2: a second reconstruction from another seed; the twin episodes are shared out between the two (each
+    in its own frame, with the room's goal carried into it), the clone's DAgger rounds take them in turn, and the
+    viewer draws only the first twin's episodes over the first twin."""
+    from training.demo import _collect_twin, _reconstruct, twin_goal, twin_scenes, world_options
+    from training.demo_family import clone_policy
+    from training.view_data import Episodes
+
+    with pytest.raises(UserInputError, match="--twins"):
+        demo(DemoConfig(out=tmp_path / "none", twins=0))
+    cfg = tiny(tmp_path / "demo")
+    cfg.twins, cfg.expert_episodes, cfg.random_episodes, cfg.clone_dagger_rounds = 2, 3, 2, 2
+    scenes = twin_scenes(tmp_path / "demo", 2)
+    assert [s.name for s in scenes] == ["scene", "scene_2"]
+    for k, scene in enumerate(scenes):
+        _reconstruct(cfg, scene, k)
+    assert (scenes[0] / "splats.ply").read_bytes() != (scenes[1] / "splats.ply").read_bytes()
+    common = world_options(cfg)
+    twins = [{**common, "goal": twin_goal(s, cfg.goal_in_room, common)} for s in scenes]
+    assert twins[0]["goal"] != twins[1]["goal"]  # one spot in the room, two frames
+    data = _collect_twin(cfg, scenes, twins, tmp_path / "demo" / "data")
+    meta = [e["meta"] for e in json.loads((data / "dataset.json").read_text())["episodes"]]
+    by_scene = [(m["scene"], m["policy"].split(":")[-1]) for m in meta]
+    assert by_scene == [(str(scenes[0]), "expert")] * 2 + [(str(scenes[0]), "sticky")] + [
+        (str(scenes[1]), "expert"),
+        (str(scenes[1]), "sticky"),
+    ]
+    policy = clone_policy(cfg, scenes, twins, data, tmp_path / "demo" / "clone")
+    rounds = json.loads((policy.parent / "summary.json").read_text())["dagger"]
+    assert [r["scene"] for r in rounds] == [str(scenes[0]), str(scenes[1])]
+    assert json.loads((policy / "policy.json").read_text())["trained_on"]["dagger"]["scenes"] == [
+        str(s) for s in scenes
+    ]
+    drawn = Episodes(data, scenes[0])
+    assert [p is not None for p in drawn.poses] == [True, True, True, False, False] and "another" in drawn.note

@@ -314,6 +314,14 @@ def test_dagger_labels_what_the_clone_meets_with_the_experts_actions(tmp_path):
     with pytest.raises(UserInputError, match="recorded at"):
         behaviour_cloning(cfg)
     assert not (tmp_path / "bc3").exists()
+    cfg.env, cfg.dagger_scene, cfg.dagger_goals = (
+        SceneEnvConfig(width=40, height=40),
+        (cfg.dagger_scene[0],) * 2,
+        (1, 2, 3),
+    )
+    with pytest.raises(UserInputError, match="two numbers .x y. per --dagger-scene"):
+        behaviour_cloning(cfg)  # each scene's goal in its own frame
+    assert not (tmp_path / "bc3").exists()
 
 
 def test_recent_episodes_get_their_share_of_every_batch(tmp_path):

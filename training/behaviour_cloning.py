@@ -11,7 +11,9 @@ With `--dagger-scene` the clone is then corrected where it goes (DAgger, Ross, G
 for `--dagger-rounds` rounds it drives `--dagger-episodes` episodes in that scene (a twin's steps are
 free), sampling its own actions, the map-reading expert labels every observation it met with the action
 it would take there, and the clone is refitted on every label so far. A plain clone only sees the
-states the expert visits and drifts off them; a corrected one has been shown the way back.
+states the expert visits and drifts off them; a corrected one has been shown the way back. Given several
+scenes (reconstructions of one place), the rounds take them in turn, so the clone is not fitted to one
+reconstruction's errors.
 """
 
 from __future__ import annotations
@@ -64,9 +66,13 @@ class BehaviourCloningConfig:
     frames: int = 1
     """The policy sees this many latest observations, stacked (2: whether its last step moved it); the model-based
     loop's policy started from the clone sees the same."""
-    dagger_scene: str | None = None
-    """Correct the clone where it drives (DAgger) in this scene: a Scene directory, nerfstudio run, .ply, or
-    room:DIR; the map-reading expert labels what it sees there. None: plain cloning."""
+    dagger_scene: tuple[str, ...] = ()
+    """Correct the clone where it drives (DAgger) in these scenes, round by round in turn: Scene directories,
+    nerfstudio runs, .ply files or room:DIR; the map-reading expert labels what it sees there. Empty: plain
+    cloning."""
+    dagger_goals: tuple[float, ...] = ()
+    """DAgger with a goal: the goal in each --dagger-scene's own frame, two numbers per scene (two reconstructions
+    of one place have two frames); empty: --env.goal in every scene."""
     env: SceneEnvConfig = field(default_factory=SceneEnvConfig)
     """DAgger: the body, camera and task in --dagger-scene (as recorded in DATASET: same size and goal)."""
     dagger_rounds: int = 4
@@ -81,6 +87,10 @@ class BehaviourCloningConfig:
     """Seed of the initialisation and the batches."""
     overwrite: bool = False
     """Replace the previous run in `out` (kept until this one has finished)."""
+
+    def __post_init__(self) -> None:
+        if self.dagger_scene is None or isinstance(self.dagger_scene, (str, Path)):  # one scene, from Python
+            self.dagger_scene = () if self.dagger_scene is None else (str(self.dagger_scene),)
 
 
 def demonstrations(dataset, match: str, frames: int = 1) -> tuple[np.ndarray, np.ndarray]:
@@ -173,28 +183,41 @@ def drive_and_label(
     return np.stack(obs), np.asarray(labels, np.int64), float(np.mean(wins))
 
 
-def _dagger_env(cfg: BehaviourCloningConfig, dataset: Any) -> tuple[Any, Any]:
-    """The env the clone is corrected in and its expert, checked against the demonstrations."""
+def _dagger_envs(cfg: BehaviourCloningConfig, dataset: Any) -> list[tuple[Any, Any]]:
+    """The envs the clone is corrected in, each with its expert, checked against the demonstrations."""
+    import dataclasses
+
     from envs.scene_env import SceneEnv, check_scene_path
     from training.policies import resolve_policy
     from worldmodel.action_space import ActionSpace
 
-    check_scene_path(cfg.dagger_scene)
+    if cfg.dagger_goals and len(cfg.dagger_goals) != 2 * len(cfg.dagger_scene):
+        raise UserInputError(
+            f"--dagger-goals {' '.join(map(str, cfg.dagger_goals))}: give two numbers (x y) per --dagger-scene "
+            f"({len(cfg.dagger_scene)} scenes), or none to use --env.goal in every scene"
+        )
     if (cfg.env.height, cfg.env.width) != tuple(dataset.resolution):
         raise UserInputError(
             f"--env.width {cfg.env.width} --env.height {cfg.env.height}: {cfg.dataset} was recorded at "
             f"{tuple(dataset.resolution)} (height, width); DAgger must show the clone the same views"
         )
-    try:
-        env = SceneEnv(cfg.dagger_scene, config=cfg.env)
-    except (TypeError, ValueError) as e:
-        raise UserInputError(f"--dagger-scene {cfg.dagger_scene} with --env.*: {e}") from e
-    if ActionSpace.from_gym(env.action_space) != dataset.action_space:
-        raise UserInputError(
-            f"--dagger-scene {cfg.dagger_scene}: its actions {ActionSpace.from_gym(env.action_space).to_dict()} "
-            f"are not the demonstrations' {dataset.action_space.to_dict()}"
-        )
-    return env, resolve_policy("expert", env)
+    out = []
+    for i, scene in enumerate(cfg.dagger_scene):
+        check_scene_path(scene)
+        env_cfg = cfg.env
+        if cfg.dagger_goals:
+            env_cfg = dataclasses.replace(cfg.env, goal=tuple(cfg.dagger_goals[2 * i : 2 * i + 2]))
+        try:
+            env = SceneEnv(scene, config=env_cfg)
+        except (TypeError, ValueError) as e:
+            raise UserInputError(f"--dagger-scene {scene} with --env.*: {e}") from e
+        if ActionSpace.from_gym(env.action_space) != dataset.action_space:
+            raise UserInputError(
+                f"--dagger-scene {scene}: its actions {ActionSpace.from_gym(env.action_space).to_dict()} "
+                f"are not the demonstrations' {dataset.action_space.to_dict()}"
+            )
+        out.append((env, resolve_policy("expert", env)))
+    return out
 
 
 def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
@@ -212,7 +235,7 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
         raise UserInputError(f"--frames {cfg.frames}: the policy sees 1 or more observations")
     if cfg.input_size is not None and cfg.input_size < 8:
         raise UserInputError(f"--input-size {cfg.input_size}: give at least 8 pixels (or leave it out)")
-    if cfg.dagger_scene is not None and min(cfg.dagger_rounds, cfg.dagger_episodes, cfg.dagger_steps) < 1:
+    if cfg.dagger_scene and min(cfg.dagger_rounds, cfg.dagger_episodes, cfg.dagger_steps) < 1:
         raise UserInputError(
             f"--dagger-rounds {cfg.dagger_rounds}, --dagger-episodes {cfg.dagger_episodes} and --dagger-steps "
             f"{cfg.dagger_steps} must be positive with --dagger-scene"
@@ -226,9 +249,7 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
     with open_run(out, cfg, overwrite=cfg.overwrite, tensorboard=True) as run:
         dataset = TrajectoryDataset(cfg.dataset)
         obs, acts = demonstrations(dataset, cfg.demonstrations, cfg.frames)
-        env = expert = None
-        if cfg.dagger_scene is not None:
-            env, expert = _dagger_env(cfg, dataset)
+        worlds = _dagger_envs(cfg, dataset) if cfg.dagger_scene else []
         run.start()  # the demonstrations (and the scene to correct the clone in) are there: the run is accepted
         h, w = dataset.resolution
         size = None if cfg.input_size in (None, h) else cfg.input_size
@@ -242,17 +263,21 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
         obs_t, act_t = torch.as_tensor(obs), torch.as_tensor(acts)
         loss = _fit(agent, opt, obs_t, act_t, cfg.steps, cfg, gen, run, 0, "behaviour cloning")
         rounds = []
-        for r in range(cfg.dagger_rounds if env is not None else 0):
+        for r in range(cfg.dagger_rounds if worlds else 0):
+            env, expert = worlds[r % len(worlds)]  # several scenes: each round in the next
             agent.eval()
             new_obs, new_acts, success = drive_and_label(agent, env, expert, cfg.dagger_episodes, cfg.seed + 1000 * r)
             agent.train()
             obs_t = torch.cat([obs_t, torch.as_tensor(new_obs)])
             act_t = torch.cat([act_t, torch.as_tensor(new_acts)])
-            rounds.append({"round": r, "clone_success": success, "labels": len(obs_t)})
+            rounds.append(
+                {"round": r, "scene": cfg.dagger_scene[r % len(worlds)], "clone_success": success, "labels": len(obs_t)}
+            )
             run.log_metrics(step=cfg.steps + r * cfg.dagger_steps, dagger_success=success, dagger_labels=len(obs_t))
             LOG.info(
-                "DAgger round %d: the clone succeeded in %.0f%% of %d episodes; %d labels",
+                "DAgger round %d in %s: the clone succeeded in %.0f%% of %d episodes; %d labels",
                 r,
+                cfg.dagger_scene[r % len(worlds)],
                 100 * success,
                 cfg.dagger_episodes,
                 len(obs_t),
@@ -264,12 +289,12 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
             pred = np.concatenate([agent.act_on(obs[i : i + 512], deterministic=True) for i in range(0, len(obs), 512)])
         agreement = float((pred == acts).mean()) if dataset.action_space.is_discrete else None
         source = {"dataset": str(cfg.dataset), "demonstrations": cfg.demonstrations, "pairs": len(obs)}
-        if env is not None:
-            source["dagger"] = {"scene": str(cfg.dagger_scene), "rounds": cfg.dagger_rounds, "labels": len(obs_t)}
+        if worlds:
+            source["dagger"] = {"scenes": list(cfg.dagger_scene), "rounds": cfg.dagger_rounds, "labels": len(obs_t)}
         agent.save(
             out / "policy",
             extra={
-                "algorithm": "behaviour-cloning" + (" + DAgger" if env is not None else ""),
+                "algorithm": "behaviour-cloning" + (" + DAgger" if worlds else ""),
                 "trained_on": source,
                 "config": {k: str(v) for k, v in asdict(cfg).items()},
             },

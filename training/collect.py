@@ -267,7 +267,8 @@ def collect(cfg: CollectConfig) -> Path:
             source=source,
             append=cfg.append,
             frames=cfg.frames,
-            meta={"env_id": cfg.env_id, "policy": cfg.policy},
+            meta={"env_id": cfg.env_id, "policy": cfg.policy}
+            | ({"scene": str(env_kwargs["scene"])} if isinstance(env_kwargs.get("scene"), (str, Path)) else {}),
         )
         env.action_space.seed(cfg.seed)
         policy = resolve_policy(cfg.policy, env, seed=cfg.seed, hold_prob=cfg.hold_prob)

@@ -74,6 +74,11 @@ class DemoConfig:
         )
     )
     """Reconstruction of the example capture (its input and output are set by the demo)."""
+    twins: int = 1
+    """Reconstructions of the capture, each from its own seed: the twin episodes and the clone's DAgger rounds are
+    shared out among them, so the clone does not learn one reconstruction's errors. The first is the twin every
+    other stage uses (PPO in the twin, validation, the twin checks). Each more costs a reconstruction (about 2
+    minutes)."""
     goal_in_room: tuple[float, float] = (-2.2, -0.8)
     """The navigation goal in the room's own frame (metres; in front of the brick wall); in the twin it is the
     same spot, carried over by the Sim(3) between the capture's true cameras and the reconstruction's."""
@@ -216,6 +221,7 @@ def check_demo_config(cfg: DemoConfig) -> None:
     require_at_least(
         ("--resolution", cfg.resolution, 8),
         ("--seed", cfg.seed, 0),
+        ("--twins", cfg.twins, 1),
         ("--episode-steps", cfg.episode_steps, 1),
         ("--expert-episodes", cfg.expert_episodes, 1),
         ("--random-episodes", cfg.random_episodes, 1),
@@ -287,19 +293,19 @@ def _demo(cfg: DemoConfig, out: Path) -> Path:
     t_start = time.time()
     stages = _Stages(cfg.resume)
 
-    scene = out / "scene"
-    stages.run("reconstruct", scene / "scene.json", lambda: _reconstruct(cfg, scene))
+    scenes = twin_scenes(out, cfg.twins)
+    for k, scene in enumerate(scenes):
+        stages.run(_twin_stage("reconstruct", k), scene / "scene.json", lambda s=scene, k=k: _reconstruct(cfg, s, k))
+    scene = scenes[0]
     common = world_options(cfg)
-    worlds = {
-        "reality": {**common, "goal": list(cfg.goal_in_room)},
-        "twin": {**common, "goal": twin_goal(scene, cfg.goal_in_room, {**common, "device": cfg.device})},
-    }
+    twins = [{**common, "goal": twin_goal(s, cfg.goal_in_room, {**common, "device": cfg.device})} for s in scenes]
+    worlds = {"reality": {**common, "goal": list(cfg.goal_in_room)}, "twin": twins[0]}
 
     data = out / "data"
-    stages.run("collect_twin", data / "dataset.json", lambda: _collect_twin(cfg, scene, worlds["twin"], data))
+    stages.run("collect_twin", data / "dataset.json", lambda: _collect_twin(cfg, scenes, twins, data))
     family = out / "family"
     clone = family / "clone"
-    stages.run("clone", clone / "policy" / "policy.json", lambda: clone_policy(cfg, scene, worlds["twin"], data, clone))
+    stages.run("clone", clone / "policy" / "policy.json", lambda: clone_policy(cfg, scenes, twins, data, clone))
     bc = clone / "policy"
     loop = out / "loop"
     stages.run("model_based_loop", loop / "summary.json", lambda: _loop(cfg, worlds["reality"], data, loop, bc))
@@ -323,14 +329,29 @@ def _demo(cfg: DemoConfig, out: Path) -> Path:
     return out
 
 
+def twin_scenes(out: Path, twins: int) -> list[Path]:
+    """Where a demo run's reconstructions go: OUT/scene (the twin), then OUT/scene_2, OUT/scene_3, ..."""
+    return [out / "scene"] + [out / f"scene_{k + 1}" for k in range(1, twins)]
+
+
+def _twin_stage(name: str, k: int) -> str:
+    return name if k == 0 else f"{name}_{k + 1}"
+
+
+def twin_seed(seed: int, k: int) -> int:
+    """The seed of a run's k-th reconstruction (0: the run's own seed, so one twin repeats earlier runs)."""
+    return seed + 1000 * k
+
+
 # ---------------------------------------------------------------------- stages
-def _reconstruct(cfg: DemoConfig, scene: Path) -> Path:
+def _reconstruct(cfg: DemoConfig, scene: Path, k: int = 0) -> Path:
     from scenes.reconstruct import reconstruct
     from scenes.synthetic import SyntheticRoom, load_example_capture
 
     rec = cfg.reconstruct
     rec.input, rec.out, rec.device = Path(EXAMPLE) / "capture.mp4", scene, cfg.device
-    rec.ingest.seed = rec.train.seed = cfg.seed  # a seed repeats its twin; another seed reconstructs another
+    # a seed repeats its twin; another seed reconstructs another
+    rec.ingest.seed = rec.train.seed = twin_seed(cfg.seed, k)
     rec.overwrite = cfg.resume  # an unfinished stage of the run being resumed
     if not rec.ingest.scale_from:
         # What a user knows from a tape measure: the height the camera was carried at.
@@ -339,28 +360,34 @@ def _reconstruct(cfg: DemoConfig, scene: Path) -> Path:
     return reconstruct(rec)
 
 
-def _collect_twin(cfg: DemoConfig, scene: Path, twin: dict[str, Any], data: Path) -> Path:
+def _collect_twin(cfg: DemoConfig, scenes: list[Path], twins: list[dict[str, Any]], data: Path) -> Path:
     """Free steps: the map-reading expert (30% random actions, so the data holds arrivals and recoveries)
-    and a sticky random walk, in the twin."""
+    and a sticky random walk, in the twin (shared out among the twins when there are several)."""
     from training.collect import CollectConfig, collect
 
     kinds = (("noisy:0.3:expert", cfg.expert_episodes), ("sticky", cfg.random_episodes))
-    for i, (policy, episodes) in enumerate(kinds):
-        collect(
-            CollectConfig(
-                "worldmodel/SceneNav-v0",
-                out=data,
-                episodes=episodes,
-                max_steps=cfg.episode_steps,
-                resolution=(cfg.resolution, cfg.resolution),
-                policy=policy,
-                env_kwargs={"scene": str(scene), **twin, "device": cfg.device},
-                seed=cfg.seed + 100_000 * i,
-                append=i > 0,
-                overwrite=cfg.resume and i == 0,
-                frames="observation",
+    first = True
+    for k, (scene, twin) in enumerate(zip(scenes, twins)):
+        for i, (policy, episodes) in enumerate(kinds):
+            share = episodes // len(scenes) + (k < episodes % len(scenes))
+            if share == 0:
+                continue
+            collect(
+                CollectConfig(
+                    "worldmodel/SceneNav-v0",
+                    out=data,
+                    episodes=share,
+                    max_steps=cfg.episode_steps,
+                    resolution=(cfg.resolution, cfg.resolution),
+                    policy=policy,
+                    env_kwargs={"scene": str(scene), **twin, "device": cfg.device},
+                    seed=cfg.seed + 100_000 * i + 10_000 * k,
+                    append=not first,
+                    overwrite=cfg.resume and first,
+                    frames="observation",
+                )
             )
-        )
+            first = False
     return data
 
 

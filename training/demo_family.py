@@ -19,12 +19,14 @@ EXAMPLE = "assets/example_room"
 """The bundled example capture (relative to the repository root, where `make demo` runs)."""
 
 
-def clone_policy(cfg: DemoConfig, scene: Path, twin: dict[str, Any], data: Path, out: Path) -> Path:
-    """The policy cloned from the twin's expert episodes and corrected by DAgger in the twin (free steps), at the
-    loop policies' input size: the family's clone, and the loop's starting policy with --loop-from-clone."""
+def clone_policy(cfg: DemoConfig, scenes: list[Path], twins: list[dict[str, Any]], data: Path, out: Path) -> Path:
+    """The policy cloned from the twins' expert episodes and corrected by DAgger in the twins (free steps; its
+    rounds take the twins in turn), at the loop policies' input size: the family's clone, and the loop's starting
+    policy with --loop-from-clone. `twins` are the twins' SceneEnv options (each its own goal), as `scenes`."""
     from training.behaviour_cloning import BehaviourCloningConfig, behaviour_cloning
     from training.model_based import loop_policy_input_size
 
+    goals = tuple(float(v) for t in twins for v in t["goal"]) if len(scenes) > 1 else ()
     return behaviour_cloning(
         BehaviourCloningConfig(
             data,
@@ -32,8 +34,9 @@ def clone_policy(cfg: DemoConfig, scene: Path, twin: dict[str, Any], data: Path,
             steps=cfg.clone_steps,
             input_size=loop_policy_input_size(cfg.loop, cfg.resolution),
             frames=cfg.loop.policy_frames,
-            dagger_scene=str(scene) if cfg.clone_dagger_rounds else None,
-            env=SceneEnvConfig(**twin),
+            dagger_scene=tuple(str(s) for s in scenes) if cfg.clone_dagger_rounds else (),
+            dagger_goals=goals if cfg.clone_dagger_rounds else (),
+            env=SceneEnvConfig(**twins[0]),
             dagger_rounds=max(1, cfg.clone_dagger_rounds),
             dagger_episodes=cfg.clone_dagger_episodes,
             dagger_steps=max(1, cfg.clone_steps // 2),

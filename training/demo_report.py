@@ -129,6 +129,14 @@ def _loop_start(config: dict[str, Any]) -> str:
     return f"The world model started {model}; the policy {policy}."
 
 
+def _more_twins(scene: dict[str, Any]) -> str:
+    more = scene.get("more_twins_psnr") or []
+    if not more:
+        return ""
+    psnr = ", ".join(f"{v:.2f}" for v in more)
+    return f"; {len(more)} more reconstruction(s) shared the twin episodes and the clone's correction ({psnr} dB)"
+
+
 def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[str, Any]) -> dict[str, Any]:
     """report.json / report.md at the top of the output, and the summary printed at the end."""
     from envs.reality import FloorMap, floor_agreement, make_room_env
@@ -137,6 +145,7 @@ def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[s
 
     example = Path(cfg.reconstruct.input).parent
     scene_metrics = json.loads((out / "scene" / "metrics.json").read_text())
+    more = [json.loads((d / "metrics.json").read_text())["psnr"] for d in sorted(out.glob("scene_*"))]
     poses = pose_accuracy(out / "scene", example)
     floor = floor_agreement(
         SceneEnv(out / "scene", **worlds["twin"]),
@@ -161,6 +170,7 @@ def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[s
             "ssim": scene_metrics["ssim"],
             "camera_centre_error_frac": poses["max_centre_error_frac"],
             "floor": floor,
+            "more_twins_psnr": more,
         },
         "worlds": worlds,
         "real_steps": loop["real_steps"],
@@ -229,7 +239,8 @@ def _summary(r: dict[str, Any], out: Path) -> str:
         + ").",
         f"  output:       {out.resolve()}",
         f"  twin:         held-out PSNR {r['scene']['psnr']:.2f} dB, camera centres within "
-        f"{100 * r['scene']['camera_centre_error_frac']:.2f}% of the room; {_floor(r['scene'].get('floor'))}",
+        f"{100 * r['scene']['camera_centre_error_frac']:.2f}% of the room; {_floor(r['scene'].get('floor'))}"
+        + _more_twins(r["scene"]),
         f"  imagination:  PSNR at horizon {wm['horizon']} {wm['psnr']:.2f} dB vs copy-last "
         f"{wm['copy_last_psnr']:.2f} dB on held-out real episodes  [{_verdict(wm)}]",
     ]
@@ -375,7 +386,7 @@ frames) and example frames: `validate/report.md`.
 Held-out PSNR {r["scene"]["psnr"]:.2f} dB (SSIM {r["scene"]["ssim"]:.3f}); camera centres within
 {100 * r["scene"]["camera_centre_error_frac"]:.2f}% of the room after Sim(3). Collision geometry, on a
 {_cell_cm(r["scene"].get("floor"))} cm grid over the room's floor carried into the twin (the same body at the same
-heights in both): {_floor(r["scene"].get("floor"))}.
+heights in both): {_floor(r["scene"].get("floor"))}.{_more_twins(r["scene"])}
 
 ## Stage wall-clock
 | stage | time |

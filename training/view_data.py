@@ -199,6 +199,11 @@ class Episodes:
             poses, goal = ep.poses, ep.goal
             if goal is None and ep_env == env_id:
                 goal = kwargs.get("goal")  # the dataset's fixed goal, in its env's frame
+            other = (ep.meta or {}).get("scene")
+            if other and kwargs.get("scene") and str(other) != str(kwargs["scene"]):
+                # recorded in another reconstruction than the dataset's own, in that one's frame
+                poses, goal = None, None
+                self.note = "episodes recorded in another reconstruction are not drawn (their frame is its own)"
             if ep_env.startswith("room:") and scene_dir is not None:
                 to_twin = self._room_to_twin(ep_env[5:], Path(scene_dir))
                 if to_twin is None:

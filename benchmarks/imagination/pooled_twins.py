@@ -55,7 +55,7 @@ env = make_room_env(**common, goal=list(cfg.goal_in_room))
 twin = {**common, "goal": json.loads((A / "report.json").read_text())["worlds"]["twin"]["goal"]}
 n = int(sys.argv[2])
 for name, data in sets.items():
-    pol = clone_policy(cfg, A / "scene", twin, data, OUT / (f"clone{SEED}_" + data.name))
+    pol = clone_policy(cfg, [A / "scene"], [twin], data, OUT / (f"clone{SEED}_" + data.name))
     eps = true_episodes(env, resolve_policy(str(pol), env, seed=1), list(range(1_000_000, 1_000_000 + n)), 50)
     k = int(sum(e["success"] for e in eps))
     _, lo, hi = wilson_interval(k, n)
