@@ -50,11 +50,9 @@ def tiny(out) -> DemoConfig:
             hidden=32,
         ),
         clone_steps=10,
-        clone_dagger_rounds=1,
+        clone_dagger_rounds=2,
         clone_dagger_episodes=1,
         loop_from_clone=True,
-        twin_ppo_steps=256,
-        twin_ppo_checkpoints=1,
         validate_episodes=3,
         deployment_episodes=5,
     )
@@ -65,6 +63,7 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert list(report["seconds_by_stage"]) == [
         "reconstruct",
+        "reconstruct_2",
         "collect_twin",
         "clone",
         "model_based_loop",
@@ -146,7 +145,10 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     assert set(src.datasets.values()) == {out / "data", out / "heldout", out / "loop" / "data"}
     for name, path in src.datasets.items():
         eps = Episodes(path, src.scene)
-        assert all(p is not None and len(p) == e.steps + 1 for p, e in zip(eps.poses, eps.data.episodes)), name
+        scenes = [(e.meta or {}).get("scene") for e in eps.data.episodes]
+        drawn = [s in (None, str(out / "scene")) for s in scenes]  # the second twin's episodes are in its own frame
+        assert [p is not None for p in eps.poses] == drawn, name
+        assert all(len(p) == e.steps + 1 for p, e in zip(eps.poses, eps.data.episodes) if p is not None), name
     from envs.reality import FloorMap
 
     held = Episodes(out / "heldout", src.scene)  # reality's goal, carried into the twin's frame
@@ -154,12 +156,35 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
         held.goals[0], FloorMap.for_scene(out / "scene", EXAMPLE_DIR).to_twin([-2.2, -0.8]), atol=1e-4
     )
 
+    # --twins 2 (the default): a second reconstruction from another seed shares the twin episodes (the expert's
+    # and the random walk's, each in its own twin with the room's goal carried into that twin's frame) and the
+    # clone's DAgger rounds, in turn; the first stays the twin the other stages use
+    assert (out / "scene" / "splats.ply").read_bytes() != (out / "scene_2" / "splats.ply").read_bytes()
+    assert report["scene"]["more_twins_psnr"] and "1 more reconstruction" in (out / "report.md").read_text()
+    meta = [e["meta"] for e in json.loads((out / "data" / "dataset.json").read_text())["episodes"]]
+    twin_eps = [(m["scene"], m["policy"].split(":")[-1]) for m in meta]
+    assert (
+        twin_eps
+        == [(str(out / "scene"), "expert")] * 2
+        + [(str(out / "scene"), "sticky")] * 2
+        + [(str(out / "scene_2"), "expert")] * 2
+        + [(str(out / "scene_2"), "sticky")] * 2
+    )
+    rounds = json.loads((out / "family" / "clone" / "summary.json").read_text())["dagger"]
+    assert [r["scene"] for r in rounds] == [str(out / "scene"), str(out / "scene_2")]
+
     with pytest.raises(UserInputError, match="is not empty; pass --resume"):
         demo(tiny(out))
     cfg = tiny(out)
     cfg.resume = True
     again = json.loads((demo(cfg) / "report.json").read_text())
     assert again["stages_reused"] == list(report["seconds_by_stage"]) and again["seconds_by_stage"] == {}
+
+
+def test_a_demo_needs_one_twin_at_least(tmp_path):
+    with pytest.raises(UserInputError, match="--twins"):
+        demo(DemoConfig(out=tmp_path / "none", twins=0))
+    assert not (tmp_path / "none").exists()
 
 
 def test_expert_collection_needs_a_scene_env(tmp_path):
@@ -215,40 +240,3 @@ def test_twin_transfer_is_judged_on_a_policy_that_learned_in_the_twin():
     val["policies"]["clone"] = worlds(0.58, 0.6, 2000)
     assert twin_transfer(val)["passed"] and twin_transfer(val)["decidable"]
     assert twin_transfer({"policies": {"random": worlds(0.0, 0.0, 30)}}) is None
-
-
-def test_two_twins_share_the_twin_episodes_and_the_clones_correction(tmp_path):
-    """--twins 2: a second reconstruction from another seed; the twin episodes are shared out between the two (each
-    in its own frame, with the room's goal carried into it), the clone's DAgger rounds take them in turn, and the
-    viewer draws only the first twin's episodes over the first twin."""
-    from training.demo import _collect_twin, _reconstruct, twin_goal, twin_scenes, world_options
-    from training.demo_family import clone_policy
-    from training.view_data import Episodes
-
-    with pytest.raises(UserInputError, match="--twins"):
-        demo(DemoConfig(out=tmp_path / "none", twins=0))
-    cfg = tiny(tmp_path / "demo")
-    cfg.twins, cfg.expert_episodes, cfg.random_episodes, cfg.clone_dagger_rounds = 2, 3, 2, 2
-    scenes = twin_scenes(tmp_path / "demo", 2)
-    assert [s.name for s in scenes] == ["scene", "scene_2"]
-    for k, scene in enumerate(scenes):
-        _reconstruct(cfg, scene, k)
-    assert (scenes[0] / "splats.ply").read_bytes() != (scenes[1] / "splats.ply").read_bytes()
-    common = world_options(cfg)
-    twins = [{**common, "goal": twin_goal(s, cfg.goal_in_room, common)} for s in scenes]
-    assert twins[0]["goal"] != twins[1]["goal"]  # one spot in the room, two frames
-    data = _collect_twin(cfg, scenes, twins, tmp_path / "demo" / "data")
-    meta = [e["meta"] for e in json.loads((data / "dataset.json").read_text())["episodes"]]
-    by_scene = [(m["scene"], m["policy"].split(":")[-1]) for m in meta]
-    assert by_scene == [(str(scenes[0]), "expert")] * 2 + [(str(scenes[0]), "sticky")] + [
-        (str(scenes[1]), "expert"),
-        (str(scenes[1]), "sticky"),
-    ]
-    policy = clone_policy(cfg, scenes, twins, data, tmp_path / "demo" / "clone")
-    rounds = json.loads((policy.parent / "summary.json").read_text())["dagger"]
-    assert [r["scene"] for r in rounds] == [str(scenes[0]), str(scenes[1])]
-    assert json.loads((policy / "policy.json").read_text())["trained_on"]["dagger"]["scenes"] == [
-        str(s) for s in scenes
-    ]
-    drawn = Episodes(data, scenes[0])
-    assert [p is not None for p in drawn.poses] == [True, True, True, False, False] and "another" in drawn.note

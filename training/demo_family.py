@@ -1,7 +1,7 @@
 """The demo's graded family of pixel policies, the ones `validate` judges in every world: a policy cloned
 from the expert's twin demonstrations with random actions mixed in at several rates, SB3 PPO in the twin and
-its checkpoints, SB3 PPO trained model-free in reality with the loop's real steps, the loop's own policies,
-and random."""
+its checkpoints (when asked: --twin-ppo-steps), SB3 PPO trained model-free in reality with the loop's real
+steps, the loop's own policies, and random."""
 
 from __future__ import annotations
 
@@ -56,24 +56,25 @@ def build_family(cfg: DemoConfig, scene: Path, worlds: dict[str, Any], bc: Path,
     for eps in sorted(cfg.clone_noise, reverse=True):
         family[f"clone + {100 * eps:.0f}% random"] = f"noisy:{eps}:{bc}"
     family["clone"] = str(bc)
-    every = max(1, cfg.twin_ppo_steps // (cfg.twin_ppo_checkpoints + 1))
-    twin = train_policy_scene(
-        TrainPolicySceneConfig(
-            scene,
-            env=SceneEnvConfig(**worlds["twin"]),
-            out=out / "ppo_twin",
-            total_steps=cfg.twin_ppo_steps,
-            num_envs=16,
-            checkpoint_every=every,
-            device=cfg.device,
-            seed=cfg.seed,
-            overwrite=cfg.resume,
+    if cfg.twin_ppo_steps:
+        every = max(1, cfg.twin_ppo_steps // (cfg.twin_ppo_checkpoints + 1))
+        twin = train_policy_scene(
+            TrainPolicySceneConfig(
+                scene,
+                env=SceneEnvConfig(**worlds["twin"]),
+                out=out / "ppo_twin",
+                total_steps=cfg.twin_ppo_steps,
+                num_envs=16,
+                checkpoint_every=every,
+                device=cfg.device,
+                seed=cfg.seed,
+                overwrite=cfg.resume,
+            )
         )
-    )
-    ckpts = sorted((out / "ppo_twin" / "checkpoints").glob("step_*"))[1:-1][: cfg.twin_ppo_checkpoints]
-    for c in ckpts:
-        family[f"PPO in twin, {int(c.name[5:]) // 1000}k steps"] = str(c)
-    family[f"PPO in twin, {cfg.twin_ppo_steps // 1000}k steps"] = str(twin)
+        ckpts = sorted((out / "ppo_twin" / "checkpoints").glob("step_*"))[1:-1][: cfg.twin_ppo_checkpoints]
+        for c in ckpts:
+            family[f"PPO in twin, {int(c.name[5:]) // 1000}k steps"] = str(c)
+        family[f"PPO in twin, {cfg.twin_ppo_steps // 1000}k steps"] = str(twin)
     summary = json.loads((loop / "summary.json").read_text())
     if cfg.reality_ppo:
         family[f"PPO in reality, {summary['real_steps']} real steps"] = str(
