@@ -137,8 +137,9 @@ class DemoConfig:
     """The clone mixed with random actions at these rates: a graded family of known order."""
     twin_ppo_steps: int = 0
     """Steps of SB3 PPO in the twin (free); it and checkpoints along the run join the family. 0: none — on the CPU
-    the 20,000 steps the budget allows left it at 0 % success in every world on every run, a tie with random rather
-    than a grade (it needs about 100,000 for 80 %: BENCHMARKS.md, *SceneVectorEnv*); --quality trains 500,000."""
+    the 20,000 steps the budget allows left it at 0–17 % success in every world on every run, level with random: a
+    tie rather than a grade (it needs about 100,000 for 80 %: BENCHMARKS.md, *SceneVectorEnv*); --quality trains
+    500,000."""
     twin_ppo_checkpoints: int = 1
     """Checkpoints of the twin PPO run in the family, evenly spaced (besides its final policy)."""
     reality_ppo: bool = True
