@@ -160,7 +160,9 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     # and the random walk's, each in its own twin with the room's goal carried into that twin's frame) and the
     # clone's DAgger rounds, in turn; the first stays the twin the other stages use
     assert (out / "scene" / "splats.ply").read_bytes() != (out / "scene_2" / "splats.ply").read_bytes()
-    assert report["scene"]["more_twins_psnr"] and "1 more reconstruction" in (out / "report.md").read_text()
+    assert (
+        report["scene"]["more_twins_psnr"] and "1 more reconstruction (held-out PSNR" in (out / "report.md").read_text()
+    )
     meta = [e["meta"] for e in json.loads((out / "data" / "dataset.json").read_text())["episodes"]]
     twin_eps = [(m["scene"], m["policy"].split(":")[-1]) for m in meta]
     assert (

@@ -129,12 +129,16 @@ def _loop_start(config: dict[str, Any]) -> str:
     return f"The world model started {model}; the policy {policy}."
 
 
-def _more_twins(scene: dict[str, Any]) -> str:
+def _more_twins(scene: dict[str, Any], lead: str, end: str = "") -> str:
+    """How many more reconstructions shared the twin episodes and the clone's correction, between `lead` and `end`;
+    "" when there were none."""
     more = scene.get("more_twins_psnr") or []
     if not more:
         return ""
     psnr = ", ".join(f"{v:.2f}" for v in more)
-    return f"; {len(more)} more reconstruction(s) shared the twin episodes and the clone's correction ({psnr} dB)"
+    what = "reconstruction" if len(more) == 1 else "reconstructions"
+    shared = "shared the twin episodes and the clone's correction"
+    return f"{lead}{len(more)} more {what} (held-out PSNR {psnr} dB) {shared}{end}"
 
 
 def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[str, Any]) -> dict[str, Any]:
@@ -240,7 +244,7 @@ def _summary(r: dict[str, Any], out: Path) -> str:
         f"  output:       {out.resolve()}",
         f"  twin:         held-out PSNR {r['scene']['psnr']:.2f} dB, camera centres within "
         f"{100 * r['scene']['camera_centre_error_frac']:.2f}% of the room; {_floor(r['scene'].get('floor'))}"
-        + _more_twins(r["scene"]),
+        + _more_twins(r["scene"], "; "),
         f"  imagination:  PSNR at horizon {wm['horizon']} {wm['psnr']:.2f} dB vs copy-last "
         f"{wm['copy_last_psnr']:.2f} dB on held-out real episodes  [{_verdict(wm)}]",
     ]
@@ -386,7 +390,7 @@ frames) and example frames: `validate/report.md`.
 Held-out PSNR {r["scene"]["psnr"]:.2f} dB (SSIM {r["scene"]["ssim"]:.3f}); camera centres within
 {100 * r["scene"]["camera_centre_error_frac"]:.2f}% of the room after Sim(3). Collision geometry, on a
 {_cell_cm(r["scene"].get("floor"))} cm grid over the room's floor carried into the twin (the same body at the same
-heights in both): {_floor(r["scene"].get("floor"))}.{_more_twins(r["scene"])}
+heights in both): {_floor(r["scene"].get("floor"))}.{_more_twins(r["scene"], " ", ".")}
 
 ## Stage wall-clock
 | stage | time |
