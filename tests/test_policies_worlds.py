@@ -321,6 +321,9 @@ def test_dagger_labels_what_the_clone_meets_with_the_experts_actions(tmp_path):
     )
     with pytest.raises(UserInputError, match="two numbers .x y. per --dagger-scene"):
         behaviour_cloning(cfg)  # each scene's goal in its own frame
+    cfg.dagger_scene, cfg.dagger_goals = (), (1, 2)
+    with pytest.raises(UserInputError, match="two numbers .x y. per --dagger-scene"):
+        behaviour_cloning(cfg)  # goals for scenes that were not given
     assert not (tmp_path / "bc3").exists()
 
 

@@ -191,11 +191,6 @@ def _dagger_envs(cfg: BehaviourCloningConfig, dataset: Any) -> list[tuple[Any, A
     from training.policies import resolve_policy
     from worldmodel.action_space import ActionSpace
 
-    if cfg.dagger_goals and len(cfg.dagger_goals) != 2 * len(cfg.dagger_scene):
-        raise UserInputError(
-            f"--dagger-goals {' '.join(map(str, cfg.dagger_goals))}: give two numbers (x y) per --dagger-scene "
-            f"({len(cfg.dagger_scene)} scenes), or none to use --env.goal in every scene"
-        )
     if (cfg.env.height, cfg.env.width) != tuple(dataset.resolution):
         raise UserInputError(
             f"--env.width {cfg.env.width} --env.height {cfg.env.height}: {cfg.dataset} was recorded at "
@@ -242,6 +237,11 @@ def behaviour_cloning(cfg: BehaviourCloningConfig) -> Path:
         )
     if not np.isfinite(cfg.learning_rate) or cfg.learning_rate <= 0:
         raise UserInputError(f"--learning-rate {cfg.learning_rate}: give a finite rate above 0")
+    if cfg.dagger_goals and len(cfg.dagger_goals) != 2 * len(cfg.dagger_scene):
+        raise UserInputError(
+            f"--dagger-goals {' '.join(map(str, cfg.dagger_goals))}: give two numbers (x y) per --dagger-scene "
+            f"({len(cfg.dagger_scene)} scenes), or none to use --env.goal in every scene"
+        )
     if not Path(cfg.dataset).exists():
         raise UserInputError(f"{cfg.dataset}: no such dataset; record demonstrations with `worldmodel collect`")
     torch.manual_seed(cfg.seed)

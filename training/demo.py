@@ -78,8 +78,8 @@ class DemoConfig:
     """Reconstructions of the capture, each from its own seed: the twin episodes and the clone's DAgger rounds are
     shared out among them, so the clone does not learn one reconstruction's errors. The first is the twin every
     other stage uses (PPO in the twin, validation, the twin checks). Each more costs a reconstruction (about 2
-    minutes); in paired runs the second never lowered the clone's success in the room and raised it from 35.5 %
-    to 64 % over an unlucky twin (BENCHMARKS.md, *Three worlds*)."""
+    minutes). In three paired runs the second raised the clone's success in the room from 35.5 % to 64 % over an
+    unlucky twin and lowered it by intervals in none (BENCHMARKS.md, *Three worlds*)."""
     goal_in_room: tuple[float, float] = (-2.2, -0.8)
     """The navigation goal in the room's own frame (metres; in front of the brick wall); in the twin it is the
     same spot, carried over by the Sim(3) between the capture's true cameras and the reconstruction's."""

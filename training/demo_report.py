@@ -149,7 +149,9 @@ def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[s
 
     example = Path(cfg.reconstruct.input).parent
     scene_metrics = json.loads((out / "scene" / "metrics.json").read_text())
-    more = [json.loads((d / "metrics.json").read_text())["psnr"] for d in sorted(out.glob("scene_*"))]
+    from training.demo import twin_scenes
+
+    more = [json.loads((d / "metrics.json").read_text())["psnr"] for d in twin_scenes(out, cfg.twins)[1:]]
     poses = pose_accuracy(out / "scene", example)
     floor = floor_agreement(
         SceneEnv(out / "scene", **worlds["twin"]),

@@ -38,7 +38,7 @@ for run in runs:
         twin = {**common, "goal": twin_goal(run / "scene", cfg.goal_in_room, common)}
         twin.update(json.loads(os.environ.get("TWIN_OPTIONS", "{}")))
         if record is not None and data == run / "data":
-            data = _collect_twin(DemoConfig(seed=int(record)), run / "scene", twin, out / run.name / "data")
+            data = _collect_twin(DemoConfig(seed=int(record)), [run / "scene"], [twin], out / run.name / "data")
         policy = clone_policy(cfg, [run / "scene"], [twin], data, out / run.name / f"seed{seed}")
         env = make_room_env(**common, goal=list(cfg.goal_in_room))
         eps = true_episodes(env, resolve_policy(str(policy), env, seed=1), list(range(1_000_000, 1_000_000 + n)), 50)
