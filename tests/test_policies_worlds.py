@@ -265,7 +265,8 @@ def test_dagger_labels_what_the_clone_meets_with_the_experts_actions(tmp_path):
     import torch
 
     from envs.scene_config import SceneEnvConfig
-    from training.behaviour_cloning import BehaviourCloningConfig, augment, behaviour_cloning, drive_and_label
+    from training.augment import augment
+    from training.behaviour_cloning import BehaviourCloningConfig, behaviour_cloning, drive_and_label
 
     env = make_room_env(EXAMPLE_DIR, width=40, height=40, max_steps=60, goal=GOAL)
     expert = resolve_policy("expert", env)

@@ -29,6 +29,7 @@ from torch import nn
 from torch.distributions import Categorical, Normal
 from tqdm import tqdm
 
+from training.augment import augment
 from wmcore.atomic import atomic_path, write_json
 from wmcore.errors import UserInputError
 from wmcore.rundir import RunDir
@@ -264,9 +265,14 @@ class PPOHyperparameters:
     """Value loss weight."""
     max_grad_norm: float = 0.5
     """Gradient norm clip."""
+    augment_coef: float = 0.0
+    """DrAC (Raileanu et al. 2021): weight of a loss asking the policy and value to answer an augmented view
+    (`training.augment`: shifted, blurred, contrast and brightness changed) as they answer the view itself, so a
+    policy trained on one world's views acts alike on another's; 0: off. The native actor-critic only."""
 
-    def check(self) -> None:
-        """Refuse hyperparameters PPO cannot run with (before any model is loaded)."""
+    def check(self, sb3: bool = False) -> None:
+        """Refuse hyperparameters PPO cannot run with (before any model is loaded); `sb3`: they go to
+        Stable-Baselines3's PPO, which has no DrAC term."""
         import math
 
         from wmcore.errors import UserInputError
@@ -274,10 +280,24 @@ class PPOHyperparameters:
         for name in ("rollout_steps", "epochs", "minibatches"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"--hp.{name.replace('_', '-')} {getattr(self, name)}: give 1 or more")
-        for name in ("learning_rate", "gamma", "gae_lambda", "clip", "ent_coef", "vf_coef", "max_grad_norm"):
+        for name in (
+            "learning_rate",
+            "gamma",
+            "gae_lambda",
+            "clip",
+            "ent_coef",
+            "vf_coef",
+            "max_grad_norm",
+            "augment_coef",
+        ):
             v = getattr(self, name)
             if not math.isfinite(v) or v < 0:
                 raise UserInputError(f"--hp.{name.replace('_', '-')} {v}: give a finite number, 0 or more")
+        if sb3 and self.augment_coef > 0:
+            raise UserInputError(
+                f"--hp.augment-coef {self.augment_coef}: DrAC is in the native actor-critic only "
+                "(worldmodel train-policy --algorithm actor-critic); give 0 with SB3 PPO"
+            )
         if self.learning_rate == 0 or self.gamma > 1 or self.gae_lambda > 1:
             raise UserInputError("--hp.learning-rate must be above 0, --hp.gamma and --hp.gae-lambda at most 1")
 
@@ -288,6 +308,29 @@ def average_gradients(module: nn.Module, accelerator: Any) -> None:
     flat = accelerator.reduce(torch.cat([p.grad.flatten() for p in params]), reduction="mean")
     for p, g in zip(params, flat.split([p.numel() for p in params])):
         p.grad.copy_(g.view_as(p))
+
+
+def _detached(dist: torch.distributions.Distribution) -> torch.distributions.Distribution:
+    if isinstance(dist, Categorical):
+        return Categorical(logits=dist.logits.detach())
+    return Normal(dist.loc.detach(), dist.scale.detach())
+
+
+def augmentation_loss(
+    agent: ActorCritic,
+    obs: torch.Tensor,
+    dist: torch.distributions.Distribution,
+    value: torch.Tensor,
+    gen: torch.Generator,
+) -> torch.Tensor:
+    """DrAC's regulariser on inputs `obs` [B,H,W,C] whose action distribution and value are `dist`, `value`:
+    KL(pi(.|obs) || pi(.|aug(obs))) + (V(aug(obs)) - V(obs))^2, the unaugmented answers held fixed (DrAC's
+    G_pi + G_V), so only the augmented view is pulled towards them."""
+    dist_aug, value_aug = agent.distribution(augment(obs, gen))
+    kl = torch.distributions.kl_divergence(_detached(dist), dist_aug)
+    if kl.dim() > 1:  # diagonal Gaussian: one KL per action dimension
+        kl = kl.sum(-1)
+    return kl.mean() + ((value_aug - value.detach()) ** 2).mean()
 
 
 def train_actor_critic(
@@ -386,6 +429,8 @@ def train_actor_critic(
                 v_loss = 0.5 * torch.max((value - b_ret[idx]) ** 2, (v_clipped - b_ret[idx]) ** 2).mean()
                 entropy = agent.entropy(dist).mean()
                 loss = pg_loss + hp.vf_coef * v_loss - hp.ent_coef * entropy
+                if hp.augment_coef > 0:
+                    loss = loss + hp.augment_coef * augmentation_loss(agent, b_obs[idx], dist, value, gen)
                 opt.zero_grad()
                 loss.backward()
                 if accelerator is not None and accelerator.num_processes > 1:

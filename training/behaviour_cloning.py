@@ -30,6 +30,7 @@ import tyro
 from tqdm import tqdm
 
 from envs.scene_config import SceneEnvConfig
+from training.augment import augment
 from wmcore.errors import UserInputError
 from wmcore.rundir import open_run
 
@@ -107,25 +108,6 @@ def demonstrations(dataset, match: str, frames: int = 1) -> tuple[np.ndarray, np
     obs = np.concatenate([stack_episode(np.asarray(e.frames[:-1]), frames) for e in eps])
     acts = np.concatenate([np.asarray(e.actions) for e in eps])
     return obs, acts
-
-
-def augment(obs: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-    """uint8 observations [B,H,W,3] -> float [B,H,W,3] in 0..255: each shifted by up to 2 pixels (edges
-    repeated), mixed with its 3x3 box blur by a random weight, its contrast scaled by 0.8..1.2 and its
-    brightness moved by -20..20."""
-    b, h, w, _ = obs.shape
-    x = obs.float().permute(0, 3, 1, 2)
-    pad = torch.nn.functional.pad(x, (2, 2, 2, 2), mode="replicate")
-    dy, dx = torch.randint(0, 5, (2, b), generator=gen)
-    x = torch.stack([pad[i, :, dy[i] : dy[i] + h, dx[i] : dx[i] + w] for i in range(b)])
-    blur = torch.nn.functional.avg_pool2d(torch.nn.functional.pad(x, (1, 1, 1, 1), mode="replicate"), 3, 1)
-    k = torch.rand(b, 1, 1, 1, generator=gen)
-    x = k * blur + (1 - k) * x
-    mean = x.mean(dim=(1, 2, 3), keepdim=True)
-    contrast = 0.8 + 0.4 * torch.rand(b, 1, 1, 1, generator=gen)
-    bright = 40 * torch.rand(b, 1, 1, 1, generator=gen) - 20
-    x = (x - mean) * contrast + mean + bright
-    return x.clamp(0, 255).permute(0, 2, 3, 1)
 
 
 def _fit(

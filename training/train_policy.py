@@ -102,7 +102,7 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
         )
     if cfg.denoising_steps is not None and cfg.denoising_steps < 1:
         raise UserInputError(f"--denoising-steps {cfg.denoising_steps}: give 1 or more")
-    cfg.hp.check()
+    cfg.hp.check(sb3=cfg.algorithm == "ppo")
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     accelerator = Accelerator(cpu=not cfg.device.startswith("cuda"))

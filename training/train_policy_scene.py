@@ -169,7 +169,7 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
             "--total-steps, --num-envs and --hp.rollout-steps must be positive, "
             "--checkpoint-every and --eval-episodes zero or more"
         )
-    cfg.hp.check()
+    cfg.hp.check(sb3=True)
     check_scene_path(cfg.scene)
     env_cfg = replace(cfg.env, device=cfg.device)
     if env_cfg.depth or env_cfg.state or min(env_cfg.width, env_cfg.height) < 36:
