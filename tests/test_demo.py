@@ -55,6 +55,7 @@ def tiny(out) -> DemoConfig:
         loop_from_clone=True,
         validate_episodes=3,
         deployment_episodes=5,
+        transfer_episodes=4,
     )
 
 
@@ -96,6 +97,15 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     dep = json.loads((out / "deployment" / "deployment.json").read_text())["policies"]
     assert pol["episodes"] == 5 and pol["success"] == dep["imagination-trained"]["success"]
     assert {n.split(",")[0] for n in dep} == {"imagination-trained", "random", "PPO in reality"}
+    # the twin-transfer check rests on the clone's paired episodes in reality and the twin from the same starts
+    paired = json.loads((out / "deployment" / "deployment.json").read_text())["twin_transfer"]
+    assert paired["policy"] == "clone" and paired["episodes"] == 4
+    assert paired["reality"]["episodes"] == paired["twin"]["episodes"] == 4
+    diff = np.subtract(*(np.asarray(paired[w]["successes"], float) for w in ("reality", "twin")))
+    assert paired["reality_minus_twin"] == pytest.approx(diff.mean())
+    assert paired["gap_ci95"][0] <= diff.mean() <= paired["gap_ci95"][1]
+    assert c["twin_policy_transfers"]["paired"] and c["twin_policy_transfers"]["episodes"] == 4
+    assert "the twin-transfer check 4 episodes of the clone" in (out / "report.md").read_text()
     val = report["validation"]
     # every family member in all three worlds; the expert in reality and the twin only
     assert val["policies"]["expert (reads the map)"]["reality"]["success"] > 0  # the goal is reachable in reality
@@ -223,7 +233,8 @@ def test_quality_preset_on_cpu_warns_before_anything_runs(tmp_path, caplog):
 
 def test_twin_transfer_is_judged_on_a_policy_that_learned_in_the_twin():
     """Two failures agreeing are no transfer: a twin PPO at 0 % in both worlds does not pass; the clone, best in the
-    twin, is judged instead, and passes only when the whole interval of its gap lies within 10 points."""
+    twin, is judged instead, and passes only when the whole interval of its gap lies within 10 points; the
+    deployment stage's paired episodes of that policy, where there are any, decide instead of validation's."""
     from training.demo_report import twin_transfer
     from training.stats import wilson_interval
 
@@ -242,3 +253,12 @@ def test_twin_transfer_is_judged_on_a_policy_that_learned_in_the_twin():
     val["policies"]["clone"] = worlds(0.58, 0.6, 2000)
     assert twin_transfer(val)["passed"] and twin_transfer(val)["decidable"]
     assert twin_transfer({"policies": {"random": worlds(0.0, 0.0, 30)}}) is None
+    # the deployment stage's paired episodes of the clone replace validation's 30 per world
+    val["policies"]["clone"] = worlds(0.45, 0.6, 30)
+    paired = {"policy": "clone", "episodes": 200, "reality": {"success": 0.6}, "twin": {"success": 0.66}}
+    paired["twin"]["success_ci95"] = list(wilson_interval(132, 200)[1:])
+    judged = twin_transfer(val, {"twin_transfer": {**paired, "gap_ci95": [-0.13, -0.01]}})
+    assert judged["paired"] and judged["episodes"] == 200 and judged["decidable"] and not judged["passed"]
+    assert twin_transfer(val, {"twin_transfer": {**paired, "gap_ci95": [-0.09, 0.03]}})["passed"]
+    other = {"twin_transfer": {**paired, "policy": "PPO in twin, 20k steps", "gap_ci95": [-0.09, 0.03]}}
+    assert not twin_transfer(val, other)["paired"]  # figures of another policy than the one judged are not used

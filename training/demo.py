@@ -151,6 +151,11 @@ class DemoConfig:
     """Episodes in reality, from other starts than validation's, of the three policies the deployment checks
     compare (the imagination-trained one, random, PPO in reality): reality's steps are cheap (about 25 s per
     100 episodes of one policy) and 30 episodes leave ±18 points. 0: the checks use validation's episodes."""
+    transfer_episodes: int = 200
+    """Episodes of the twin-trained policy (the clone) in reality and in the twin from the same starts (the
+    deployment stage's): the twin-transfer check's paired difference, about ±8 points wide at 200, so that its
+    ±10-point window can be met or missed (validation's 30 per world leave ±25: undecidable). About 70 s. 0: the
+    check uses validation's episodes."""
     seed: int = 0
     """Seed of every stage, the reconstruction's too (SfM and splat training): the same seed repeats a run on one
     machine, another seed reconstructs another twin."""
@@ -236,6 +241,7 @@ def check_demo_config(cfg: DemoConfig) -> None:
         ("--twin-ppo-checkpoints", cfg.twin_ppo_checkpoints, 0),
         ("--validate-episodes", cfg.validate_episodes, 1),
         ("--deployment-episodes", cfg.deployment_episodes, 0),
+        ("--transfer-episodes", cfg.transfer_episodes, 0),
         ("--loop.iterations", cfg.loop.iterations, 1),
         ("--loop.real-episodes", cfg.loop.real_episodes, 1),
         ("--loop.world-model-first-steps", cfg.loop.world_model_first_steps, 1),
@@ -324,7 +330,7 @@ def _demo(cfg: DemoConfig, out: Path) -> Path:
         "validate", val / "report.json", lambda: _validate(cfg, model, loop_data, scene, worlds, family, wm_eval, val)
     )
     dep = out / "deployment"
-    stages.run("deployment", dep / "deployment.json", lambda: measure_deployment(cfg, worlds["reality"], family, dep))
+    stages.run("deployment", dep / "deployment.json", lambda: measure_deployment(cfg, worlds, scene, family, val, dep))
     videos = out / "videos"
     stages.run("videos", videos / "imagined_vs_reality" / "video.mp4", lambda: _videos(cfg, worlds, loop, held, videos))
     report = demo_report(cfg, out, stages, time.time() - t_start, worlds)

@@ -96,26 +96,67 @@ DEPLOYMENT = ("imagination-trained", "random", "PPO in reality")
 """The family members the deployment checks compare in reality (names start so)."""
 
 
-def measure_deployment(cfg: DemoConfig, reality: dict[str, Any], family: Path, out: Path) -> Path:
+def measure_deployment(
+    cfg: DemoConfig, worlds: dict[str, Any], scene: Path, family: Path, validation: Path, out: Path
+) -> Path:
     """--deployment-episodes episodes in reality of each DEPLOYMENT policy of the family, from starts no other
-    stage used (seeds 2,000,000 on): their returns and success with intervals, in OUT/deployment.json."""
+    stage used (seeds 2,000,000 on): their returns and success with intervals; and --transfer-episodes of the
+    twin-trained policy (`demo_report.twin_trained` of the validation report) in reality and in the twin
+    (`paired_transfer`). In OUT/deployment.json."""
     from envs.reality import make_room_env
+    from training.demo_report import twin_trained
     from training.policies import resolve_policy
     from training.rollouts import true_episodes
     from training.stats import summarise
     from wmcore.atomic import write_json
 
-    policies = json.loads((family / "family.json").read_text())["policies"] if cfg.deployment_episodes else {}
-    env = make_room_env(EXAMPLE, **reality)
+    policies = json.loads((family / "family.json").read_text())["policies"]
+    env = make_room_env(EXAMPLE, **worlds["reality"])
     seeds = [cfg.seed + 2_000_000 + i for i in range(cfg.deployment_episodes)]
     result = {}
     for name, spec in policies.items():
-        if name.startswith(DEPLOYMENT):
+        if name.startswith(DEPLOYMENT) and cfg.deployment_episodes:
             eps = true_episodes(env, resolve_policy(spec, env, seed=cfg.seed), seeds, cfg.episode_steps)
             result[name] = summarise([e["rewards"].sum() for e in eps], [e["success"] for e in eps])
+    report: dict[str, Any] = {"episodes": cfg.deployment_episodes, "policies": result}
+    name = twin_trained(json.loads((validation / "report.json").read_text()))
+    if cfg.transfer_episodes and name is not None:
+        report["twin_transfer"] = paired_transfer(cfg, worlds, scene, name, policies[name])
     out.mkdir(parents=True, exist_ok=True)
-    write_json(out / "deployment.json", {"episodes": cfg.deployment_episodes, "policies": result})
+    write_json(out / "deployment.json", report)
     return out
+
+
+def paired_transfer(cfg: DemoConfig, worlds: dict[str, Any], scene: Path, name: str, spec: str) -> dict[str, Any]:
+    """--transfer-episodes episodes of one policy in reality (from the deployment stage's starts) and in the
+    twin from the same starts (carried over by the Sim(3) between the capture's true cameras and the
+    reconstruction's, onto the twin's free floor): each world's return and success, and the per-episode
+    difference of success, reality − twin, with its Student-t 95 % interval. Pairing takes out the starts'
+    share of the spread: about ±8 points at 200 episodes, where two unpaired sets of 30 leave ±25."""
+    import numpy as np
+
+    from envs.reality import FloorMap, make_room_env, nearest_free
+    from envs.scene_env import SceneEnv
+    from training.policies import resolve_policy
+    from training.rollouts import true_episodes
+    from training.stats import summarise, t_interval
+
+    room, twin = make_room_env(EXAMPLE, **worlds["reality"]), SceneEnv(str(scene), **worlds["twin"])
+    floor = FloorMap.for_scene(scene, EXAMPLE)
+    seeds = [cfg.seed + 2_000_000 + i for i in range(cfg.transfer_episodes)]
+    real = true_episodes(room, resolve_policy(spec, room, seed=cfg.seed), seeds, cfg.episode_steps)
+    starts = []
+    for e in real:
+        pose = floor.pose_to_twin(e["start"])
+        starts.append([*nearest_free(twin, pose[:2]), float(pose[2])])
+    in_twin = true_episodes(twin, resolve_policy(spec, twin, seed=cfg.seed), seeds, cfg.episode_steps, starts=starts)
+    diff = np.array([float(r["success"]) - float(t["success"]) for r, t in zip(real, in_twin)])
+    mean, lo, hi = t_interval(diff)
+    figures = {
+        w: summarise([e["rewards"].sum() for e in eps], [e["success"] for e in eps])
+        for w, eps in (("reality", real), ("twin", in_twin))
+    }
+    return {"policy": name, "episodes": len(seeds), **figures, "reality_minus_twin": mean, "gap_ci95": [lo, hi]}
 
 
 def ppo_in_reality(cfg: DemoConfig, reality: dict[str, Any], steps: int, out: Path) -> Path:

@@ -29,30 +29,57 @@ def _policy(val: dict[str, Any], prefix: str) -> tuple[str, dict[str, Any]] | tu
     return (name, val["policies"][name]) if name else (None, None)
 
 
-def twin_transfer(val: dict[str, Any]) -> dict[str, Any] | None:
-    """Does a policy trained on the twin's steps alone (the clone, corrected there by DAgger, or SB3 PPO's final
-    checkpoint in the twin) succeed in reality within 10 points of its success in the twin? Judged on the one
-    that succeeds most in the twin, and only if it learned the task there (its twin interval above random's):
-    two failures agreeing say nothing about transfer. Passes when the whole (Wald) interval of the difference
-    lies within ±10 points; `decidable` says whether an interval this wide could fit that window at all (at 30
-    episodes per world it cannot: `benchmarks/imagination/twin_transfer.py` measures with more). None when the
-    family has neither."""
+def _transfer_note(r: dict[str, Any]) -> str:
+    t = r["checks"].get("twin_policy_transfers")
+    if not t or not t.get("paired"):
+        return ""
+    episodes, policy = t["episodes"], t["policy"]
+    return f"; the twin-transfer check {episodes} episodes of the {policy} in reality and the twin from the same starts"
+
+
+def twin_trained(val: dict[str, Any]) -> str | None:
+    """The family's policy trained on the twin's steps alone that succeeds most in the twin (the clone, corrected
+    there by DAgger, or SB3 PPO's final checkpoint in the twin), or None when the family has neither."""
     names = [n for n in val["policies"] if n == "clone" or n.startswith("PPO in twin, ")]
-    if not names:
+    return max(names, key=lambda n: val["policies"][n]["worlds"]["twin"]["success"]) if names else None
+
+
+def twin_transfer(val: dict[str, Any], deployment: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    """Does a policy trained on the twin's steps alone (`twin_trained`) succeed in reality within 10 points of
+    its success in the twin? Judged only if it learned the task there (its twin interval above random's): two
+    failures agreeing say nothing about transfer. Passes when the whole interval of the difference lies within
+    ±10 points. From the deployment stage's paired episodes where it ran them (`deployment["twin_transfer"]`:
+    the same starts in both worlds, a Student-t interval of the per-episode differences), else from
+    validation's (a Wald interval). `decidable` says whether an interval this wide could fit that window at all
+    (at validation's 30 episodes per world it cannot). None when the family has no twin-trained policy."""
+    name = twin_trained(val)
+    if name is None:
         return None
-    name = max(names, key=lambda n: val["policies"][n]["worlds"]["twin"]["success"])
     worlds = val["policies"][name]["worlds"]
-    s_real, s_twin = worlds["reality"]["success"], worlds["twin"]["success"]
-    n_real, n_twin = worlds["reality"]["episodes"], worlds["twin"]["episodes"]
-    half = 1.96 * ((s_real * (1 - s_real)) / n_real + (s_twin * (1 - s_twin)) / n_twin) ** 0.5
-    gap = [s_real - s_twin - half, s_real - s_twin + half]
+    paired = (deployment or {}).get("twin_transfer")
+    if paired is not None and paired["policy"] == name:
+        s_real, s_twin = paired["reality"]["success"], paired["twin"]["success"]
+        gap, episodes, twin_ci = paired["gap_ci95"], paired["episodes"], paired["twin"]["success_ci95"]
+        half = (gap[1] - gap[0]) / 2
+    else:
+        paired = None
+        s_real, s_twin = worlds["reality"]["success"], worlds["twin"]["success"]
+        n_real, n_twin = worlds["reality"]["episodes"], worlds["twin"]["episodes"]
+        half = 1.96 * ((s_real * (1 - s_real)) / n_real + (s_twin * (1 - s_twin)) / n_twin) ** 0.5
+        gap, episodes, twin_ci = (
+            [s_real - s_twin - half, s_real - s_twin + half],
+            n_twin,
+            worlds["twin"]["success_ci95"],
+        )
     random_twin = val["policies"].get("random", {}).get("worlds", {}).get("twin")
-    learned = random_twin is None or separated(worlds["twin"]["success_ci95"], random_twin["success_ci95"])
+    learned = random_twin is None or separated(twin_ci, random_twin["success_ci95"])
     return {
         "policy": name,
         "success_reality": s_real,
         "success_twin": s_twin,
         "gap_ci95": gap,
+        "episodes": episodes,
+        "paired": paired is not None,
         "learned_in_twin": learned,
         "decidable": half <= TARGETS["twin_gap_points"],
         "passed": learned and -TARGETS["twin_gap_points"] <= gap[0] and gap[1] <= TARGETS["twin_gap_points"],
@@ -101,7 +128,7 @@ def checks(
     ):
         if pair in pairs:
             out[key] = _ranking_check(pairs[pair], target, judge_regret)
-    transfer = twin_transfer(val)
+    transfer = twin_transfer(val, deployment)
     if transfer is not None:
         out["twin_policy_transfers"] = transfer
     h = str(max(int(k) for k in wm["psnr_gain_ci95_by_horizon"]))
@@ -350,7 +377,7 @@ A check passes only on intervals: two rates or returns when their intervals sepa
 segment-bootstrap interval of its gain over copy-last is above zero, a ranking when ρ reaches its target and
 the bootstrap interval's lower end is at least 0.7. The two checks on the deployed policy compare
 {r["config"].get("deployment_episodes") or r["config"]["validate_episodes"]} episodes in reality of each policy
-(`deployment/deployment.json`, from starts no other stage used).
+(`deployment/deployment.json`, from starts no other stage used){_transfer_note(r)}.
 
 | check | verdict | figures |
 |---|---|---|
