@@ -44,7 +44,7 @@ class RoomScene(SceneBase):
         its pixels), and z-depth (`background` is unused: the room is closed)."""
         rgbs, depths = [], []
         for pose, k in zip(c2w, Ks):
-            rgb, d = self.room.render(pose, k, width, height, self.supersample)
+            rgb, d = self.room.render(pose, k, width, height, self.supersample, depth=depth)
             rgbs.append(rgb)
             depths.append(d)
         rgb = torch.from_numpy(np.stack(rgbs)).float() / 255.0

@@ -9,6 +9,7 @@ import math
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from scenes.synthetic import (
     EXAMPLE_DIR,
@@ -47,6 +48,21 @@ def test_depth_lands_on_surfaces_and_matches_raycast(room):
         ray = np.linalg.inv(K) @ [x + 0.5, y + 0.5, 1.0]
         dist = room.raycast(c2w[None, :3, 3], (c2w[:3, :3] @ ray)[None])[0]
         assert depth[y, x] * np.linalg.norm(ray) == pytest.approx(dist, rel=1e-4)
+
+
+def test_rgb_only_renders_skip_the_depth_and_change_no_pixel(room):
+    """depth=False (what the environments ask for when they observe RGB) gives the same image and no depth, in the
+    room and through the RoomScene behind reality's SceneEnv."""
+    from scenes.room_scene import RoomScene
+
+    c2w, K = room.camera_path(40)[7], room.intrinsics(W, H)
+    rgb, depth = room.render(c2w, K, W, H)
+    rgb_only, none = room.render(c2w, K, W, H, depth=False)
+    assert none is None and np.array_equal(rgb, rgb_only)
+    scene = RoomScene(room)
+    a, da = scene.render(c2w, K, W, H, depth=True)
+    b, db = scene.render(c2w, K, W, H, depth=False)
+    assert db is None and torch.equal(a, b) and np.array_equal(da[0].numpy(), depth)
 
 
 def test_views_agree_when_reprojected_with_true_poses(room):
