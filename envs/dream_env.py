@@ -109,23 +109,28 @@ class DreamCore:
         self.actions[i, : self.L - 1] = torch.as_tensor(np.asarray(actions)).to(self.actions.dtype)
         self.steps[i] = 0
 
-    def step(self, actions: np.ndarray, spread: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def step(
+        self, actions: np.ndarray, spread: bool = False, spread_envs: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Advance every env: (observations, rewards, terminated, truncated).
 
         `spread=True` also draws a second sample of every next frame from the same context (one batched
-        call of twice the size) and stores the RMS difference of the two, in 0-255 pixel units, in
-        `self.spread` [num_envs]: how unsure the model is here."""
+        call of up to twice the size) and stores the RMS difference of the two, in 0-255 pixel units, in
+        `self.spread` [num_envs]: how unsure the model is here. `spread_envs` limits the second sample to
+        the first that many envs (the rest get NaN), for callers that need the spread's mean, not every env's."""
         a = torch.as_tensor(np.asarray(actions), dtype=self.actions.dtype).reshape(self.actions[:, -1].shape)
         self.actions[:, -1] = a
         if spread:
+            k = self.n if spread_envs is None else max(0, min(self.n, int(spread_envs)))
             both = self.model.sample_next(
-                torch.cat([self.frames, self.frames]),
-                torch.cat([self.actions, self.actions]),
+                torch.cat([self.frames, self.frames[:k]]),
+                torch.cat([self.actions, self.actions[:k]]),
                 generator=self.generator,
                 num_steps=self.denoising_steps,
             )
             nxt, alt = both[: self.n], both[self.n :]
-            self.spread = (nxt.float() - alt.float()).pow(2).mean((1, 2, 3)).sqrt().cpu().numpy()
+            self.spread = np.full(self.n, np.nan)
+            self.spread[:k] = (nxt[:k].float() - alt.float()).pow(2).mean((1, 2, 3)).sqrt().cpu().numpy()
             reward, term = self.model.predict_reward_termination(self.frames, self.actions, nxt)
         else:
             nxt, reward, term = self.model.step(

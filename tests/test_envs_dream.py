@@ -183,3 +183,27 @@ def test_uncertainty_penalty_is_the_spread_of_two_sampled_futures(setup):
     np.testing.assert_allclose(reward, plain.numpy() - 2.0 * u, rtol=1e-5, atol=1e-6)
     with pytest.raises(ValueError, match="uncertainty_penalty"):
         DreamVectorEnv(model, data, num_envs=1, uncertainty_penalty=-1.0)
+
+
+def test_the_spread_can_be_measured_on_the_first_envs_only(setup, monkeypatch):
+    """spread_envs=k draws the second sample for the first k envs only (one call of n + k frames): their spread is
+    measured, the others' is NaN, and every env still steps."""
+    from envs.dream_env import DreamCore
+
+    _, model, data = setup
+    core = DreamCore(model, data, 3, 8, "cpu", None)
+    core.seed(0)
+    core.reset_envs(np.arange(3), np.random.default_rng(0))
+    sizes = []
+    sample_next = core.model.sample_next
+
+    def counting(frames, *args, **kw):
+        sizes.append(len(frames))
+        return sample_next(frames, *args, **kw)
+
+    monkeypatch.setattr(core.model, "sample_next", counting)
+    obs, reward, _, _ = core.step(np.array([0, 1, 2]), spread=True, spread_envs=1)
+    assert sizes == [4] and obs.shape[0] == 3 and reward.shape == (3,)
+    assert np.isfinite(core.spread[0]) and core.spread[0] > 0 and np.isnan(core.spread[1:]).all()
+    core.step(np.array([0, 1, 2]), spread=True)
+    assert sizes[-1] == 6 and np.isfinite(core.spread).all()

@@ -180,6 +180,11 @@ def apply_quality(cfg: DemoConfig) -> None:
     cfg.twin_ppo_steps, cfg.validate_episodes = 500_000, 200
 
 
+SPREAD_EPISODES = 10
+"""Validation measures each policy's imagined-future spread on its first 10 imagined episodes: the trust flag
+needs the mean, and a second sample of every frame of all 30 cost about a quarter of the stage."""
+
+
 class _Stages:
     """Runs stages in order, reusing finished ones under --resume, and times each."""
 
@@ -483,6 +488,7 @@ def _validate(
             env_kwargs=dict(worlds["reality"]),
             episodes=cfg.validate_episodes,
             max_steps=cfg.episode_steps,
+            spread_episodes=SPREAD_EPISODES,
             eval_metrics=wm_eval / "metrics.json",
             out=out,
             device=cfg.device,

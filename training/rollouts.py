@@ -96,13 +96,15 @@ def imagined_episodes(
     deterministic: bool = False,
     spread: bool = False,
     success_return: float | None = None,
+    spread_episodes: int | None = None,
 ) -> list[dict[str, Any]]:
     """Every episode at once in the world model (`core`: an envs.dream_env.DreamCore with at least
     len(truths) slots), each started from its true episode's first L frames and L-1 actions; the
     policy then acts on the imagined frames. Returns and success include the shared context steps.
 
     With `spread`, each episode also carries `spread`: the mean over its imagined steps of the RMS
-    difference (0-255 pixel units) between two samples of the next frame from the same context."""
+    difference (0-255 pixel units) between two samples of the next frame from the same context; only the
+    first `spread_episodes` do (None: all; the others carry NaN), which saves that many second samples."""
     L, n = core.L, len(truths)
     out = []
     for i, tr in enumerate(truths):
@@ -130,12 +132,12 @@ def imagined_episodes(
         first = False
         if len(core.frames) > n:  # spare slots repeat the last action: they are never read
             acts = np.concatenate([acts, np.repeat(acts[-1:], len(core.frames) - n, 0)])
-        nxt, rew, term, _ = core.step(acts, spread=spread)
+        nxt, rew, term, _ = core.step(acts, spread=spread, spread_envs=spread_episodes)
         for i in live:
             e = out[i]
             e["frames"].append(nxt[i])
             e["rewards"].append(float(rew[i]))
-            if spread:
+            if spread and (spread_episodes is None or i < spread_episodes):
                 e["spread"].append(float(core.spread[i]))
             if term[i]:
                 e["terminated"] = e["done"] = True

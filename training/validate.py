@@ -88,6 +88,9 @@ class ValidateConfig:
     termination rather than the step limit."""
     spread: bool = True
     """Measure the imagined-future spread (a second sample of every imagined frame: twice the model calls)."""
+    spread_episodes: int | None = None
+    """Measure the spread on the first this many of each policy's imagined episodes only (None: all): the flag
+    needs its mean, and each episode without it saves a second sample of every frame."""
     diagnose: bool = True
     """Also score every family policy's true episodes (reality's, else the twin's) with the world model's reward
     model on the true frames, and with their actions replayed open loop in imagination: ranked against the
@@ -153,6 +156,8 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
         raise UserInputError(f"--episodes {cfg.episodes} and --max-steps {cfg.max_steps} must be positive")
     if cfg.denoising_steps is not None and cfg.denoising_steps < 1:
         raise UserInputError(f"--denoising-steps {cfg.denoising_steps}: give 1 or more")
+    if cfg.spread_episodes is not None and cfg.spread_episodes < 1:
+        raise UserInputError(f"--spread-episodes {cfg.spread_episodes}: give 1 or more (or leave it out: all)")
     if cfg.coverage_holdout is not None and cfg.coverage_holdout < 1:
         raise UserInputError(f"--coverage-holdout {cfg.coverage_holdout}: give 1 or more episodes")
     if cfg.success_return is not None and not np.isfinite(cfg.success_return):
@@ -230,7 +235,14 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
                 core.seed(cfg.seed)
                 contexts = episodes.get("reality") or episodes["twin"]
                 episodes["imagination"] = imagined_episodes(
-                    core, policy, contexts, cfg.max_steps, cfg.deterministic, cfg.spread, cfg.success_return
+                    core,
+                    policy,
+                    contexts,
+                    cfg.max_steps,
+                    cfg.deterministic,
+                    cfg.spread,
+                    cfg.success_return,
+                    cfg.spread_episodes,
                 )
                 if cfg.diagnose:
                     core.seed(cfg.seed)
