@@ -266,8 +266,8 @@ class PPOHyperparameters:
     max_grad_norm: float = 0.5
     """Gradient norm clip."""
     augment_coef: float = 0.0
-    """DrAC (Raileanu et al. 2021): weight of a loss asking the policy and value to answer an augmented view
-    (`training.augment`: shifted, blurred, contrast and brightness changed) as they answer the view itself, so a
+    """DrAC (Raileanu et al. 2021): weight of a loss asking the policy and value to answer an augmented view as
+    they answer the view itself (`training.augment`: shifted, blurred, contrast and brightness changed), so a
     policy trained on one world's views acts alike on another's; 0: off. The native actor-critic only."""
 
     def check(self, sb3: bool = False) -> None:
