@@ -132,6 +132,9 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
             summary = _train_actor_critic(cfg, env, run, out / "policy", source, accelerator, device)
         else:
             summary = train_sb3_ppo(cfg, env, run, out / "policy", source)
+        # every process leaves its process group before exiting: gloo's threads torn down at interpreter exit
+        # aborted a torchrun process after its work was done
+        accelerator.end_training()
         if not main:
             return out / "policy"
         summary.update(algorithm=cfg.algorithm, seconds=round(time.time() - t0, 2))
