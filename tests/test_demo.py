@@ -196,6 +196,8 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
 def test_a_demo_needs_one_twin_at_least(tmp_path):
     with pytest.raises(UserInputError, match="--twins"):
         demo(DemoConfig(out=tmp_path / "none", twins=0))
+    with pytest.raises(UserInputError, match="--transfer-episodes"):
+        demo(DemoConfig(out=tmp_path / "none", transfer_episodes=-1))
     assert not (tmp_path / "none").exists()
 
 

@@ -181,6 +181,9 @@ def test_validate_bad_input(setup, tmp_path, capsys):
         validate(ValidateConfig(model, data, policies=("nosuchmodule:fn",), scene=root / "scene", out=tmp_path / "b"))
     with pytest.raises(UserInputError, match="one distinct label per policy"):
         validate(ValidateConfig(model, data, policies=("random", "sticky"), names=("a",), out=tmp_path / "d"))
+    with pytest.raises(UserInputError, match="--spread-episodes 0"):
+        validate(ValidateConfig(model, data, policies=("random",), spread_episodes=0, out=tmp_path / "e"))
+    assert not (tmp_path / "e").exists()
     assert (
         main(["validate", str(model), str(data), "--scene", str(tmp_path / "missing"), "--out", str(tmp_path / "c")])
         == 2
