@@ -81,6 +81,12 @@ class FloorMap:
         heading = (h - self.yaw + math.pi) % (2 * math.pi) - math.pi
         return np.array([*self.to_twin((x, y)), heading])
 
+    def start_in_twin(self, twin: Any, pose: Any) -> np.ndarray:
+        """A start pose (x, y, heading) in the room -> the same start in the twin env `twin` (a SceneEnv, wrapped or
+        not): carried over, then moved to the nearest cell of the twin's free floor when a wall sits there."""
+        carried = self.pose_to_twin(pose)
+        return np.array([*nearest_free(getattr(twin, "unwrapped", twin), carried[:2]), carried[2]])
+
 
 def nearest_free(env: SceneEnv, xy: Any) -> np.ndarray:
     """The centre of the free, reachable navigation cell nearest to `xy` (for a start or goal carried

@@ -135,7 +135,7 @@ def paired_transfer(cfg: DemoConfig, worlds: dict[str, Any], scene: Path, name: 
     share of the spread: about ±8 points at 200 episodes, where two unpaired sets of 30 leave ±25."""
     import numpy as np
 
-    from envs.reality import FloorMap, make_room_env, nearest_free
+    from envs.reality import FloorMap, make_room_env
     from envs.scene_env import SceneEnv
     from training.policies import resolve_policy
     from training.rollouts import true_episodes
@@ -145,10 +145,7 @@ def paired_transfer(cfg: DemoConfig, worlds: dict[str, Any], scene: Path, name: 
     floor = FloorMap.for_scene(scene, EXAMPLE)
     seeds = [cfg.seed + 2_000_000 + i for i in range(cfg.transfer_episodes)]
     real = true_episodes(room, resolve_policy(spec, room, seed=cfg.seed), seeds, cfg.episode_steps)
-    starts = []
-    for e in real:
-        pose = floor.pose_to_twin(e["start"])
-        starts.append([*nearest_free(twin, pose[:2]), float(pose[2])])
+    starts = [floor.start_in_twin(twin, e["start"]) for e in real]
     in_twin = true_episodes(twin, resolve_policy(spec, twin, seed=cfg.seed), seeds, cfg.episode_steps, starts=starts)
     diff = np.array([float(r["success"]) - float(t["success"]) for r, t in zip(real, in_twin)])
     mean, lo, hi = t_interval(diff)

@@ -8,8 +8,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
 from envs.options import parse_env_kwargs
 from wmcore.errors import UserInputError
 
@@ -106,12 +104,6 @@ class Worlds:
 
     def twin_starts(self, reality_episodes: list[dict[str, Any]]) -> list[Any] | None:
         """Reality's start poses carried into the twin (snapped to its free floor), or None."""
-        from envs.reality import nearest_free
-
         if self.floor_map is None or any(e["start"] is None for e in reality_episodes):
             return None
-        out = []
-        for e in reality_episodes:
-            pose = self.floor_map.pose_to_twin(e["start"])
-            out.append(np.array([*nearest_free(self.twin.unwrapped, pose[:2]), pose[2]]))
-        return out
+        return [self.floor_map.start_in_twin(self.twin, e["start"]) for e in reality_episodes]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from envs.reality import FloorMap, make_room_env, nearest_free
+from envs.reality import FloorMap, make_room_env
 from envs.scene_env import SceneEnv
 from training.policies import resolve_policy
 from training.rollouts import true_episode
@@ -37,9 +37,8 @@ episodes: dict[str, list] = {"reality": [], "twin": []}
 moved: list[bool] = []  # the start had to be snapped more than 5 cm to the twin's free floor
 for i in range(n):
     real = true_episode(room, policies["reality"], 6000 + i, worlds["reality"]["max_steps"])
-    pose = floor.pose_to_twin(real["start"])
-    start = [*nearest_free(twin, pose[:2]), pose[2]]
-    moved.append(float(np.linalg.norm(np.asarray(start[:2]) - pose[:2])) > 0.05)
+    start = floor.start_in_twin(twin, real["start"])
+    moved.append(float(np.linalg.norm(start[:2] - floor.to_twin(real["start"][:2]))) > 0.05)
     episodes["reality"].append(real)
     episodes["twin"].append(true_episode(twin, policies["twin"], 6000 + i, worlds["twin"]["max_steps"], start=start))
 out = {"run": str(run), "policy": spec, "scene": str(scene), "episodes": n}
