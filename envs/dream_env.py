@@ -47,7 +47,10 @@ class DreamCore:
         max_steps: int,
         device: str,
         denoising_steps: int | None,
+        snap_to_data: bool = False,
     ):
+        """`snap_to_data` replaces every imagined frame by the nearest frame of `dataset`
+        (worldmodel.frame_memory): the model picks where the rollout goes, the data what it looks like."""
         from wmcore.errors import UserValueError
 
         for name, value in (("num_envs", num_envs), ("max_steps", max_steps)):
@@ -85,6 +88,12 @@ class DreamCore:
         self.steps = np.zeros(num_envs, np.int64)
         self.generator = torch.Generator(device=self.model.device)
         self.spread = np.full(num_envs, np.nan)
+        self.memory = None
+        if snap_to_data:
+            from worldmodel.frame_memory import FrameMemory
+
+            self.memory = FrameMemory.from_dataset(self.dataset, cfg.downsample)
+        self.snap_distance = np.full(num_envs, np.nan)
 
     def seed(self, seed: int) -> None:
         self.generator.manual_seed(int(seed))
@@ -117,7 +126,10 @@ class DreamCore:
         `spread=True` also draws a second sample of every next frame from the same context (one batched
         call of up to twice the size) and stores the RMS difference of the two, in 0-255 pixel units, in
         `self.spread` [num_envs]: how unsure the model is here. `spread_envs` limits the second sample to
-        the first that many envs (the rest get NaN), for callers that need the spread's mean, not every env's."""
+        the first that many envs (the rest get NaN), for callers that need the spread's mean, not every env's.
+        With a frame memory (`snap_to_data`), the spread is the model's own (before snapping), every next frame
+        is the stored frame nearest to the sample, and `self.snap_distance` [num_envs] the RMS distance to it;
+        reward and termination are predicted on the snapped frame."""
         a = torch.as_tensor(np.asarray(actions), dtype=self.actions.dtype).reshape(self.actions[:, -1].shape)
         self.actions[:, -1] = a
         if spread:
@@ -131,11 +143,14 @@ class DreamCore:
             nxt, alt = both[: self.n], both[self.n :]
             self.spread = np.full(self.n, np.nan)
             self.spread[:k] = (nxt[:k].float() - alt.float()).pow(2).mean((1, 2, 3)).sqrt().cpu().numpy()
-            reward, term = self.model.predict_reward_termination(self.frames, self.actions, nxt)
         else:
-            nxt, reward, term = self.model.step(
+            nxt = self.model.sample_next(
                 self.frames, self.actions, generator=self.generator, num_steps=self.denoising_steps
             )
+        if self.memory is not None:
+            nxt, distance = self.memory.nearest(nxt)
+            self.snap_distance = distance.numpy()
+        reward, term = self.model.predict_reward_termination(self.frames, self.actions, nxt)
         nxt = nxt.cpu()
         self.frames = torch.cat([self.frames[:, 1:], nxt[:, None]], 1)
         self.actions = torch.cat([self.actions[:, 1:], torch.zeros_like(self.actions[:, :1])], 1)
@@ -180,11 +195,14 @@ class DreamVectorEnv(VectorEnv):
         autoreset_mode: AutoresetMode | str = AutoresetMode.NEXT_STEP,
         render_mode: str | None = None,
         uncertainty_penalty: float = 0.0,
+        snap_to_data: bool = False,
     ):
         """`uncertainty_penalty` λ > 0 subtracts λ × the RMS difference of two sampled next frames (pixels in
         [0, 1]) from every imagined reward, as MOPO penalises model uncertainty: a policy is then paid less
-        for reaching states the model is unsure of (twice the model calls per step)."""
-        self.core = DreamCore(model, dataset, num_envs, max_steps, device, denoising_steps)
+        for reaching states the model is unsure of (twice the model calls per step). `snap_to_data` shows
+        the policy, at every step, the dataset's frame nearest to the model's sample (DreamCore); info
+        carries its RMS distance as "snap_distance"."""
+        self.core = DreamCore(model, dataset, num_envs, max_steps, device, denoising_steps, snap_to_data)
         if uncertainty_penalty < 0:
             raise ValueError(f"uncertainty_penalty {uncertainty_penalty}: use 0 (off) or more")
         self.uncertainty_penalty = float(uncertainty_penalty)
@@ -224,6 +242,8 @@ class DreamVectorEnv(VectorEnv):
         penalise = self.uncertainty_penalty > 0
         obs, reward, terminated, truncated = self.core.step(actions, spread=penalise)
         info: dict[str, Any] = {}
+        if self.core.memory is not None:
+            info["snap_distance"] = self.core.snap_distance.copy()
         if penalise:
             info["uncertainty"] = self.core.spread / 255.0
             reward = reward - self.uncertainty_penalty * info["uncertainty"].astype(np.float32)
@@ -259,8 +279,10 @@ class DreamEnv(gym.Env):
         device: str = "cpu",
         denoising_steps: int | None = None,
         render_mode: str | None = None,
+        snap_to_data: bool = False,
     ):
-        self.core = DreamCore(model, dataset, 1, max_steps, device, denoising_steps)
+        """`snap_to_data`: see DreamCore."""
+        self.core = DreamCore(model, dataset, 1, max_steps, device, denoising_steps, snap_to_data)
         self.render_mode = render_mode
         h, w = self.core.model.config.resolution
         self.observation_space = spaces.Box(0, 255, (h, w, 3), np.uint8)

@@ -156,8 +156,8 @@ def test_sb3_ppo_trains_on_scene_env_and_dream_vector_env(setup):
     ppo.learn(32)
     vec = DreamVectorEnv(model, data, num_envs=4, max_steps=6, autoreset_mode=AutoresetMode.SAME_STEP)
     calls = []
-    step = vec.core.model.step
-    vec.core.model.step = lambda *a, **k: calls.append(a[0].shape[0]) or step(*a, **k)
+    sample = vec.core.model.sample_next
+    vec.core.model.sample_next = lambda *a, **k: calls.append(a[0].shape[0]) or sample(*a, **k)
     ppo2 = small_cnn_ppo(SB3DreamVecEnv(vec), n_steps=8, batch_size=16, features_dim=32)
     ppo2.learn(32)
     assert calls and set(calls) == {4}  # every model call carried the whole batch
@@ -207,3 +207,58 @@ def test_the_spread_can_be_measured_on_the_first_envs_only(setup, monkeypatch):
     assert np.isfinite(core.spread[0]) and core.spread[0] > 0 and np.isnan(core.spread[1:]).all()
     core.step(np.array([0, 1, 2]), spread=True)
     assert sizes[-1] == 6 and np.isfinite(core.spread).all()
+
+
+def test_frame_memory_finds_the_nearest_stored_frame():
+    """Against a brute-force search at the pooled resolution: the same frames and RMS distances, across chunks."""
+    import worldmodel.frame_memory as fm
+
+    rng = np.random.default_rng(0)
+    stored = rng.integers(0, 256, (50, 8, 8, 3), dtype=np.uint8)
+    queries = torch.as_tensor(rng.integers(0, 256, (6, 8, 8, 3), dtype=np.uint8))
+    queries[2] = torch.as_tensor(stored[17])  # a stored frame is its own nearest, at distance 0
+    old = fm.CHUNK
+    try:
+        fm.CHUNK = 16  # several chunks
+        memory = fm.FrameMemory(stored, factor=2)
+        frames, dist = memory.nearest(queries)
+    finally:
+        fm.CHUNK = old
+    keys = stored.reshape(50, 4, 2, 4, 2, 3).astype(np.float64).mean((2, 4)).reshape(50, -1)
+    q = queries.numpy().reshape(6, 4, 2, 4, 2, 3).astype(np.float64).mean((2, 4)).reshape(6, -1)
+    d = ((q[:, None] - keys[None]) ** 2).mean(2)
+    np.testing.assert_array_equal(frames.numpy(), stored[d.argmin(1)])
+    np.testing.assert_allclose(dist.numpy(), np.sqrt(d.min(1)), rtol=1e-3, atol=0.05)
+    assert dist[2] < 0.05
+    with pytest.raises(ValueError, match="divide"):
+        fm.FrameMemory(stored, factor=3)
+
+
+def test_snap_to_data_shows_dataset_frames(setup):
+    """With snap_to_data every imagined frame is a frame of the dataset, the one nearest to the model's sample;
+    the reward is predicted on it and info carries the snap distance."""
+    from worldmodel.dataset import TrajectoryDataset
+
+    _, model, data = setup
+    stored = np.concatenate([ep.frames for ep in TrajectoryDataset(data).episodes])
+    vec = DreamVectorEnv(model, data, num_envs=3, max_steps=6, snap_to_data=True)
+    vec.reset(seed=0)
+    plain = DreamVectorEnv(model, data, num_envs=3, max_steps=6)
+    plain.reset(seed=0)
+    for t in range(4):
+        frames, actions = vec.core.frames.clone(), vec.core.actions.clone()
+        acts = np.array([0, 1, 2])
+        live = ~vec._done  # envs that ended last step restart (reward 0) instead
+        obs, reward, _, _, info = vec.step(acts)
+        sample, *_ = plain.step(acts)
+        for i in range(3):
+            assert (stored == obs[i]).all((1, 2, 3)).any()  # a stored frame
+        nearest, dist = vec.core.memory.nearest(torch.as_tensor(sample))
+        if t == 0:  # same context and generator: the plain env's sample is the one snapped
+            np.testing.assert_array_equal(obs, nearest.numpy())
+            np.testing.assert_allclose(info["snap_distance"], dist.numpy(), rtol=1e-5)
+        actions[:, -1] = torch.as_tensor(acts)
+        expected, _ = vec.core.model.predict_reward_termination(frames, actions, torch.as_tensor(obs))
+        np.testing.assert_allclose(reward[live], expected.numpy()[live], rtol=1e-5, atol=1e-6)
+        assert info["snap_distance"].shape == (3,) and (info["snap_distance"] >= 0).all()
+    assert "snap_distance" not in plain.step(np.array([0, 1, 2]))[4]

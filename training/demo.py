@@ -489,6 +489,7 @@ def _validate(
             episodes=cfg.validate_episodes,
             max_steps=cfg.episode_steps,
             spread_episodes=SPREAD_EPISODES,
+            snap_to_data=cfg.loop.snap_to_data,
             eval_metrics=wm_eval / "metrics.json",
             out=out,
             device=cfg.device,

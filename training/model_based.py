@@ -111,6 +111,9 @@ class ModelBasedConfig:
     """λ of MOPO's penalty in imagination: λ × the RMS difference of two sampled next frames (pixels in [0, 1]) is
     subtracted from every imagined reward, so the policy gains less where the model is unsure (twice the model
     calls); 0: off."""
+    snap_to_data: bool = False
+    """Imagination shows the policy, at every step, the frame of the loop's data nearest to the model's sample
+    (worldmodel.frame_memory): the model decides where a rollout goes, the data what it looks like there."""
     imagined_horizon: int = 15
     """Imagined episodes are cut after this many steps and their value bootstrapped (Dreamer's and DIAMOND's 15)."""
     hp: PPOHyperparameters = field(
@@ -337,6 +340,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
                 device=cfg.device,
                 autoreset_mode=AutoresetMode.SAME_STEP,
                 uncertainty_penalty=cfg.uncertainty_penalty,
+                snap_to_data=cfg.snap_to_data,
             )
             summary = train_actor_critic(agent, dream, cfg.policy_steps, cfg.hp, cfg.seed + it, progress=True)
             agent.train()

@@ -105,6 +105,9 @@ class ValidateConfig:
     """Run directory: report.json, report.md, PNGs, config.json, log.txt, metrics.jsonl."""
     denoising_steps: int | None = None
     """Denoising steps per imagined frame (None: the model's default)."""
+    snap_to_data: bool = False
+    """Replace every imagined frame by the nearest frame of DATASET (worldmodel.frame_memory): the model decides
+    where a rollout goes, the data what the policy and the reward head see there."""
     device: str = "cpu"
     """Torch device of the world model and the policies."""
     threads: int | None = None

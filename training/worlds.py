@@ -51,7 +51,9 @@ class Worlds:
     def __init__(self, cfg: ValidateConfig, dataset: Any):
         from envs.dream_env import DreamCore, gym_action_space
 
-        self.core = DreamCore(cfg.model, dataset, cfg.episodes, cfg.max_steps, cfg.device, cfg.denoising_steps)
+        self.core = DreamCore(
+            cfg.model, dataset, cfg.episodes, cfg.max_steps, cfg.device, cfg.denoising_steps, cfg.snap_to_data
+        )
         h, w = self.core.model.config.resolution
         source = dataset.index.get("source") or {}
         self.repeat = int(source.get("action_repeat", 1))
