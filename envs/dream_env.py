@@ -89,11 +89,25 @@ class DreamCore:
         self.generator = torch.Generator(device=self.model.device)
         self.spread = np.full(num_envs, np.nan)
         self.memory = None
-        if snap_to_data:
-            from worldmodel.frame_memory import FrameMemory
-
-            self.memory = FrameMemory.from_dataset(self.dataset, cfg.downsample)
         self.snap_distance = np.full(num_envs, np.nan)
+        if snap_to_data:
+            self.snap_to(self.dataset)
+
+    def snap_to(self, dataset: str | Path | TrajectoryDataset | None) -> None:
+        """Snap every imagined frame to the nearest frame of `dataset` from now on (None: stop). Give the model's
+        training data: snapping to the episodes a rollout is compared with would show it the answers."""
+        from worldmodel.frame_memory import FrameMemory
+
+        if dataset is None:
+            self.memory = None
+            return
+        data = dataset if isinstance(dataset, TrajectoryDataset) else TrajectoryDataset(dataset)
+        if tuple(data.resolution) != tuple(self.model.config.resolution):
+            raise UserInputError(
+                f"{data.path}: frames of {tuple(data.resolution)} cannot stand in for the model's "
+                f"{tuple(self.model.config.resolution)}; snap to the model's training data"
+            )
+        self.memory = FrameMemory.from_dataset(data, self.model.config.downsample)
 
     def seed(self, seed: int) -> None:
         self.generator.manual_seed(int(seed))

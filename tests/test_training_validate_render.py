@@ -208,6 +208,7 @@ def test_render_writes_playable_mp4_and_gif(setup, tmp_path, kind):
         scale=3,
         out=tmp_path / kind,
         env_kwargs='{"width": 40, "height": 40, "render_size": 64}',
+        snap_to=data if kind == "compare" else None,  # imagination shown as the data's nearest frames
     )
     mp4 = render(cfg)
     # scene/imagined: the first frame plus one per step (an episode may end early); compare: the
@@ -244,9 +245,20 @@ def test_validate_against_the_gymnasium_env_the_dataset_came_from(setup, tmp_pat
     )
     tiny_world_model(resolution=(40, 40), num_steps=1).save_pretrained(tmp_path / "model")
     report = validate(
-        ValidateConfig(tmp_path / "model", data, policies=("random",), episodes=2, max_steps=4, out=tmp_path / "val")
+        ValidateConfig(
+            tmp_path / "model",
+            data,
+            policies=("random",),
+            episodes=2,
+            max_steps=4,
+            snap_to_data=True,
+            out=tmp_path / "val",
+        )
     )
     assert report["reality"] == "worldmodel/SceneNav-v0" and report["worlds"] == ["reality", "imagination"]
+    # imagination snapped to the data: every imagined frame is one of the dataset's, at a reported distance
+    assert report["snap_to_data"] and report["policies"]["random"]["trust"]["snap_distance"] >= 0
+    assert "snap distance" in (tmp_path / "val" / "report.md").read_text()
     true_frames = iio.imread(tmp_path / "val" / "frames_0.png")
     assert true_frames.shape[0] == 2 * 40 + 2  # the real row above the imagined row, at the model's resolution
     assert len(report["policies"]["random"]["worlds"]["reality"]["returns"]) == 2

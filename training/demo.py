@@ -117,6 +117,7 @@ class DemoConfig:
             final_policy_steps=0,
             deploy="best_real",
             num_envs=64,
+            snap_to_data=True,
             hp=PPOHyperparameters(learning_rate=5e-4, rollout_steps=16, clip=0.2, ent_coef=0.01),
         )
     )
@@ -524,6 +525,7 @@ def _videos(cfg: DemoConfig, worlds: dict[str, Any], loop: Path, held: Path, out
             model=loop / "world_model" / "model",
             dataset=held,
             episode=0,
+            snap_to=loop / "data" if cfg.loop.snap_to_data else None,
             out=out / "imagined_vs_reality",
             **common,
         )

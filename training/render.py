@@ -60,6 +60,9 @@ class RenderConfig:
     """Run directory: video.mp4, video.gif, config.json, log.txt, metrics.jsonl."""
     denoising_steps: int | None = None
     """Denoising steps per imagined frame (None: the model's default)."""
+    snap_to: Path | None = None
+    """kind=imagined/compare: show, at every imagined step, the nearest frame of this dataset (the model's training
+    data, as `validate --snap-to-data` and `model-based --snap-to-data` do); None: the model's own frames."""
     device: str = "cpu"
     """Torch device of the world model and the policy."""
     seed: int = 0
@@ -133,6 +136,7 @@ def render_imagined(cfg: RenderConfig) -> list[np.ndarray]:
         device=cfg.device,
         denoising_steps=cfg.denoising_steps,
     )
+    env.core.snap_to(cfg.snap_to)
     if cfg.policy in ("expert", "oracle"):
         raise UserInputError(
             f"policy {cfg.policy!r} reads the true state and cannot act in imagination; use --kind scene"
@@ -162,6 +166,7 @@ def render_compare(cfg: RenderConfig) -> list[np.ndarray]:
     core = DreamCore(
         _need(cfg.model, "model"), _need(cfg.dataset, "dataset"), 1, cfg.max_steps, cfg.device, cfg.denoising_steps
     )
+    core.snap_to(cfg.snap_to)
     episodes = core.dataset.episodes
     if not 0 <= cfg.episode < len(episodes):
         raise UserInputError(f"--episode {cfg.episode}: the dataset has episodes 0..{len(episodes) - 1}")

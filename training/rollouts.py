@@ -104,7 +104,8 @@ def imagined_episodes(
 
     With `spread`, each episode also carries `spread`: the mean over its imagined steps of the RMS
     difference (0-255 pixel units) between two samples of the next frame from the same context; only the
-    first `spread_episodes` do (None: all; the others carry NaN), which saves that many second samples."""
+    first `spread_episodes` do (None: all; the others carry NaN), which saves that many second samples. With a
+    core that snaps to its data, `snap_distance` is the mean RMS distance of its samples to the frames shown."""
     L, n = core.L, len(truths)
     out = []
     for i, tr in enumerate(truths):
@@ -118,6 +119,7 @@ def imagined_episodes(
                 "success": bool(tr["success"]) if ended else False,
                 "done": ended,
                 "spread": [],
+                "snap": [],
             }
         )
         if not ended:
@@ -139,6 +141,8 @@ def imagined_episodes(
             e["rewards"].append(float(rew[i]))
             if spread and (spread_episodes is None or i < spread_episodes):
                 e["spread"].append(float(core.spread[i]))
+            if getattr(core, "memory", None) is not None:
+                e["snap"].append(float(core.snap_distance[i]))
             if term[i]:
                 e["terminated"] = e["done"] = True
     result = []
@@ -152,6 +156,7 @@ def imagined_episodes(
                 "terminated": e["terminated"],
                 "success": bool(success),
                 "spread": float(np.mean(e["spread"])) if e["spread"] else float("nan"),
+                "snap_distance": float(np.mean(e["snap"])) if e["snap"] else float("nan"),
             }
         )
     return result

@@ -57,6 +57,9 @@ class TrainPolicyConfig:
     """Imagined episodes are truncated after this many steps."""
     denoising_steps: int | None = None
     """Denoising steps per imagined frame (None: the model's default)."""
+    snap_to_data: bool = False
+    """Show the policy, at every imagined step, the dataset's frame nearest to the model's sample
+    (worldmodel.frame_memory), as `model-based --snap-to-data` does."""
     hp: PPOHyperparameters = field(default_factory=PPOHyperparameters)
     """PPO hyperparameters (both algorithms)."""
     channels: tuple[int, int, int] = (32, 64, 64)
@@ -123,6 +126,7 @@ def train_policy(cfg: TrainPolicyConfig) -> Path:
             device=device,
             denoising_steps=cfg.denoising_steps,
             autoreset_mode=AutoresetMode.SAME_STEP,
+            snap_to_data=cfg.snap_to_data,
         )
         if run is not None:
             run.start()  # the model and data load: the run is accepted

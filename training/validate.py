@@ -275,6 +275,11 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
                     "spread": spread,
                     "spread_ratio": spread / in_data_spread if spread is not None and in_data_spread else None,
                     "decisions_kept": kept,
+                    "snap_distance": (
+                        float(np.nanmean([e["snap_distance"] for e in episodes["imagination"]]))
+                        if cfg.snap_to_data
+                        else None
+                    ),
                 }
                 entry["trust"] = trust
                 entry["flags"] = (
@@ -333,6 +338,7 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
             "max_steps": cfg.max_steps,
             "context": core.L,
             "seed": cfg.seed,
+            "snap_to_data": cfg.snap_to_data,
             "policies": results,
             "pairs": pairs,
             "diagnosis": diagnosis_report,

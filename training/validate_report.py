@@ -117,6 +117,7 @@ def diagnosis_lines(diagnosis: dict[str, Any] | None) -> list[str]:
 def render_markdown(report: dict[str, Any]) -> str:
     """report.md: the worlds side by side, the rankings, the regret and the trust flags."""
     worlds = report["worlds"]
+    snapped = bool(report.get("snap_to_data"))
     lines = [
         "# Validation: the same policies in " + ", ".join(worlds),
         "",
@@ -127,18 +128,21 @@ def render_markdown(report: dict[str, Any]) -> str:
         "| policy | "
         + " | ".join(worlds)
         + " | imagined-future spread (× in-data) | frames outside the data | decisions kept on imagined frames"
+        + (" | snap distance" if snapped else "")
         + " | flags |",
-        "|---|" + "---|" * (len(worlds) + 4),
+        "|---|" + "---|" * (len(worlds) + 4 + snapped),
     ]
     for name, p in report["policies"].items():
         tr = p.get("trust", {})
         ratio = tr.get("spread_ratio")
-        outside, kept = tr.get("outside_data"), tr.get("decisions_kept")
+        outside, kept, snap = tr.get("outside_data"), tr.get("decisions_kept"), tr.get("snap_distance")
         lines.append(
             f"| {name} | "
             + " | ".join(_world_cell(p["worlds"].get(w)) for w in worlds)
             + f" | {'—' if ratio is None else f'{ratio:.2f}'} | {'—' if outside is None else f'{100 * outside:.0f}%'}"
-            + f" | {'—' if kept is None else f'{kept:.2f}'} | {', '.join(p.get('flags', [])) or '—'} |"
+            + f" | {'—' if kept is None else f'{kept:.2f}'}"
+            + (f" | {'—' if snap is None else f'{snap:.1f}'}" if snapped else "")
+            + f" | {', '.join(p.get('flags', [])) or '—'} |"
         )
     lines += [
         "",
@@ -176,6 +180,15 @@ def render_markdown(report: dict[str, Any]) -> str:
         "itself on the true one; a policy that ignores what it sees scores 1); flag `sees differently` below "
         f"{trust.get('decision_flag', 0.8):.2f}: imagination judges it on views it does not act on as on real ones, "
         "so its imagined return says little about its true one.",
+        *(
+            [
+                "- Snap distance: imagined frames were snapped to the nearest frame of the model's data "
+                "(`--snap-to-data`); the mean RMS distance (0–255, at the model's resolution) from each sample to "
+                "the frame shown. Large where the policy takes imagination where the data has no view."
+            ]
+            if snapped
+            else []
+        ),
         "",
     ]
     for key in report["plots"]:
