@@ -45,6 +45,7 @@ def tiny(out) -> DemoConfig:
             final_policy_steps=32,
             deploy="best_real",
             num_envs=4,
+            snap_to_data=True,
             hp=PPOHyperparameters(rollout_steps=8),
             channels=(8, 16, 16),
             hidden=32,
@@ -122,6 +123,13 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     assert report["deploy"]["deployed"] in {"policy_iter_0", "final_policy"}
     assert [c["policy"] for c in report["deploy"]["candidates"]] == ["policy_iter_0", "final_policy"]
     assert "Deployed: **" in (out / "report.md").read_text()
+    # imagination snapped to the loop's data, in the loop, the validation and the video
+    assert "snapped to the nearest frame of the loop's data" in (out / "report.md").read_text()
+    val = json.loads((out / "validate" / "report.json").read_text())
+    assert val["snap_to_data"] and all(
+        p["trust"]["snap_distance"] >= 0 for p in val["policies"].values() if not p["reference"]
+    )
+    assert json.loads((out / "videos" / "imagined_vs_reality" / "config.json").read_text())["snap_to"]
     data = json.loads((out / "loop" / "data" / "dataset.json").read_text())
     worlds = [e.get("meta", {}).get("world") for e in data["episodes"]]
     # 2 real episodes per iteration, 2 more by the final policy, by which the loop chooses the one it deploys

@@ -168,6 +168,16 @@ def _more_twins(scene: dict[str, Any], lead: str, end: str = "") -> str:
     return f"{lead}{len(more)} more {what} (held-out PSNR {psnr} dB) {shared}{end}"
 
 
+def _snap_note(r: dict[str, Any]) -> str:
+    """How imagination's frames were made, where they were snapped to the loop's data."""
+    if not r["config"].get("loop", {}).get("snap_to_data"):
+        return ""
+    return (
+        ", its every frame snapped to the nearest frame of the loop's data (the model decides where a rollout "
+        "goes, the data what it looks like: `--loop.snap-to-data`)"
+    )
+
+
 def demo_report(cfg: Any, out: Path, stages: Any, seconds: float, worlds: dict[str, Any]) -> dict[str, Any]:
     """report.json / report.md at the top of the output, and the summary printed at the end."""
     from envs.reality import FloorMap, floor_agreement, make_room_env
@@ -369,8 +379,8 @@ def _markdown(r: dict[str, Any]) -> str:
     return f"""# worldmodel demo report: reality, twin, imagination
 
 Output: `{r["output"]}` — total {mmss(r["seconds_total"])}. Reality is the true room the capture was filmed in
-(its exact renderer and solids); the twin is the reconstruction; imagination is the world model. Real steps
-used for training: **{r["real_steps"]}**.
+(its exact renderer and solids); the twin is the reconstruction; imagination is the world model{_snap_note(r)}. Real
+steps used for training: **{r["real_steps"]}**.
 
 ## Checks (targets: {json.dumps(r["targets"])})
 A check passes only on intervals: two rates or returns when their intervals separate, the world model when the
