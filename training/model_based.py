@@ -112,8 +112,8 @@ class ModelBasedConfig:
     subtracted from every imagined reward, so the policy gains less where the model is unsure (twice the model
     calls); 0: off."""
     snap_to_data: bool = False
-    """Imagination shows the policy, at every step, the frame of the loop's data nearest to the model's sample
-    (worldmodel.frame_memory): the model decides where a rollout goes, the data what it looks like there."""
+    """Imagination shows the policy, at every step, the frame of the loop's data nearest to the model's sample, by
+    worldmodel.frame_memory: the model decides where a rollout goes, the data what it looks like there."""
     imagined_horizon: int = 15
     """Imagined episodes are cut after this many steps and their value bootstrapped (Dreamer's and DIAMOND's 15)."""
     hp: PPOHyperparameters = field(

@@ -58,8 +58,8 @@ class TrainPolicyConfig:
     denoising_steps: int | None = None
     """Denoising steps per imagined frame (None: the model's default)."""
     snap_to_data: bool = False
-    """Show the policy, at every imagined step, the dataset's frame nearest to the model's sample
-    (worldmodel.frame_memory), as `model-based --snap-to-data` does."""
+    """Show the policy, at every imagined step, the dataset's frame nearest to the model's sample, by
+    worldmodel.frame_memory, as `model-based --snap-to-data` does."""
     hp: PPOHyperparameters = field(default_factory=PPOHyperparameters)
     """PPO hyperparameters (both algorithms)."""
     channels: tuple[int, int, int] = (32, 64, 64)
