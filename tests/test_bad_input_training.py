@@ -354,6 +354,12 @@ def test_render_episode_out_of_range(capsys, inputs, tmp_path):
     refused(capsys, [*args, "--episode", "99", "--out", str(out)], out, "--episode 99")
 
 
+def test_render_snap_to_missing_dataset(capsys, inputs, tmp_path):
+    out = tmp_path / "r"
+    args = ["render", "--kind", "compare", "--model", str(inputs["model"]), "--dataset", str(inputs["data"])]
+    refused(capsys, [*args, "--snap-to", str(tmp_path / "nodata"), "--out", str(out)], out, "nodata")
+
+
 def test_render_zero_width(capsys, inputs, tmp_path):
     out = tmp_path / "r"
     args = ["render", "--kind", "scene", "--scene", str(inputs["scene"]), "--env-kwargs", '{"width": 0}']
