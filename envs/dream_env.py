@@ -256,10 +256,11 @@ class DreamVectorEnv(VectorEnv):
         penalise = self.uncertainty_penalty > 0
         obs, reward, terminated, truncated = self.core.step(actions, spread=penalise)
         info: dict[str, Any] = {}
+        every = np.ones(self.num_envs, bool)  # Gymnasium's vector infos: a value and a mask of the envs that have it
         if self.core.memory is not None:
-            info["snap_distance"] = self.core.snap_distance.copy()
+            info["snap_distance"], info["_snap_distance"] = self.core.snap_distance.copy(), every
         if penalise:
-            info["uncertainty"] = self.core.spread / 255.0
+            info["uncertainty"], info["_uncertainty"] = self.core.spread / 255.0, every
             reward = reward - self.uncertainty_penalty * info["uncertainty"].astype(np.float32)
         if restarting.any():
             self.core.reset_envs(np.flatnonzero(restarting), self.np_random)

@@ -260,5 +260,7 @@ def test_snap_to_data_shows_dataset_frames(setup):
         actions[:, -1] = torch.as_tensor(acts)
         expected, _ = vec.core.model.predict_reward_termination(frames, actions, torch.as_tensor(obs))
         np.testing.assert_allclose(reward[live], expected.numpy()[live], rtol=1e-5, atol=1e-6)
-        assert info["snap_distance"].shape == (3,) and (info["snap_distance"] >= 0).all()
+        assert (
+            info["snap_distance"].shape == (3,) and (info["snap_distance"] >= 0).all() and info["_snap_distance"].all()
+        )
     assert "snap_distance" not in plain.step(np.array([0, 1, 2]))[4]
