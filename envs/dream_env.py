@@ -102,6 +102,8 @@ class DreamCore:
             self.memory = None
             return
         data = dataset if isinstance(dataset, TrajectoryDataset) else TrajectoryDataset(dataset)
+        if not data.episodes:
+            raise UserInputError(f"{data.path}: no episodes to snap imagined frames to; give the model's training data")
         if tuple(data.resolution) != tuple(self.model.config.resolution):
             raise UserInputError(
                 f"{data.path}: frames of {tuple(data.resolution)} cannot stand in for the model's "

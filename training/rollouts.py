@@ -141,7 +141,7 @@ def imagined_episodes(
             e["rewards"].append(float(rew[i]))
             if spread and (spread_episodes is None or i < spread_episodes):
                 e["spread"].append(float(core.spread[i]))
-            if getattr(core, "memory", None) is not None:
+            if core.memory is not None:
                 e["snap"].append(float(core.snap_distance[i]))
             if term[i]:
                 e["terminated"] = e["done"] = True

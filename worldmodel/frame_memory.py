@@ -36,9 +36,9 @@ class FrameMemory:
     """Every frame of a trajectory dataset, searchable by nearest neighbour.
 
     `nearest(frames)` returns the stored frame closest to each query and the RMS distance to it, by comparing
-    every stored key (one matrix product per CHUNK keys: 64 queries against 7,600 keys of 20×20×3 take about
-    14 ms on two cores). Memory: the frames (uint8) and their pooled keys (float32), e.g. 7,600 frames of
-    40×40 take 48 MB."""
+    every stored key (one matrix product per CHUNK keys; in the demo snapping adds about 14 s in all,
+    BENCHMARKS.md). Memory: the frames (uint8) and their pooled keys (float32), e.g. 7,600 frames of 40×40 at
+    factor 2 take 73 MB."""
 
     def __init__(self, frames: np.ndarray, factor: int = 1):
         frames = np.asarray(frames)
