@@ -76,6 +76,33 @@ def test_sources(run_dir, tmp_path):
         find_sources(ViewConfig(run_dir / "missing"))
 
 
+def test_viewer_snaps_where_the_run_did(run_dir, tmp_path):
+    """A run that judged with snapped imagination is viewed snapped (--plain turns it off, --snap-to picks the
+    data): every imagined frame the viewer shows after the context is a frame of that dataset."""
+    from training.view_data import imagine_episode
+
+    run = tmp_path / "snapped"
+    run.mkdir()
+    conf = json.loads((run_dir / "run" / "config.json").read_text())
+    (run / "config.json").write_text(json.dumps({**conf, "snap_to_data": True}))
+    assert find_sources(ViewConfig(run)).snap_to == run_dir / "data"
+    assert find_sources(ViewConfig(run, plain=True)).snap_to is None
+    assert find_sources(ViewConfig(run_dir / "run")).snap_to is None
+    assert find_sources(ViewConfig(run_dir / "run", snap_to=run_dir / "data")).snap_to == run_dir / "data"
+    with pytest.raises(UserInputError, match="--snap-to .*missing: no dataset.json"):
+        find_sources(ViewConfig(run, snap_to=tmp_path / "missing"))
+    cfg = ViewConfig(run, port=_free_port())
+    viewer = Viewer(cfg, find_sources(cfg))
+    try:
+        assert viewer.core is not None and viewer.core.memory is not None
+        ep = viewer.datasets["data"].data.episodes[0]
+        frames = imagine_episode(viewer.core, ep, 0)["frames"][viewer.core.L :]
+        pool = np.concatenate([e.frames for e in TrajectoryDataset(run_dir / "data").episodes])
+        assert len(frames) and all((pool == f).all(axis=(1, 2, 3)).any() for f in frames)
+    finally:
+        viewer.server.stop()
+
+
 def test_splats_for_viewer_covariances():
     g = {
         "means": np.zeros((2, 3), np.float32),

@@ -77,6 +77,12 @@ class ViewConfig:
     floaters a reconstruction leaves around a room would fog the view); 0 draws them all."""
     denoising_steps: int | None = None
     """Denoising steps per imagined frame (None: the model's default)."""
+    snap_to: Path | None = None
+    """Show, at every imagined step, the nearest frame of this dataset (the model's training data, as `render
+    --snap-to`); default: what PATH's run judged with (a demo run's RUN/loop/data when its loop snapped, a
+    validate run's dataset with --snap-to-data), else the model's own frames."""
+    plain: bool = False
+    """Show the model's own imagined frames even where PATH's run snapped them to its data."""
     device: str = "cpu"
     """Torch device of the world model."""
     seed: int = 0
@@ -101,6 +107,7 @@ class Viewer:
         self.url = f"http://{cfg.host}:{self.server.get_port()}"
         self.core: Any = None
         self.core_error = ""
+        self.memory: Any = None
         self.imagined: dict[tuple[str, int], dict[str, np.ndarray]] = {}
         self.pending: set[tuple[str, int]] = set()
         self._draw_scene()
@@ -311,12 +318,23 @@ class Viewer:
                 try:
                     from envs.dream_env import DreamCore
 
-                    self.core = DreamCore(self.src.model, eps.data, 1, 10**6, self.cfg.device, self.cfg.denoising_steps)
+                    core = DreamCore(self.src.model, eps.data, 1, 10**6, self.cfg.device, self.cfg.denoising_steps)
+                    if self.src.snap_to is not None:
+                        core.memory = self._memory(core)
+                    self.core = core
                 except UserInputError as e:
                     self.core_error = str(e)
             episode = min(max(int(episode), 0), len(eps) - 1)
             self._episode_slider(len(eps), episode)
             self._select_episode(episode)
+
+    def _memory(self, core: Any) -> Any:
+        """The frames imagined ones snap to (--snap-to), built on the first model load and shared by every
+        dataset's core."""
+        if self.memory is None:
+            core.snap_to(self.src.snap_to)
+            self.memory = core.memory
+        return self.memory
 
     def _draw_paths(self, eps: Episodes) -> None:
         sc = self.server.scene
@@ -424,7 +442,8 @@ class Viewer:
                     else f"episode shorter than the model's {self.core.L} context frames"
                 )
             elif self.core is not None:
-                notes.append(f"imagined from the episode's first {self.core.L} frames under its actions")
+                snapped = "" if self.core.memory is None else f", snapped to the nearest frames of {self.src.snap_to}"
+                notes.append(f"imagined from the episode's first {self.core.L} frames under its actions{snapped}")
             if eps.note:
                 notes.append(eps.note)
             meta = ep.meta or {}

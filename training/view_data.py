@@ -32,6 +32,8 @@ class ViewSources:
     scene: Path | None = None
     datasets: dict[str, Path] = field(default_factory=dict)
     model: Path | None = None
+    snap_to: Path | None = None
+    """The dataset whose nearest frames stand in for the imagined ones (what the run judged with), or None."""
 
 
 def _scene_path(value: Any) -> Path | None:
@@ -66,6 +68,9 @@ def find_sources(cfg: ViewConfig) -> ViewSources:
                 src.datasets[name] = path / sub
         if (path / "loop" / "world_model" / "model").is_dir():
             src.model = path / "loop" / "world_model" / "model"
+        conf = json.loads((path / "config.json").read_text()) if (path / "config.json").is_file() else {}
+        if conf.get("loop", {}).get("snap_to_data") and "loop" in src.datasets:
+            src.snap_to = src.datasets["loop"]
     elif (path / "config.json").is_file():
         conf = json.loads((path / "config.json").read_text())
         src = ViewSources("run", scene=_scene_path(conf.get("scene")))
@@ -73,6 +78,8 @@ def find_sources(cfg: ViewConfig) -> ViewSources:
             src.datasets[Path(conf["dataset"]).name] = Path(conf["dataset"])
         if conf.get("model") and Path(conf["model"]).is_dir():
             src.model = Path(conf["model"])
+        if conf.get("snap_to_data") and src.datasets:
+            src.snap_to = next(iter(src.datasets.values()))
         if src.scene is None and src.datasets:
             first = next(iter(src.datasets.values()))
             env_kwargs = json.loads((first / "dataset.json").read_text()).get("source", {}).get("env_kwargs", {})
@@ -90,6 +97,12 @@ def find_sources(cfg: ViewConfig) -> ViewSources:
         src.datasets = {Path(cfg.dataset).name: Path(cfg.dataset)}
     if cfg.model is not None:
         src.model = Path(cfg.model)
+    if cfg.snap_to is not None:
+        src.snap_to = Path(cfg.snap_to)
+    if cfg.plain:
+        src.snap_to = None
+    if src.snap_to is not None and not (src.snap_to / "dataset.json").is_file():
+        raise UserInputError(f"--snap-to {src.snap_to}: no dataset.json there; give the model's training data")
     return src
 
 
