@@ -39,7 +39,7 @@ def truth_scene(
     pix = np.stack([xs + 0.5, ys + 0.5, np.ones_like(xs, float)], -1).reshape(-1, 3)
     rays = pix @ np.linalg.inv(K).T
     pts, cols, sizes = [], [], []
-    for c2w in room.camera_path(views, yaw_offset=-1.2):
+    for c2w in room.camera_path(views, yaw_offset=-1.2, swing=0.35, swings=2):
         rgb, depth = room.render(c2w, K, width, height, supersample=1)
         d = depth.reshape(-1)
         ok = np.isfinite(d) & (d > 0)

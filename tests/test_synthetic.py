@@ -104,7 +104,7 @@ def test_camera_path_is_a_smooth_free_loop(room):
     cos = (np.einsum("nij,nij->n", R[nxt], R) - 1) / 2
     angle = np.degrees(np.arccos(np.clip(cos, -1, 1)))
     assert step.max() < 0.15 and step.min() > 0.03
-    assert angle.max() < 8.0
+    assert angle.max() < 15.0  # looking around: at most 150 degrees/s at the video's 10 frames/s
     # The camera looks mostly level (optical axis within 25 degrees of horizontal).
     assert (np.abs(poses[:, 2, 2]) < math.sin(math.radians(25))).all()
 
@@ -202,7 +202,7 @@ def test_pycolmap_registers_example_frames(tmp_path):
     committed video, with camera centres matching the truth after a similarity alignment."""
     pycolmap = pytest.importorskip("pycolmap")
     cap = load_example_capture()
-    keep = list(range(0, 64, 4))
+    keep = list(range(0, 32, 2))
     images = tmp_path / "images"
     images.mkdir()
     video = cv2.VideoCapture(str(cap.video))
