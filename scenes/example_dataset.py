@@ -30,9 +30,10 @@ def write_example_dataset(
 ) -> Path:
     """Render `room` (default: the bundled example) along its camera loop into `out_dir`:
     images/frame_NNNNN.png, transforms.json and sparse_pc.ply (points back-projected from the true
-    depth, coloured by the renders). Returns the transforms.json path."""
+    depth, coloured by the renders). Returns the transforms.json path. The loop swings its heading +-20
+    degrees (the capture's looks around further): the small sets the tests train on need views that overlap."""
     room = room or SyntheticRoom.load()
-    c2w = room.camera_path(num_frames)
+    c2w = room.camera_path(num_frames, swing=0.35, swings=2)
     K = room.intrinsics(width, height)
     rng = np.random.default_rng(seed)
     ys, xs = np.mgrid[0:height, 0:width]

@@ -59,7 +59,7 @@ class DemoConfig:
     reconstruct: ReconstructConfig = field(
         default_factory=lambda: ReconstructConfig(
             input=Path(EXAMPLE) / "capture.mp4",
-            ingest=IngestConfig(num_frames=80, max_size=320, sfm_max_size=320),
+            ingest=IngestConfig(num_frames=120, max_size=320, sfm_max_size=320),
             train=SplatTrainConfig(
                 iterations=2000,
                 max_size=128,
