@@ -117,6 +117,23 @@ def test_load_scene_chooses_the_splat_scene_and_keeps_its_description(scene_dir)
     np.testing.assert_array_equal(scene.bounds_min, meta.bounds_min)
 
 
+def test_mark_cells_matches_the_reference():
+    """The compiled ray marcher marks exactly the cells the all-points-at-once reference marks: rays of every
+    direction and length, some leaving the grid, some starting outside it, some of zero reach."""
+    from scenes.seen_space import _mark_cells, mark_cells_reference
+
+    rng = np.random.default_rng(0)
+    for centre in (np.array([0.3, -0.2]), np.array([-4.2, 0.1])):
+        angle = rng.uniform(0, 2 * np.pi, 500)
+        rays = np.stack([np.cos(angle), np.sin(angle)], 1) * rng.uniform(0.2, 1.5, (500, 1))
+        reach = np.concatenate([rng.uniform(0, 6, 499), [0.0]])
+        fast, ref = np.zeros((80, 70), bool), np.zeros((80, 70), bool)
+        args = (centre, rays, reach, 0.05, np.array([-4.0, -3.5]), 0.1)
+        _mark_cells(fast, *args)
+        mark_cells_reference(ref, *args)
+        assert ref.sum() > 100 and np.array_equal(fast, ref)
+
+
 def test_trace_views_sees_the_room_not_behind_its_walls(scene_dir):
     """Columns the cameras looked across are seen; space behind the walls is not, and collision
     geometry built with the seen mask makes it solid."""
