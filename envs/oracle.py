@@ -16,6 +16,10 @@ class ShortestPathPolicy:
     """Turns toward a waypoint on the geodesic path and moves forward when roughly facing it.
     Works with SceneEnv's default discrete actions (forward, turn left, turn right)."""
 
+    reads_env = True
+    """It plans on the env's map from the body's pose, not from the observation: rollouts step it one env at a
+    time (`training.rollouts.true_episodes`)."""
+
     def __init__(self, env: SceneEnv, tolerance_deg: float = 12.0, lookahead: int = 6):
         if not isinstance(env.task, PointNav) or env.cfg.actions != "discrete":
             raise ValueError("ShortestPathPolicy needs a SceneEnv with task='pointnav' and discrete actions")

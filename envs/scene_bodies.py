@@ -258,12 +258,13 @@ class SceneBodies:
         c2w[:, :3, 3], c2w[:, 3, 3] = self.pos[idx], 1.0
         return c2w
 
-    def observe(self) -> Any:
-        """Observations of all bodies from one render call: RGB uint8 [N,H,W,3], or a dict with depth
-        [N,H,W,1] and state [N,D]; numpy, or torch on the scene's device (`observation_device`)."""
+    def observe(self, idx: np.ndarray | None = None) -> Any:
+        """Observations of bodies `idx` (all by default) from one render call: RGB uint8 [M,H,W,3], or a dict
+        with depth [M,H,W,1] and state [M,D]; numpy, or torch on the scene's device (`observation_device`)."""
         cfg = self.cfg
         k = cfg.supersample
-        rgb, depth = self.scene.render(self.cameras(), self.Ks, k * cfg.width, k * cfg.height, depth=cfg.depth)
+        idx = np.arange(self.n) if idx is None else np.asarray(idx, np.int64)
+        rgb, depth = self.scene.render(self.cameras(idx), self.Ks[idx], k * cfg.width, k * cfg.height, depth=cfg.depth)
         if k > 1:  # each observed pixel is the mean of its k x k rendered ones
             rgb = block_mean(torch.as_tensor(rgb), k)
             depth = block_mean(torch.as_tensor(depth)[..., None], k)[..., 0] if depth is not None else None
@@ -280,9 +281,9 @@ class SceneBodies:
         if cfg.state:
             state = np.concatenate(
                 [
-                    self.pos.astype(np.float32),
-                    np.stack([np.cos(self.heading), np.sin(self.heading)], 1).astype(np.float32),
-                    np.stack([t.state(p, h) for t, p, h in zip(self.tasks, self.pos, self.heading)]),
+                    self.pos[idx].astype(np.float32),
+                    np.stack([np.cos(self.heading[idx]), np.sin(self.heading[idx])], 1).astype(np.float32),
+                    np.stack([self.tasks[j].state(self.pos[j], self.heading[j]) for j in idx]),
                 ],
                 1,
             ).astype(np.float32)

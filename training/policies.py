@@ -11,6 +11,9 @@
 - `deterministic=True` takes the most likely action; False samples it, as in training. Callers in
   this project always pass it explicitly: SB3 defaults to False.
 - `state` is returned unchanged (None): no policy here is recurrent.
+- `reads_env` (an optional attribute, False when absent) marks a policy that acts from its env's state, not
+  from `obs` (the expert): rollouts then run its episodes one env at a time; every other policy is asked
+  for all of a batch's episodes at once (`training.rollouts.true_episodes`).
 
 **The resolver** `resolve_policy(spec, env=...)` turns a name or path into such an object; collect,
 validate, render, model-based and the demo all use it, so every command accepts the same kinds:
@@ -160,6 +163,7 @@ class NoisyPolicy:
         if not 0.0 <= eps <= 1.0:
             raise UserInputError(f"noise {eps}: the fraction of random actions must be in [0, 1]")
         self.base, self.action_space, self.eps = base, action_space, float(eps)
+        self.reads_env = bool(getattr(base, "reads_env", False))
         self.action_space.seed(seed)
         self.rng = np.random.default_rng(seed)
 

@@ -81,10 +81,80 @@ def true_episodes(
     starts: list[Any] | None = None,
     success_return: float | None = None,
 ) -> list[dict[str, Any]]:
-    """`true_episode` for every seed (and start pose, when given)."""
+    """`true_episode` for every seed (and start pose, when given). In a SceneEnv, with a policy that acts on its
+    observations alone, the episodes run side by side (`scene_episodes`): the same bodies, starts and steps,
+    the policy asked once per step for all of them."""
+    from envs.scene_env import SceneEnv
+
+    plain = type(env) is SceneEnv and not (env.cfg.depth or env.cfg.state) and env.cfg.observation_device == "numpy"
+    if plain and not getattr(policy, "reads_env", False) and len(seeds) > 1:
+        return scene_episodes(env, policy, seeds, max_steps, deterministic, starts, success_return)
     return [
         true_episode(env, policy, s, max_steps, deterministic, None if starts is None else starts[i], success_return)
         for i, s in enumerate(seeds)
+    ]
+
+
+def scene_episodes(
+    env: Any,
+    policy: Any,
+    seeds: list[int],
+    max_steps: int,
+    deterministic: bool = False,
+    starts: list[Any] | None = None,
+    success_return: float | None = None,
+) -> list[dict[str, Any]]:
+    """`true_episode` in a SceneEnv for every seed at once: one body per episode in the env's Scene (its
+    config, so each body starts, moves and is rewarded as `env` would from the same seed or start), the policy
+    asked for every episode's action in one batch (ended ones too, so that a policy's per-slot memory stays
+    aligned; their actions are dropped), only the running bodies rendered."""
+    import gymnasium as gym
+
+    from envs.scene_bodies import SceneBodies
+
+    n = len(seeds)
+    bodies = SceneBodies(env.scene, env.cfg, n)
+    rngs = [gym.utils.seeding.np_random(int(s))[0] for s in seeds]
+    start = None if starts is None else np.array([[float(v) for v in p] for p in starts])
+    bodies.reset(np.arange(n), rngs, start)
+    obs = np.array(bodies.observe())
+    poses = [[np.array([*bodies.pos[k, :2], bodies.heading[k]])] for k in range(n)]
+    frames = [[obs[k].copy()] for k in range(n)]
+    actions: list[list[Any]] = [[] for _ in range(n)]
+    rewards: list[list[float]] = [[] for _ in range(n)]
+    infos: list[dict[str, Any]] = [{"collided": False, **bodies.info(k)} for k in range(n)]
+    term, bumps, done = np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, bool)
+    for t in range(max_steps):
+        live = np.flatnonzero(~done)
+        if not len(live):
+            break
+        a = act(policy, obs, deterministic, episode_start=np.full(n, t == 0))
+        r, te, tr, step_info = bodies.step(live, np.asarray(a)[live])
+        seen = np.array(bodies.observe(live))
+        for j, k in enumerate(live):
+            obs[k] = seen[j]
+            frames[k].append(seen[j].copy())
+            actions[k].append(a[k])
+            rewards[k].append(float(r[j]))
+            poses[k].append(np.array([*bodies.pos[k, :2], bodies.heading[k]]))
+            info = {key: (v[j].item() if v.ndim == 1 else v[j]) for key, v in step_info.items()}
+            infos[k] = {"collided": info.pop("collided"), **bodies.info(k), **info}
+            bumps[k] += bool(infos[k]["collided"])
+            term[k], done[k] = bool(te[j]), bool(te[j] or tr[j])
+    return [
+        {
+            "frames": np.stack(frames[k]),
+            "actions": np.stack(actions[k]),
+            "rewards": np.array(rewards[k]),
+            "terminated": bool(term[k]),
+            "success": episode_success(infos[k], bool(term[k]), float(np.sum(rewards[k])), success_return),
+            "success_reported": "success" in infos[k],
+            "start": poses[k][0],
+            "poses": np.stack(poses[k]),
+            "goal": infos[k].get("goal"),
+            "bumps": int(bumps[k]),
+        }
+        for k in range(n)
     ]
 
 
