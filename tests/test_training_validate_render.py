@@ -171,6 +171,30 @@ def test_validate_three_worlds_report(setup, tmp_path):
     assert "Where does imagination lose the ranking" in md and "against itself" in md
 
 
+def test_validate_diagnoses_fewer_episodes(setup, tmp_path):
+    """--diagnose-episodes 2 of 3: the replay and the reward head judge each policy's first two episodes (on a
+    smaller core), ranked against reality's same two; the worlds keep all three."""
+    env, model, data, root = setup
+    cfg = ValidateConfig(
+        model,
+        data,
+        policies=("random", str(root / "run" / "policy")),
+        reality="room:" + str(EXAMPLE_DIR),
+        env_kwargs=json.dumps({"goal": [-2.2, -0.8]}),
+        episodes=3,
+        max_steps=6,
+        diagnose_episodes=2,
+        out=tmp_path / "val",
+    )
+    report = validate(cfg)
+    for r in report["policies"].values():
+        assert all(s["episodes"] == 3 for s in r["worlds"].values())
+        assert all(s["episodes"] == 2 for s in r["diagnosis"].values())
+    assert set(report["diagnosis"]["pairs"]) == {"reward_model", "replay", "imagination"}
+    with pytest.raises(UserInputError, match="--diagnose-episodes 0"):
+        validate(ValidateConfig(model, data, diagnose_episodes=0, out=tmp_path / "bad"))
+
+
 def test_validate_bad_input(setup, tmp_path, capsys):
     from training.cli import main
 

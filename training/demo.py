@@ -184,6 +184,9 @@ def apply_quality(cfg: DemoConfig) -> None:
 SPREAD_EPISODES = 10
 """Validation measures each policy's imagined-future spread on its first 10 imagined episodes: the trust flag
 needs the mean, and second samples for all 30 took about 15 s more of the stage's 3.5 minutes."""
+DIAGNOSE_EPISODES = 10
+"""Validation diagnoses (reward head on reality's frames, reality's actions replayed open loop, decisions kept)
+on each policy's first 10 episodes: the replay of all 30 took about 45 s of the stage's 3.5 minutes."""
 
 
 class _Stages:
@@ -490,6 +493,7 @@ def _validate(
             episodes=cfg.validate_episodes,
             max_steps=cfg.episode_steps,
             spread_episodes=SPREAD_EPISODES,
+            diagnose_episodes=DIAGNOSE_EPISODES,
             snap_to_data=cfg.loop.snap_to_data,
             eval_metrics=wm_eval / "metrics.json",
             out=out,

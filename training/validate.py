@@ -96,6 +96,9 @@ class ValidateConfig:
     model on the true frames, and with their actions replayed open loop in imagination: ranked against the
     truth, these say whether the reward model or the dynamics lose the ranking. And reality's split-half
     ranking agreement, the ceiling any judge can reach at this many episodes."""
+    diagnose_episodes: int | None = None
+    """Diagnose on the first this many of each policy's episodes only (None: all): the open-loop replay costs as
+    much as the imagined episodes themselves, and its ranking is a diagnosis, not a target."""
     coverage_holdout: int | None = None
     """Episodes at the end of the dataset that serve as the in-distribution reference of the coverage
     check (None: the world-model run's own hold-out, read from its config.json beside MODEL, else a tenth)."""
@@ -159,6 +162,8 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
         raise UserInputError(f"--episodes {cfg.episodes} and --max-steps {cfg.max_steps} must be positive")
     if cfg.denoising_steps is not None and cfg.denoising_steps < 1:
         raise UserInputError(f"--denoising-steps {cfg.denoising_steps}: give 1 or more")
+    if cfg.diagnose_episodes is not None and cfg.diagnose_episodes < 1:
+        raise UserInputError(f"--diagnose-episodes {cfg.diagnose_episodes}: give 1 or more (or leave it out: all)")
     if cfg.spread_episodes is not None and cfg.spread_episodes < 1:
         raise UserInputError(f"--spread-episodes {cfg.spread_episodes}: give 1 or more (or leave it out: all)")
     if cfg.coverage_holdout is not None and cfg.coverage_holdout < 1:
@@ -200,6 +205,14 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
             raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: the environment refuses them ({e})") from e
         run.start()  # every world is built: the run is accepted
         core = worlds.core
+        diagnosing = core  # the replay's own core when it diagnoses fewer episodes: a smaller batch per step
+        if cfg.diagnose and cfg.diagnose_episodes is not None and cfg.diagnose_episodes < cfg.episodes:
+            from envs.dream_env import DreamCore
+
+            diagnosing = DreamCore(
+                core.model, core.dataset, cfg.diagnose_episodes, core.max_steps, cfg.device, core.denoising_steps
+            )
+            diagnosing.memory = core.memory
         names = [n for n, env in (("reality", worlds.reality), ("twin", worlds.twin)) if env is not None]
         names.append("imagination")
         coverage = DataCoverage.from_dataset(dataset, _holdout(cfg, len(dataset)))
@@ -248,10 +261,11 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
                     cfg.spread_episodes,
                 )
                 if cfg.diagnose:
-                    core.seed(cfg.seed)
+                    diagnosing.seed(cfg.seed)
+                    diagnosed = contexts[: cfg.diagnose_episodes]
                     diagnosis = {
-                        "reward_model": reward_model_returns(core, contexts),
-                        "replay": replayed_episodes(core, contexts, cfg.max_steps),
+                        "reward_model": reward_model_returns(diagnosing, diagnosed),
+                        "replay": replayed_episodes(diagnosing, diagnosed, cfg.max_steps),
                     }
                 seconds["imagination"] += time.time() - t0
             entry: dict[str, Any] = {"spec": spec, "reference": reference, "worlds": {}}
@@ -269,7 +283,7 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
             if not reference:
                 frames = np.concatenate([e["frames"] for e in episodes[coverage_world]])
                 spread = float(np.nanmean([e["spread"] for e in episodes["imagination"]])) if cfg.spread else None
-                kept = decisions_kept(policy, contexts, diagnosis["replay"], core.L) if cfg.diagnose else None
+                kept = decisions_kept(policy, diagnosed, diagnosis["replay"], core.L) if cfg.diagnose else None
                 trust = {
                     "outside_data": coverage.outside_fraction(frames),
                     "spread": spread,
@@ -318,7 +332,10 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
             spread = _expert_random_spread(results, truth)
             judged = {
                 judge: rank_agreement(
-                    [raw[n][judge] for n in family], [raw[n][truth] for n in family], spread, seed=cfg.seed
+                    [raw[n][judge] for n in family],
+                    [raw[n][truth][: len(raw[n][judge])] for n in family],  # the diagnosed episodes
+                    spread,
+                    seed=cfg.seed,
                 )
                 for judge in ("reward_model", "replay")
             }
