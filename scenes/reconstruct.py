@@ -196,7 +196,7 @@ def check_reconstruct_config(cfg: ReconstructConfig) -> None:
 
     if cfg.method not in METHODS:
         raise UserInputError(f"--method {cfg.method!r} is not available; use one of {', '.join(METHODS)}")
-    check_min_views(cfg.min_views, cfg.dilate)
+    check_collision_options(cfg.min_views, cfg.dilate)
     for name, value in (("--voxel-size", cfg.voxel_size), ("--floor-band", cfg.floor_band)):
         if not np.isfinite(value) or value < 0 or (name == "--voxel-size" and value == 0):
             raise UserInputError(f"{name} {value}: give a finite distance in metres (voxel size above 0)")
@@ -217,7 +217,8 @@ def check_reconstruct_config(cfg: ReconstructConfig) -> None:
         require_nerfstudio()  # before minutes of ingest
 
 
-def check_min_views(min_views: int, dilate: int = 0) -> None:
+def check_collision_options(min_views: int, dilate: int) -> None:
+    """--min-views and --dilate, refused with one line before any work."""
     from wmcore.errors import UserInputError
 
     if min_views < 1:
@@ -326,7 +327,7 @@ def build_occupancy(
     floor_z: float,
     floor_band: float,
     min_views: int,
-    dilate: int = 0,
+    dilate: int,
 ):
     """Collision geometry in metres: voxels holding splats, SfM points and the surfaces the training
     views' rendered depth hits, plus every column fewer than `min_views` of those views looked
@@ -384,7 +385,7 @@ def rebuild_collision(cfg: RebuildCollisionConfig) -> Path:
 
     scene = Path(cfg.scene)
     meta = SceneMeta.read(scene)
-    check_min_views(cfg.min_views, cfg.dilate)
+    check_collision_options(cfg.min_views, cfg.dilate)
     if meta.method != "splats":
         raise UserInputError(
             f"{scene}: a {meta.method} scene; its collision geometry comes from the density field, "

@@ -191,6 +191,7 @@ def test_validate_diagnoses_fewer_episodes(setup, tmp_path):
         assert all(s["episodes"] == 3 for s in r["worlds"].values())
         assert all(s["episodes"] == 2 for s in r["diagnosis"].values())
     assert set(report["diagnosis"]["pairs"]) == {"reward_model", "replay", "imagination"}
+    assert report["diagnosis"]["episodes"] == 2 and "first 2 episodes" in (tmp_path / "val" / "report.md").read_text()
     with pytest.raises(UserInputError, match="--diagnose-episodes 0"):
         validate(ValidateConfig(model, data, diagnose_episodes=0, out=tmp_path / "bad"))
 

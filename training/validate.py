@@ -342,6 +342,7 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
             judged["imagination"] = pairs[f"imagination-{truth}"]  # the closed loop, ranked above already
             diagnosis_report = {
                 "truth": truth,
+                "episodes": min(cfg.episodes, cfg.diagnose_episodes or cfg.episodes),
                 "pairs": judged,
                 "self_agreement": split_half_agreement([raw[n][truth] for n in family], seed=cfg.seed),
             }

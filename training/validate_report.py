@@ -111,6 +111,11 @@ def diagnosis_lines(diagnosis: dict[str, Any] | None) -> list[str]:
         f"The last row is the noise ceiling: two halves of {truth}'s own episodes agree this well, so a judge "
         "cannot be shown to do much better with this family and episode count.",
     ]
+    if diagnosis.get("episodes") is not None:
+        lines.append(
+            f"The reward-model and replay rows judge each policy's first {diagnosis['episodes']} episodes, ranked "
+            f"against {truth}'s same ones (`--diagnose-episodes`); the closed loop and the noise ceiling use all."
+        )
     return lines
 
 
