@@ -65,6 +65,7 @@ class OccupancyGrid:
         max_cavity: float = 2.0,
         seen_xy: np.ndarray | None = None,
         floor_band: float = 0.0,
+        see_through: np.ndarray | None = None,
     ) -> OccupancyGrid:
         """Voxelise `points` [N,3] (metres) with `weights` [N] (opacity; 1 when None).
 
@@ -74,7 +75,9 @@ class OccupancyGrid:
         by up to about (dilate + 1) voxels; voxels whose centre is below
         `floor_z` are solid; enclosed free regions smaller than `max_cavity` cubic metres, other
         than the largest free region, are filled (object interiors). With `seen_xy` [nx, ny] (see
-        `scenes.seen_space`), columns no camera looked across are solid: unknown is not free.
+        `scenes.seen_space`), columns no camera looked across are solid: unknown is not free. With
+        `see_through` [nx, ny, nz] (bool), the points in those voxels are not obstacles: the views saw
+        through them to a surface behind (a floater, a stray depth hit).
 
         Points less than `floor_band` metres above `floor_z` are floor, not obstacles: a reconstructed
         floor is a band of Gaussians and of depth rendered at grazing angles, not a plane, and counted
@@ -104,6 +107,10 @@ class OccupancyGrid:
         mass = np.bincount(flat, weights=w[keep][inside], minlength=int(np.prod(shape))).reshape(shape)
         support = ndimage.uniform_filter(mass, size=3, mode="constant") * 27
         occ = (mass > 0) & (support >= min_weight - 1e-9)
+        if see_through is not None:
+            if tuple(see_through.shape) != tuple(shape):
+                raise ValueError(f"see_through has shape {tuple(see_through.shape)}, the grid is {tuple(shape)}")
+            occ &= ~np.asarray(see_through, bool)
         if dilate > 0 and occ.any():
             occ = ndimage.binary_dilation(occ, np.ones((3, 3, 3), bool), iterations=dilate)
         zc = lo[2] + (np.arange(shape[2]) + 0.5) * voxel_size

@@ -9,6 +9,7 @@ leaves no half-written scene.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -58,6 +59,13 @@ class ReconstructConfig:
     """Collision geometry of splats: grow obstacles by this many voxels. 0 since the example's capture looks
     around: its twins then block 16-17 % of the room's free floor instead of 25-26 %, still with no way into a
     true solid from the navigable floor (1 before, when a sparser capture left gaps in its walls)."""
+    clear_views: int = 3
+    """Collision geometry of splats: a voxel holding obstacle points is cleared when at least this many training
+    views saw through it to a surface behind, and more of them than views whose rays ended in it (a floater, a
+    stray depth hit: what occupancy mapping calls misses outweighing hits). 0 keeps every such voxel. On the
+    bundled example's twins it frees 6-7 points of the room's free floor that they blocked (16-18 % down to
+    10-12 %), with no way into a true solid from the navigable floor (BENCHMARKS.md, *The twin's collision
+    geometry*)."""
     preview_frames: int = 60
     """Frames of the orbit preview video (each is a full render: slow for nerfacto on a CPU)."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
@@ -162,20 +170,8 @@ def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run)
     s = norm.metric_scale
     pts, wts = obstacle_points(params, posed, s)
     lo, hi, floor_z = metric_bounds(pts, posed, norm, cfg.voxel_size)
-    occ = build_occupancy(
-        result.params,
-        posed,
-        s,
-        pts,
-        wts,
-        lo,
-        hi,
-        cfg.voxel_size,
-        floor_z,
-        cfg.floor_band,
-        cfg.min_views,
-        cfg.dilate,
-    )
+    settings = CollisionSettings.of(cfg, cfg.voxel_size)
+    occ = build_occupancy(result.params, posed, s, pts, wts, lo, hi, floor_z, settings)
     occ.save(tmp / "occupancy")
     meta = {
         "splats": "splats.ply",
@@ -184,7 +180,7 @@ def build_splats(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run)
         "bounds_min": tuple(lo.tolist()),
         "bounds_max": tuple(hi.tolist()),
         "num_gaussians": int(len(params["means"])),
-        "collision": collision_settings(cfg.voxel_size, cfg.floor_band, cfg.min_views, cfg.dilate),
+        "collision": settings.to_dict(),
     }
     return meta, result.metrics, result.test_indices, cfg.train.max_size
 
@@ -196,10 +192,7 @@ def check_reconstruct_config(cfg: ReconstructConfig) -> None:
 
     if cfg.method not in METHODS:
         raise UserInputError(f"--method {cfg.method!r} is not available; use one of {', '.join(METHODS)}")
-    check_collision_options(cfg.min_views, cfg.dilate)
-    for name, value in (("--voxel-size", cfg.voxel_size), ("--floor-band", cfg.floor_band)):
-        if not np.isfinite(value) or value < 0 or (name == "--voxel-size" and value == 0):
-            raise UserInputError(f"{name} {value}: give a finite distance in metres (voxel size above 0)")
+    CollisionSettings.of(cfg, cfg.voxel_size).check()
     if cfg.preview_frames < 1:
         raise UserInputError(f"--preview-frames {cfg.preview_frames}: give 1 or more")
     if cfg.device != "cpu" and not cfg.device.startswith("cuda"):
@@ -217,14 +210,38 @@ def check_reconstruct_config(cfg: ReconstructConfig) -> None:
         require_nerfstudio()  # before minutes of ingest
 
 
-def check_collision_options(min_views: int, dilate: int) -> None:
-    """--min-views and --dilate, refused with one line before any work."""
-    from wmcore.errors import UserInputError
+@dataclass(frozen=True)
+class CollisionSettings:
+    """How a splat Scene's collision geometry is built, recorded in scene.json (each option's meaning is in
+    `ReconstructConfig`, whose flags set it; `rebuild-collision` takes the same flags)."""
 
-    if min_views < 1:
-        raise UserInputError(f"--min-views {min_views}: must be at least 1 (views that looked across a cell)")
-    if dilate < 0:
-        raise UserInputError(f"--dilate {dilate}: give 0 or more voxels to grow obstacles by")
+    voxel_size: float
+    floor_band: float
+    min_views: int
+    dilate: int
+    clear_views: int
+
+    @classmethod
+    def of(cls, cfg: ReconstructConfig | RebuildCollisionConfig, voxel_size: float) -> CollisionSettings:
+        """The settings a reconstruct or rebuild-collision run asks for, at `voxel_size` metres."""
+        return cls(voxel_size, cfg.floor_band, cfg.min_views, cfg.dilate, cfg.clear_views)
+
+    def check(self) -> None:
+        """Every value, refused with one line naming its flag before any work."""
+        from wmcore.errors import UserInputError
+
+        for name, value in (("--voxel-size", self.voxel_size), ("--floor-band", self.floor_band)):
+            if not np.isfinite(value) or value < 0 or (name == "--voxel-size" and value == 0):
+                raise UserInputError(f"{name} {value}: give a finite distance in metres (voxel size above 0)")
+        if self.min_views < 1:
+            raise UserInputError(f"--min-views {self.min_views}: must be at least 1 (views that looked across a cell)")
+        if self.dilate < 0:
+            raise UserInputError(f"--dilate {self.dilate}: give 0 or more voxels to grow obstacles by")
+        if self.clear_views < 0:
+            raise UserInputError(f"--clear-views {self.clear_views}: give 0 (clear nothing) or more views")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
 
 
 def obstacle_points(params: dict[str, np.ndarray], posed, metric_scale: float) -> tuple[np.ndarray, np.ndarray]:
@@ -234,11 +251,6 @@ def obstacle_points(params: dict[str, np.ndarray], posed, metric_scale: float) -
     means, weights = visible_points(params)
     pts = np.concatenate([means, posed.points]) * metric_scale
     return pts, np.concatenate([weights, np.ones(len(posed.points))])
-
-
-def collision_settings(voxel_size: float, floor_band: float, min_views: int, dilate: int) -> dict:
-    """The settings a Scene's collision geometry was built with (recorded in scene.json)."""
-    return {"voxel_size": voxel_size, "floor_band": floor_band, "min_views": min_views, "dilate": dilate}
 
 
 def build_nerfacto(cfg: ReconstructConfig, tmp: Path, out: Path, posed, norm, run) -> tuple[dict, dict, list, int]:
@@ -323,35 +335,38 @@ def build_occupancy(
     weights: np.ndarray,
     lo: np.ndarray,
     hi: np.ndarray,
-    voxel_size: float,
     floor_z: float,
-    floor_band: float,
-    min_views: int,
-    dilate: int,
+    settings: CollisionSettings,
 ):
     """Collision geometry in metres: voxels holding splats, SfM points and the surfaces the training
-    views' rendered depth hits, plus every column fewer than `min_views` of those views looked
-    across (unknown space is solid)."""
+    views' rendered depth hits, less those that at least `clear_views` views saw through (more of them than
+    views that ended there), plus every column fewer than `min_views` of those views looked across (unknown
+    space is solid)."""
     from scenes.collision import OccupancyGrid
     from scenes.seen_space import trace_views
 
-    shape = tuple(np.maximum(np.ceil((hi - lo) / voxel_size).astype(np.int64), 1)[:2])
+    voxel_size = settings.voxel_size
+    shape = tuple(np.maximum(np.ceil((hi - lo) / voxel_size).astype(np.int64), 1))
     w0, h0 = int(posed.widths[0]), int(posed.heights[0])
     scale = 48.0 / max(w0, h0)  # coarse renders are enough to trace free space
     w, h = max(1, round(w0 * scale)), max(1, round(h0 * scale))
     Ks = posed.Ks * np.array([[w / w0], [h / h0], [1.0]])[None]
-    views, surface = trace_views(params, posed.cam_to_world, Ks, w, h, metric_scale, lo, voxel_size, shape)
+    seen = trace_views(params, posed.cam_to_world, Ks, w, h, metric_scale, lo, voxel_size, shape)
+    see_through = None
+    if settings.clear_views > 0:
+        see_through = (seen.crossed >= settings.clear_views) & (seen.crossed > seen.ended)
     # A depth hit weighs 0.1: a wall seen from many views adds up; a floater seen in a few does not.
     return OccupancyGrid.build(
-        np.concatenate([points, surface]),
-        np.concatenate([weights, np.full(len(surface), 0.1)]),
+        np.concatenate([points, seen.surface]),
+        np.concatenate([weights, np.full(len(seen.surface), 0.1)]),
         lo,
         hi,
         voxel_size,
         floor_z,
-        seen_xy=views >= min_views,
-        floor_band=floor_band,
-        dilate=dilate,
+        seen_xy=seen.views >= settings.min_views,
+        floor_band=settings.floor_band,
+        dilate=settings.dilate,
+        see_through=see_through,
     )
 
 
@@ -368,13 +383,13 @@ class RebuildCollisionConfig:
     `reconstruct --min-views`)."""
     dilate: int = ReconstructConfig.dilate
     """Voxels obstacles grow by (see `reconstruct --dilate`)."""
+    clear_views: int = ReconstructConfig.clear_views
+    """Views that must have seen through a voxel to clear its obstacle points (see `reconstruct --clear-views`)."""
 
 
 def rebuild_collision(cfg: RebuildCollisionConfig) -> Path:
     """Replace SCENE/occupancy (atomically) and record the settings in scene.json; the splats, poses
     and bounds are the scene's own, so the same settings give the same grid."""
-    import dataclasses
-
     import torch
 
     from scenes.collision import OccupancyGrid
@@ -385,12 +400,13 @@ def rebuild_collision(cfg: RebuildCollisionConfig) -> Path:
 
     scene = Path(cfg.scene)
     meta = SceneMeta.read(scene)
-    check_collision_options(cfg.min_views, cfg.dilate)
     if meta.method != "splats":
         raise UserInputError(
             f"{scene}: a {meta.method} scene; its collision geometry comes from the density field, "
             "so rebuild it with `worldmodel reconstruct --method nerfacto`"
         )
+    settings = CollisionSettings.of(cfg, OccupancyGrid.load(meta.occupancy_path(scene)).voxel_size)
+    settings.check()
     transforms = meta.transforms_path(scene)
     if not transforms.is_file():
         raise UserInputError(
@@ -401,29 +417,12 @@ def rebuild_collision(cfg: RebuildCollisionConfig) -> Path:
     lo, hi = np.asarray(meta.bounds_min, float), np.asarray(meta.bounds_max, float)
     params = read_splat_ply(meta.splat_path(scene))
     posed = read_transforms(transforms)
-    voxel = OccupancyGrid.load(meta.occupancy_path(scene)).voxel_size
     pts, wts = obstacle_points(params, posed, s)
     occ = build_occupancy(
-        {k: torch.as_tensor(v) for k, v in params.items()},
-        posed,
-        s,
-        pts,
-        wts,
-        lo,
-        hi,
-        voxel,
-        floor_z,
-        cfg.floor_band,
-        cfg.min_views,
-        cfg.dilate,
+        {k: torch.as_tensor(v) for k, v in params.items()}, posed, s, pts, wts, lo, hi, floor_z, settings
     )
     occ.save(meta.occupancy_path(scene))
-    settings = collision_settings(voxel, cfg.floor_band, cfg.min_views, cfg.dilate)
-    dataclasses.replace(meta, collision=settings).write(scene)
-    free = float((~occ.occupied).sum()) * voxel**3
-    print(
-        f"Collision geometry of {scene} rebuilt (floor band {cfg.floor_band} m, min views {cfg.min_views}, "
-        f"dilate {cfg.dilate}): "
-        f"{free:.1f} m^3 free"
-    )
+    dataclasses.replace(meta, collision=settings.to_dict()).write(scene)
+    free = float((~occ.occupied).sum()) * settings.voxel_size**3
+    print(f"Collision geometry of {scene} rebuilt ({settings.to_dict()}): {free:.1f} m^3 free")
     return scene

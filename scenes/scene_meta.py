@@ -80,7 +80,7 @@ class SceneMeta:
     registered_images: int | None = None
     dropped_images: list[str] | None = None
     collision: dict[str, Any] | None = None
-    """The settings the collision geometry was built with (voxel_size, floor_band, min_views, dilate)."""
+    """The settings the collision geometry was built with (`scenes.reconstruct.CollisionSettings`)."""
     format: str = FORMAT
     version: int = VERSION
     extra: dict[str, Any] = field(default_factory=dict)

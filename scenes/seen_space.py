@@ -1,5 +1,6 @@
-"""What the training cameras saw: the surfaces their rays meet, and how many of them
-looked across each top-down cell before hitting a surface.
+"""What the training cameras saw: the surfaces their rays meet, how many of them looked across each
+top-down cell before hitting a surface, and, voxel by voxel, how many saw through it and how many
+ended in it.
 
 Splat centres alone sample a surface sparsely where Gaussians are large, which leaves holes in a
 voxelised wall; the depth maps cover every pixel. And where a capture never looked (behind
@@ -7,15 +8,35 @@ walls), nothing is known, so the collision geometry treats it as solid — an ag
 the captured place through a gap in its reconstruction. A wall that few views saw can be missing
 from the reconstruction, and then those views' rays run on through it to a floater behind: the
 cells behind it look seen, by those few views only. Counting the views per cell lets the caller
-ask for agreement (cells seen by fewer than a threshold stay unknown, hence solid)."""
+ask for agreement (cells seen by fewer than a threshold stay unknown, hence solid).
+
+The other way round, a floater or a stray depth hit in the middle of a room is an obstacle that is
+not there; the views whose rays ran on through that voxel to a surface behind it say so. Counting
+the views that saw through each voxel against those whose surface lay in it (the hits and misses of
+occupancy mapping, as in OctoMap) lets the caller clear such voxels."""
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import numpy as np
 import torch
 from numba import njit
 
 from scenes.surface_depth import surface_depths
+
+
+class SeenSpace(NamedTuple):
+    """What `trace_views` returns (counts are of views, each view counted once per cell or voxel)."""
+
+    views: np.ndarray
+    """[nx, ny] int32: views with a ray passing over each top-down cell before its surface."""
+    surface: np.ndarray
+    """[M, 3] metres: where the rays ended (their surface depth)."""
+    crossed: np.ndarray
+    """[nx, ny, nz] uint16: views with a ray passing through each voxel, a voxel short of its surface."""
+    ended: np.ndarray
+    """[nx, ny, nz] uint16: views with a ray ending in each voxel."""
 
 
 def trace_views(
@@ -27,20 +48,24 @@ def trace_views(
     metric_scale: float,
     origin: np.ndarray,
     cell: float,
-    shape: tuple[int, int],
-) -> tuple[np.ndarray, np.ndarray]:
-    """(views [nx, ny] int32 over the grid (`origin`, `cell` in metres): how many cameras had a ray
-    pass over each cell; surface points [M, 3] in metres where the rays ended).
+    shape: tuple[int, int, int],
+) -> SeenSpace:
+    """Trace the training views through the grid (`origin` [3], `cell` and `shape` [nx, ny, nz] in metres).
 
     `cam_to_world` [N,4,4] and the splats are in the normalised frame; `Ks` [N,3,3] are for
     (width, height) renders; distances are turned into metres with `metric_scale`. A ray ends at
     its surface depth (`scenes.surface_depth`: where its transmittance falls to one half); rays
     whose alpha never gets there end nowhere and carve nothing."""
-    views = np.zeros(shape, np.int32)
+    nx, ny, nz = (int(s) for s in shape)
+    views = np.zeros((nx, ny), np.int32)
+    crossed = np.zeros((nx, ny, nz), np.uint16)
+    ended = np.zeros((nx, ny, nz), np.uint16)
+    stamps = (np.zeros((nx, ny), np.int32), np.zeros((nx, ny, nz), np.int32), np.zeros((nx, ny, nz), np.int32))
     surface = []
     ys, xs = np.mgrid[0:height, 0:width]
     pix = np.stack([xs + 0.5, ys + 0.5, np.ones_like(xs, float)], -1).reshape(-1, 3)
     step = cell / 2
+    origin = np.ascontiguousarray(origin, np.float64)
     depths, _ = surface_depths(params, cam_to_world, Ks, width, height)
     for i in range(len(cam_to_world)):
         depth = depths[i].reshape(-1) * metric_scale
@@ -48,57 +73,87 @@ def trace_views(
         if not ok.any():
             continue
         rays = (pix[ok] @ np.linalg.inv(Ks[i]).T) @ cam_to_world[i, :3, :3].T  # z-depth 1 → world offset
-        reach = np.maximum(depth[ok] - cell, 0.0)  # stop short of the surface
         centre = cam_to_world[i, :3, 3] * metric_scale
         surface.append(centre[None] + rays * depth[ok, None])
-        seen = np.zeros(shape, bool)
-        _mark_cells(seen, centre[:2].copy(), np.ascontiguousarray(rays[:, :2]), reach, step, origin[:2].copy(), cell)
-        views += seen
-    return views, np.concatenate(surface) if surface else np.zeros((0, 3))
+        _mark_view(
+            views, crossed, ended, *stamps, i + 1, centre, np.ascontiguousarray(rays), depth[ok], step, origin, cell
+        )
+    return SeenSpace(views, np.concatenate(surface) if surface else np.zeros((0, 3)), crossed, ended)
 
 
-def mark_cells_reference(
+def mark_view_reference(
     seen: np.ndarray,
+    crossed: np.ndarray,
+    ended: np.ndarray,
     centre: np.ndarray,
     rays: np.ndarray,
-    reach: np.ndarray,
+    depth: np.ndarray,
     step: float,
     origin: np.ndarray,
     cell: float,
 ) -> None:
-    """Set `seen` [nx,ny] True under every point t = 0, step, 2 step, ... (clamped to `reach` [R]) of the rays
-    centre + t rays [R,2] (top-down, metres): every point at once, obviously correct and memory-hungry; the tests
-    compare `_mark_cells` with it."""
+    """One view's rays centre + t rays [R,3] (metres, t in z-depth), each ending at `depth` [R]: set `seen`
+    [nx,ny] True under every point t = 0, step, 2 step, ... clamped to a voxel short of the surface
+    (depth - cell), `crossed` [nx,ny,nz] True in the voxels of those points, and `ended` True in the voxel of
+    the surface point. Every point at once: obviously correct and memory-hungry; the tests compare
+    `_mark_view` with it."""
+    reach = np.maximum(depth - cell, 0.0)
     n = int(np.ceil(reach.max() / step)) + 1
-    t = np.minimum(np.arange(n)[None, :] * step, reach[:, None])  # [R, n] metres of z-depth
-    pts = centre[None, None, :] + rays[:, None, :] * t[..., None]
-    ij = np.floor((pts.reshape(-1, 2) - origin) / cell).astype(np.int64)
-    inside = (ij[:, 0] >= 0) & (ij[:, 1] >= 0) & (ij[:, 0] < seen.shape[0]) & (ij[:, 1] < seen.shape[1])
-    seen[ij[inside, 0], ij[inside, 1]] = True
+    t = np.minimum(np.arange(n)[None, :] * step, reach[:, None])  # [R, n]
+    pts = (centre[None, None, :] + rays[:, None, :] * t[..., None]).reshape(-1, 3)
+    ijk = np.floor((pts - origin) / cell).astype(np.int64)
+    inside = np.all(ijk[:, :2] >= 0, 1) & (ijk[:, 0] < seen.shape[0]) & (ijk[:, 1] < seen.shape[1])
+    seen[ijk[inside, 0], ijk[inside, 1]] = True
+    inside &= (ijk[:, 2] >= 0) & (ijk[:, 2] < crossed.shape[2])
+    crossed[ijk[inside, 0], ijk[inside, 1], ijk[inside, 2]] = True
+    end = np.floor((centre + rays * depth[:, None] - origin) / cell).astype(np.int64)
+    inside = np.all((end >= 0) & (end < np.array(ended.shape)), 1)
+    ended[end[inside, 0], end[inside, 1], end[inside, 2]] = True
 
 
 @njit(cache=True)
-def _mark_cells(
-    seen: np.ndarray,
+def _mark_view(
+    views: np.ndarray,
+    crossed: np.ndarray,
+    ended: np.ndarray,
+    seen_stamp: np.ndarray,
+    crossed_stamp: np.ndarray,
+    ended_stamp: np.ndarray,
+    view: int,
     centre: np.ndarray,
     rays: np.ndarray,
-    reach: np.ndarray,
+    depth: np.ndarray,
     step: float,
     origin: np.ndarray,
     cell: float,
 ) -> None:  # pragma: no cover - compiled
-    """`mark_cells_reference`, one ray and one point at a time (the same arithmetic, so the same cells), each ray
-    stopping at its own reach, with no point array: a reconstruction's work after splat training takes 16-18 s
-    with the example's 120 views, as numpy took with 80 (benchmarks/log/2026-12-07-looking-around-capture.md)."""
-    nx, ny = seen.shape
+    """`mark_view_reference` one ray and one point at a time (the same arithmetic, so the same cells), adding one
+    to `views`, `crossed` and `ended` where this view (numbered `view` > 0) marks a cell or voxel for the first
+    time: the stamps remember which view counted last, so no array is cleared between views. A reconstruction's
+    work after splat training took 16-18 s with the example's 120 views in 2D
+    (benchmarks/log/2026-12-07-looking-around-capture.md)."""
+    nx, ny, nz = crossed.shape
     for r in range(rays.shape[0]):
+        reach = max(depth[r] - cell, 0.0)
         k = 0
         while True:
-            t = min(k * step, reach[r])
+            t = min(k * step, reach)
             i = int(np.floor((centre[0] + rays[r, 0] * t - origin[0]) / cell))
             j = int(np.floor((centre[1] + rays[r, 1] * t - origin[1]) / cell))
             if i >= 0 and j >= 0 and i < nx and j < ny:
-                seen[i, j] = True
-            if k * step >= reach[r]:
+                if seen_stamp[i, j] != view:
+                    seen_stamp[i, j] = view
+                    views[i, j] += 1
+                m = int(np.floor((centre[2] + rays[r, 2] * t - origin[2]) / cell))
+                if m >= 0 and m < nz and crossed_stamp[i, j, m] != view:
+                    crossed_stamp[i, j, m] = view
+                    crossed[i, j, m] += 1
+            if k * step >= reach:
                 break
             k += 1
+        i = int(np.floor((centre[0] + rays[r, 0] * depth[r] - origin[0]) / cell))
+        j = int(np.floor((centre[1] + rays[r, 1] * depth[r] - origin[1]) / cell))
+        m = int(np.floor((centre[2] + rays[r, 2] * depth[r] - origin[2]) / cell))
+        if i >= 0 and j >= 0 and m >= 0 and i < nx and j < ny and m < nz and ended_stamp[i, j, m] != view:
+            ended_stamp[i, j, m] = view
+            ended[i, j, m] += 1

@@ -71,7 +71,7 @@ def test_reconstruct_writes_a_complete_scene(capture, tmp_path):
     rgb, depth = scene.render(c2w, K, 64, 64)
     assert rgb.shape == (1, 64, 64, 3) and depth.shape == (1, 64, 64)
     assert float(rgb.std()) > 0.01  # it shows something
-    assert meta["collision"] == {"voxel_size": 0.1, "floor_band": 0.3, "min_views": 3, "dilate": 0}
+    assert meta["collision"] == {"voxel_size": 0.1, "floor_band": 0.3, "min_views": 3, "dilate": 0, "clear_views": 3}
 
     # Rebuilding the collision geometry with the same settings gives the same grid; asking for more
     # views than the capture has leaves nothing known to be free.
@@ -92,6 +92,12 @@ def test_reconstruct_writes_a_complete_scene(capture, tmp_path):
     assert json.loads((out / "scene.json").read_text())["collision"]["dilate"] == 1
     with pytest.raises(UserInputError, match="--dilate -1"):
         rebuild_collision(RebuildCollisionConfig(out, dilate=-1))
+    # clearing what the views saw through frees at least as much as keeping it, and is recorded
+    rebuild_collision(RebuildCollisionConfig(out, clear_views=0))
+    assert (~OccupancyGrid.load(out / "occupancy").occupied).sum() <= free0
+    assert json.loads((out / "scene.json").read_text())["collision"]["clear_views"] == 0
+    with pytest.raises(UserInputError, match="--clear-views -1"):
+        rebuild_collision(RebuildCollisionConfig(out, clear_views=-1))
     with pytest.raises(UserInputError, match="not a Scene directory"):
         rebuild_collision(RebuildCollisionConfig(tmp_path))
     (tmp_path / "scene.json").write_text('{"format": "worldmodel-scene"}')

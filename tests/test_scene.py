@@ -117,21 +117,27 @@ def test_load_scene_chooses_the_splat_scene_and_keeps_its_description(scene_dir)
     np.testing.assert_array_equal(scene.bounds_min, meta.bounds_min)
 
 
-def test_mark_cells_matches_the_reference():
-    """The compiled ray marcher marks exactly the cells the all-points-at-once reference marks: rays of every
-    direction and length, some leaving the grid, some starting outside it, some of zero reach."""
-    from scenes.seen_space import _mark_cells, mark_cells_reference
+def test_mark_view_matches_the_reference():
+    """The compiled ray marcher marks exactly the cells and voxels the all-points-at-once reference marks: rays
+    of every direction and length, some leaving the grid, some starting outside it, some of zero reach; and it
+    counts each view once per cell, however many of its rays cross it."""
+    from scenes.seen_space import _mark_view, mark_view_reference
 
     rng = np.random.default_rng(0)
-    for centre in (np.array([0.3, -0.2]), np.array([-4.2, 0.1])):
-        angle = rng.uniform(0, 2 * np.pi, 500)
-        rays = np.stack([np.cos(angle), np.sin(angle)], 1) * rng.uniform(0.2, 1.5, (500, 1))
-        reach = np.concatenate([rng.uniform(0, 6, 499), [0.0]])
-        fast, ref = np.zeros((80, 70), bool), np.zeros((80, 70), bool)
-        args = (centre, rays, reach, 0.05, np.array([-4.0, -3.5]), 0.1)
-        _mark_cells(fast, *args)
-        mark_cells_reference(ref, *args)
-        assert ref.sum() > 100 and np.array_equal(fast, ref)
+    shape = (80, 70, 30)
+    for centre in (np.array([0.3, -0.2, 1.4]), np.array([-4.2, 0.1, 0.5])):
+        d = rng.normal(size=(500, 3))
+        rays = d / np.linalg.norm(d, axis=1, keepdims=True) * rng.uniform(0.2, 1.5, (500, 1))
+        depth = np.concatenate([rng.uniform(0, 6, 499), [0.0]])
+        args = (centre, rays, depth, 0.05, np.array([-4.0, -3.5, -0.1]), 0.1)
+        ref = np.zeros(shape[:2], bool), np.zeros(shape, bool), np.zeros(shape, bool)
+        mark_view_reference(*ref, *args)
+        counts = np.zeros(shape[:2], np.int32), np.zeros(shape, np.uint16), np.zeros(shape, np.uint16)
+        stamps = np.zeros(shape[:2], np.int32), np.zeros(shape, np.int32), np.zeros(shape, np.int32)
+        for view in (1, 2):  # the same rays twice, as two views: every marked cell counted twice
+            _mark_view(*counts, *stamps, view, centre, rays, depth, *args[3:])
+        for r, c in zip(ref, counts):
+            assert r.sum() > 100 and np.array_equal(c > 0, r) and set(np.unique(c)) == {0, 2}
 
 
 def test_trace_views_sees_the_room_not_behind_its_walls(scene_dir):
@@ -149,18 +155,9 @@ def test_trace_views_sees_the_room_not_behind_its_walls(scene_dir):
     K = SyntheticRoom.intrinsics(32, 24, 70.0)
     lo, hi, cell = np.array([-4.0, -3.5, -0.1]), np.array([4.0, 3.5, 3.1]), 0.1
     shape = (80, 70)
-    views, surface = trace_views(
-        params,
-        c2w,
-        np.repeat(K[None], 12, 0),
-        32,
-        24,
-        1.0,
-        lo,
-        cell,
-        shape,
-    )
-    assert views.dtype == np.int32 and views.max() <= 12
+    seen3 = trace_views(params, c2w, np.repeat(K[None], 12, 0), 32, 24, 1.0, lo, cell, (80, 70, 32))
+    views, surface = seen3.views, seen3.surface
+    assert views.dtype == np.int32 and views.max() <= 12 and seen3.crossed.max() <= 12
     seen = views >= 1
     xs = lo[0] + (np.arange(shape[0]) + 0.5) * cell
     ys = lo[1] + (np.arange(shape[1]) + 0.5) * cell
@@ -223,7 +220,8 @@ def test_min_views_keeps_space_behind_a_missing_wall_solid(scene_dir):
     K = SyntheticRoom.intrinsics(32, 24, 70.0)
     lo, hi, cell = np.array([-4.0, -3.5, -0.1]), np.array([4.0, 3.5, 3.1]), 0.1
     shape = (80, 70)
-    views, surface = trace_views(params, c2w, np.repeat(K[None], len(c2w), 0), 32, 24, 1.0, lo, cell, shape)
+    seen3 = trace_views(params, c2w, np.repeat(K[None], len(c2w), 0), 32, 24, 1.0, lo, cell, (*shape, 32))
+    views, surface = seen3.views, seen3.surface
     xs = lo[0] + (np.arange(shape[0]) + 0.5) * cell
     ys = lo[1] + (np.arange(shape[1]) + 0.5) * cell
     behind = (xs[:, None] < -3.1) & (xs[:, None] > -3.45) & (np.abs(ys)[None, :] < 0.3)
@@ -236,3 +234,56 @@ def test_min_views_keeps_space_behind_a_missing_wall_solid(scene_dir):
     assert one.is_free(probes).any()  # a body could walk out through the lost wall
     assert not three.is_free(probes).any()
     assert three.is_free(room_probes).all()
+
+
+def test_clearing_frees_a_faint_floater_and_keeps_the_walls(scene_dir):
+    """A sheet of faint Gaussians hanging in the room (opaque enough to count as obstacle points, too faint to
+    stop a ray): the views saw through it to the walls, so clearing the voxels more views crossed than ended in
+    frees it, and nothing is cleared deeper in a true solid than the voxel layer at its surface."""
+    import torch
+
+    from scenes.collision import OccupancyGrid
+    from scenes.ply import read_splat_ply
+    from scenes.scene import visible_points
+    from scenes.seen_space import trace_views
+
+    splats = read_splat_ply(scene_dir / "splats.ply")
+    gy, gz = np.meshgrid(np.linspace(-0.2, 0.2, 5), np.linspace(0.9, 1.3, 5))
+    n = gy.size
+    sheet = {  # 0.4 x 0.4 m, 1.5 m in front of the cameras, each Gaussian 2 cm and 32 % opaque
+        "means": np.stack([np.full(n, 1.0), gy.ravel(), gz.ravel()], 1),
+        "quats": np.tile([1.0, 0.0, 0.0, 0.0], (n, 1)),
+        "scales": np.full((n, 3), np.log(0.02)),
+        "opacities": np.full(n, np.log(0.32 / 0.68)),
+    }
+    params = {
+        k: np.concatenate([v, sheet[k].astype(v.dtype) if k in sheet else np.repeat(v[:1], n, 0)])
+        for k, v in splats.items()
+    }
+    eyes = [np.array([-0.5, y, z]) for y in (-0.3, 0.0, 0.3) for z in (1.2, 1.4)]
+    c2w = np.stack([look_at(e, np.array([3.0, 0.0, 1.1])) for e in eyes])  # through the sheet to the wall
+    K = SyntheticRoom.intrinsics(32, 24, 70.0)
+    lo, hi, cell = np.array([-4.0, -3.5, -0.1]), np.array([4.0, 3.5, 3.1]), 0.1
+    seen = trace_views(
+        {k: torch.as_tensor(v) for k, v in params.items()},
+        c2w,
+        np.repeat(K[None], 6, 0),
+        32,
+        24,
+        1.0,
+        lo,
+        cell,
+        (80, 70, 32),
+    )
+    pts, w = visible_points(params)
+    assert (w[-n:] > 0.3).all()  # the sheet's Gaussians are obstacle points
+    through = (seen.crossed >= 3) & (seen.crossed > seen.ended)
+    kept = OccupancyGrid.build(pts, w, lo, hi, cell, 0.0, seen_xy=seen.views >= 1)
+    cleared = OccupancyGrid.build(pts, w, lo, hi, cell, 0.0, seen_xy=seen.views >= 1, see_through=through)
+    probes = sheet["means"]
+    assert kept.is_free(probes).mean() < 0.2  # the failure: a wall of nothing in the room
+    assert cleared.is_free(probes).mean() > 0.9
+    room = SyntheticRoom.default()
+    idx = np.argwhere(kept.occupied & ~cleared.occupied)
+    centres = lo + (idx + 0.5) * cell
+    assert len(idx) > 0 and room.clearance(centres).min() > -cell  # nothing cleared past a true surface's first voxel
