@@ -65,7 +65,8 @@ class ReconstructConfig:
     stray depth hit: what occupancy mapping calls misses outweighing hits). 0 keeps every such voxel. On the
     bundled example's twins it frees 6-7 points of the room's free floor that they blocked (16-18 % down to
     10-12 %), with no way into a true solid from the navigable floor (BENCHMARKS.md, *The twin's collision
-    geometry*)."""
+    geometry*). The cost: an obstacle thinner than a voxel that the 48-pixel tracing renders miss (a pole a few
+    centimetres across) is seen through too, and cleared; 0 keeps it (as far as the splats hold it)."""
     preview_frames: int = 60
     """Frames of the orbit preview video (each is a full render: slow for nerfacto on a CPU)."""
     ingest: IngestConfig = field(default_factory=IngestConfig)
