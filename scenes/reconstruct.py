@@ -57,8 +57,9 @@ class ReconstructConfig:
     gaps on the bundled example (BENCHMARKS.md, *SceneEnv*)."""
     dilate: int = 0
     """Collision geometry of splats: grow obstacles by this many voxels. 0 since the example's capture looks
-    around: its twins then block 16-17 % of the room's free floor instead of 25-26 %, still with no way into a
-    true solid from the navigable floor (1 before, when a sparser capture left gaps in its walls)."""
+    around: its twins then blocked 16-17 % of the room's free floor instead of 25-26 % (before --clear-views), still
+    with no way into a true solid from the navigable floor (1 before, when a sparser capture left gaps in its
+    walls)."""
     clear_views: int = 3
     """Collision geometry of splats: a voxel holding obstacle points is cleared when at least this many training
     views saw through it to a surface behind, and more of them than views whose rays ended in it (a floater, a

@@ -129,9 +129,10 @@ def _mark_view(
 ) -> None:  # pragma: no cover - compiled
     """`mark_view_reference` one ray and one point at a time (the same arithmetic, so the same cells), adding one
     to `views`, `crossed` and `ended` where this view (numbered `view` > 0) marks a cell or voxel for the first
-    time: the stamps remember which view counted last, so no array is cleared between views. A reconstruction's
-    work after splat training took 16-18 s with the example's 120 views in 2D
-    (benchmarks/log/2026-12-07-looking-around-capture.md)."""
+    time: the stamps remember which view counted last, so no array is cleared between views. Building the collision
+    geometry of a 120-view twin of the example takes 15-19 s, the surface depths most of it; these counts added
+    0.6-0.8 s in one comparison and nothing shown in another (benchmarks/collision_build_time.py; BENCHMARKS.md,
+    *The twin's collision geometry*)."""
     nx, ny, nz = crossed.shape
     for r in range(rays.shape[0]):
         reach = max(depth[r] - cell, 0.0)
