@@ -32,9 +32,10 @@ from scenes.reconstruct import ReconstructConfig
 from scenes.strategy import DefaultStrategy
 from scenes.train_splats import SplatTrainConfig
 from training.actor_critic import PPOHyperparameters
-from training.demo_family import EXAMPLE, build_family, clone_policy, measure_deployment
+from training.demo_family import EXAMPLE, build_family, clone_policy, clone_transfer, measure_deployment
 from training.model_based import ModelBasedConfig
 from wmcore.errors import UserInputError, flags_under, require_at_least
+from wmcore.side_process import SideProcess
 from worldmodel.config import WorldModelConfig
 
 LOG = logging.getLogger("worldmodel.demo")
@@ -190,15 +191,16 @@ on each policy's first 10 episodes: the replay of all 30 took about 45 s of the 
 
 
 class _Stages:
-    """Runs stages in order, reusing finished ones under --resume, and times each."""
+    """Runs stages in order, reusing finished ones under --resume, and times each; `beside` starts a stage in
+    the side process (`wmcore.side_process`) and `wait` collects it, so it overlaps the stages run between."""
 
-    def __init__(self, resume: bool):
-        self.resume, self.seconds, self.reused = resume, {}, []
+    def __init__(self, resume: bool, side: SideProcess):
+        self.resume, self.side, self.seconds, self.reused = resume, side, {}, []
+        self.overlapped: list[str] = []
+        self._pending: dict[str, Any] = {}
 
     def run(self, name: str, done: Path, fn: Any) -> Any:
-        if self.resume and done.exists():
-            LOG.info("%s: reusing %s", name, done)
-            self.reused.append(name)
+        if self._reuse(name, done):
             return done
         LOG.info("==== %s", name)
         t0 = time.time()
@@ -206,6 +208,32 @@ class _Stages:
         self.seconds[name] = round(time.time() - t0, 1)
         LOG.info("%s: %.1f s", name, self.seconds[name])
         return out
+
+    def beside(self, name: str, done: Path, fn: Any, *args: Any) -> None:
+        """Start fn(*args) in the side process (fn module-level, args picklable); its log goes to the side
+        process's file."""
+        if self._reuse(name, done):
+            return
+        LOG.info("==== %s (beside the next stages; its log: %s)", name, self.side.log)
+        self._pending[name] = self.side.submit(fn, *args)
+
+    def wait(self, name: str, done: Path) -> Any:
+        """The result of a stage started `beside` (its done path if it was reused)."""
+        future = self._pending.pop(name, None)
+        if future is None:
+            return done
+        out, seconds = future.result()
+        self.seconds[name] = round(seconds, 1)
+        self.overlapped.append(name)
+        LOG.info("%s: %.1f s (beside the main line)", name, seconds)
+        return out
+
+    def _reuse(self, name: str, done: Path) -> bool:
+        if self.resume and done.exists():
+            LOG.info("%s: reusing %s", name, done)
+            self.reused.append(name)
+            return True
+        return False
 
 
 def world_options(cfg: DemoConfig) -> dict[str, Any]:
@@ -306,15 +334,23 @@ def demo(cfg: DemoConfig) -> Path:
 
 def _demo(cfg: DemoConfig, out: Path) -> Path:
     """The stages of `demo`, inside its started run directory."""
+    print(f"Demo output: {out.resolve()}", flush=True)
+    with SideProcess(out / "side_stages.log") as side:
+        stages = _Stages(cfg.resume, side)
+        return _stages(cfg, out, stages)
+
+
+def _stages(cfg: DemoConfig, out: Path, stages: _Stages) -> Path:
+    """The demo's stages in order; the twins after the first and the twin-transfer check run beside."""
     from training.demo_report import demo_report
 
-    print(f"Demo output: {out.resolve()}", flush=True)
     t_start = time.time()
-    stages = _Stages(cfg.resume)
-
     scenes = twin_scenes(out, cfg.twins)
-    for k, scene in enumerate(scenes):
-        stages.run(_twin_stage("reconstruct", k), scene / "scene.json", lambda s=scene, k=k: _reconstruct(cfg, s, k))
+    for k, scene in enumerate(scenes[1:], start=1):
+        stages.beside(_twin_stage("reconstruct", k), scene / "scene.json", _reconstruct, cfg, scene, k)
+    stages.run("reconstruct", scenes[0] / "scene.json", lambda: _reconstruct(cfg, scenes[0], 0))
+    for k, scene in enumerate(scenes[1:], start=1):
+        stages.wait(_twin_stage("reconstruct", k), scene / "scene.json")
     scene = scenes[0]
     common = world_options(cfg)
     twins = [{**common, "goal": twin_goal(s, cfg.goal_in_room, {**common, "device": cfg.device})} for s in scenes]
@@ -326,6 +362,10 @@ def _demo(cfg: DemoConfig, out: Path) -> Path:
     clone = family / "clone"
     stages.run("clone", clone / "policy" / "policy.json", lambda: clone_policy(cfg, scenes, twins, data, clone))
     bc = clone / "policy"
+    dep = out / "deployment"
+    transfer = dep / "twin_transfer.json"
+    if cfg.transfer_episodes and not cfg.twin_ppo_steps:  # the clone is the twin-trained policy: known now
+        stages.beside("twin_transfer", transfer, clone_transfer, cfg, worlds, scene, str(bc), transfer)
     loop = out / "loop"
     stages.run("model_based_loop", loop / "summary.json", lambda: _loop(cfg, worlds["reality"], data, loop, bc))
     model, loop_data = loop / "world_model" / "model", loop / "data"
@@ -338,7 +378,8 @@ def _demo(cfg: DemoConfig, out: Path) -> Path:
     stages.run(
         "validate", val / "report.json", lambda: _validate(cfg, model, loop_data, scene, worlds, family, wm_eval, val)
     )
-    dep = out / "deployment"
+    if cfg.transfer_episodes and not cfg.twin_ppo_steps:
+        stages.wait("twin_transfer", transfer)
     stages.run("deployment", dep / "deployment.json", lambda: measure_deployment(cfg, worlds, scene, family, val, dep))
     videos = out / "videos"
     stages.run("videos", videos / "imagined_vs_reality" / "video.mp4", lambda: _videos(cfg, worlds, loop, held, videos))
