@@ -73,9 +73,14 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
         "evaluate_world_model",
         "family",
         "validate",
+        "twin_transfer",
         "deployment",
         "videos",
     ]
+    # the second twin and the clone's transfer check ran in the side process, their logs in its file
+    assert report["stages_beside"] == ["reconstruct_2", "twin_transfer"]
+    side_log = (out / "side_stages.log").read_text()
+    assert str(out / "scene_2") in side_log and "(beside)" in (out / "report.md").read_text()
     c = report["checks"]
     floor = report["scene"]["floor"]  # the twin's collision geometry against the room's
     assert all(0 <= floor[k] <= 1 for k in ("blocked_in_twin", "free_in_twin_only", "iou")) and floor["iou"] > 0
@@ -101,6 +106,7 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     # the twin-transfer check rests on the clone's paired episodes in reality and the twin from the same starts
     paired = json.loads((out / "deployment" / "deployment.json").read_text())["twin_transfer"]
     assert paired["policy"] == "clone" and paired["episodes"] == 4
+    assert paired == json.loads((out / "deployment" / "twin_transfer.json").read_text())  # measured beside the loop
     assert paired["reality"]["episodes"] == paired["twin"]["episodes"] == 4
     diff = np.subtract(*(np.asarray(paired[w]["successes"], float) for w in ("reality", "twin")))
     assert paired["reality_minus_twin"] == pytest.approx(diff.mean())

@@ -169,6 +169,15 @@ def test_validate_three_worlds_report(setup, tmp_path):
     md = (out / "report.md").read_text()
     assert "Spearman" in md and "pair_imagination_reality.png" in md and "| expert |" in md
     assert "Where does imagination lose the ranking" in md and "against itself" in md
+    # reality's and the twin's episodes ran in the side process; all in this one, every figure is the same
+    assert (out / "side.log").is_file()
+    cfg.beside, cfg.out = False, tmp_path / "alone"
+    alone = validate(cfg)
+    assert not (tmp_path / "alone" / "side.log").exists()
+    for name, r in report["policies"].items():
+        for world, s in r["worlds"].items():
+            assert alone["policies"][name]["worlds"][world]["returns"] == s["returns"], (name, world)
+    assert alone["pairs"] == report["pairs"]
 
 
 def test_validate_diagnoses_fewer_episodes(setup, tmp_path):

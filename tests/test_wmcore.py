@@ -165,3 +165,21 @@ def test_run_metrics_also_go_to_tensorboard(tmp_path):
     assert {"loss", "steps_per_second", "clone/reality_return"} <= tags and "clone/flag" not in tags
     assert [(e.step, e.value) for e in acc.Scalars("loss")] == [(1, 0.5), (2, 0.25)]
     assert [(e.step, e.value) for e in acc.Scalars("clone/reality_return")] == [(0, 3.0), (1, 4.0)]
+
+
+def test_side_process_runs_work_in_a_spawned_worker_and_reports_its_errors(tmp_path):
+    """What the side process runs comes back with its duration; its output goes to the log file, not the
+    console; an error there is raised where the result is asked for; nothing is spawned until work is given."""
+    import os
+
+    from wmcore.side_process import SideProcess
+
+    log = tmp_path / "side.log"
+    with SideProcess(log) as side:
+        assert side._pool is None
+        pid, seconds = side.submit(os.getpid).result()
+        assert pid != os.getpid() and seconds >= 0
+        side.submit(print, "from the side").result()
+        with pytest.raises(ValueError, match="invalid literal"):
+            side.submit(int, "not a number").result()
+    assert "from the side" in log.read_text()

@@ -45,11 +45,11 @@ class SideProcess:
 
     def __init__(self, log: str | Path):
         self.log = Path(log)
-        self.log.parent.mkdir(parents=True, exist_ok=True)
         self._pool: ProcessPoolExecutor | None = None
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         if self._pool is None:  # started on first use: a run that needs no side work spawns nothing
+            self.log.parent.mkdir(parents=True, exist_ok=True)
             self._pool = ProcessPoolExecutor(
                 1,
                 mp_context=multiprocessing.get_context("spawn"),
