@@ -103,6 +103,7 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     dep = json.loads((out / "deployment" / "deployment.json").read_text())["policies"]
     assert pol["episodes"] == 5 and pol["success"] == dep["imagination-trained"]["success"]
     assert {n.split(",")[0] for n in dep} == {"imagination-trained", "random", "PPO in reality"}
+    assert json.loads((out / "family" / "ppo_reality" / "summary.json").read_text())["world"] == "reality"
     # the twin-transfer check rests on the clone's paired episodes in reality and the twin from the same starts
     paired = json.loads((out / "deployment" / "deployment.json").read_text())["twin_transfer"]
     assert paired["policy"] == "clone" and paired["episodes"] == 4

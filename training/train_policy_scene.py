@@ -216,10 +216,12 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
         checkpoints = Checkpoints(out, cfg.checkpoint_every, width, evaluate, meta)
         max_seconds = None if cfg.max_minutes is None else 60 * cfg.max_minutes
         summary = train_sb3_ppo(cfg, env, run, out / "policy", source, checkpoints, max_seconds)
-        summary.update(algorithm="sb3-ppo", world="twin", scene=str(cfg.scene))
+        world = "reality" if str(cfg.scene).startswith("room:") else "twin"  # room:DIR is a capture's true room
+        summary.update(algorithm="sb3-ppo", world=world, scene=str(cfg.scene))
         write_json(out / "summary.json", summary)
         LOG.info(
-            "sb3-ppo in the twin: %d steps, %.1f steps/s, mean return %.3f; policy in %s",
+            "sb3-ppo in the %s: %d steps, %.1f steps/s, mean return %.3f; policy in %s",
+            world,
             summary["steps"],
             summary["steps_per_second"],
             summary["mean_return"],
