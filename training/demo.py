@@ -364,7 +364,8 @@ def _stages(cfg: DemoConfig, out: Path, stages: _Stages) -> Path:
     bc = clone / "policy"
     dep = out / "deployment"
     transfer = dep / "twin_transfer.json"
-    if cfg.transfer_episodes and not cfg.twin_ppo_steps:  # the clone is the twin-trained policy: known now
+    early_transfer = cfg.transfer_episodes and not cfg.twin_ppo_steps  # the clone is the twin-trained policy
+    if early_transfer:
         stages.beside("twin_transfer", transfer, clone_transfer, cfg, worlds, scene, str(bc), transfer)
     loop = out / "loop"
     stages.run("model_based_loop", loop / "summary.json", lambda: _loop(cfg, worlds["reality"], data, loop, bc))
@@ -378,7 +379,7 @@ def _stages(cfg: DemoConfig, out: Path, stages: _Stages) -> Path:
     stages.run(
         "validate", val / "report.json", lambda: _validate(cfg, model, loop_data, scene, worlds, family, wm_eval, val)
     )
-    if cfg.transfer_episodes and not cfg.twin_ppo_steps:
+    if early_transfer:
         stages.wait("twin_transfer", transfer)
     stages.run("deployment", dep / "deployment.json", lambda: measure_deployment(cfg, worlds, scene, family, val, dep))
     videos = out / "videos"
