@@ -107,7 +107,8 @@ def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     # the twin-transfer check rests on the clone's paired episodes in reality and the twin from the same starts
     paired = json.loads((out / "deployment" / "deployment.json").read_text())["twin_transfer"]
     assert paired["policy"] == "clone" and paired["episodes"] == 4
-    assert paired == json.loads((out / "deployment" / "twin_transfer.json").read_text())  # measured beside the loop
+    beside = json.loads((out / "deployment" / "twin_transfer.json").read_text())  # measured beside the loop
+    assert paired == beside and len(beside["policy_digest"]) == 64  # and for the clone's weights it measured
     assert paired["reality"]["episodes"] == paired["twin"]["episodes"] == 4
     diff = np.subtract(*(np.asarray(paired[w]["successes"], float) for w in ("reality", "twin")))
     assert paired["reality_minus_twin"] == pytest.approx(diff.mean())

@@ -123,7 +123,12 @@ def measure_deployment(
     if cfg.transfer_episodes and name is not None:
         done = out / "twin_transfer.json"  # measured beside the loop (`clone_transfer`) when it is the clone's
         earlier = json.loads(done.read_text()) if done.is_file() else None
-        if earlier is not None and earlier["policy"] == name and earlier["episodes"] == cfg.transfer_episodes:
+        if (
+            earlier is not None
+            and earlier["policy"] == name
+            and earlier["episodes"] == cfg.transfer_episodes
+            and earlier.get("policy_digest") == _digest(policies[name])
+        ):
             report["twin_transfer"] = earlier
         else:
             report["twin_transfer"] = paired_transfer(cfg, worlds, scene, name, policies[name])
@@ -139,8 +144,17 @@ def clone_transfer(cfg: DemoConfig, worlds: dict[str, Any], scene: Path, spec: s
     from wmcore.atomic import write_json
 
     out.parent.mkdir(parents=True, exist_ok=True)
-    write_json(out, paired_transfer(cfg, worlds, scene, "clone", spec))
+    write_json(out, {**paired_transfer(cfg, worlds, scene, "clone", spec), "policy_digest": _digest(spec)})
     return out
+
+
+def _digest(spec: str) -> str | None:
+    """SHA-256 of a saved policy's weights (None for a spec that names no saved policy): the transfer measured
+    beside the loop is used only for the weights it measured (a resumed run may have trained the clone again)."""
+    import hashlib
+
+    weights = Path(spec) / "policy.safetensors"
+    return hashlib.sha256(weights.read_bytes()).hexdigest() if weights.is_file() else None
 
 
 def paired_transfer(cfg: DemoConfig, worlds: dict[str, Any], scene: Path, name: str, spec: str) -> dict[str, Any]:

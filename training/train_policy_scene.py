@@ -220,8 +220,8 @@ def train_policy_scene(cfg: TrainPolicySceneConfig) -> Path:
         summary.update(algorithm="sb3-ppo", world=world, scene=str(cfg.scene))
         write_json(out / "summary.json", summary)
         LOG.info(
-            "sb3-ppo in the %s: %d steps, %.1f steps/s, mean return %.3f; policy in %s",
-            world,
+            "sb3-ppo in %s: %d steps, %.1f steps/s, mean return %.3f; policy in %s",
+            "reality" if world == "reality" else "the twin",
             summary["steps"],
             summary["steps_per_second"],
             summary["mean_return"],
