@@ -178,7 +178,10 @@ def test_train_dataset_json_bad_episode_entry(capsys, inputs, tmp_path):
     refused(capsys, ["train-world-model", str(data), "--out", str(out)], out, "dataset.json", "steps")
 
 
-@pytest.mark.parametrize("flag, value", [("--batch-size", "0"), ("--steps", "0"), ("--steps", "-5")])
+@pytest.mark.parametrize(
+    "flag, value",
+    [("--batch-size", "0"), ("--steps", "0"), ("--steps", "-5"), ("--processes", "0"), ("--processes", "3")],
+)
 def test_train_non_positive_counts(capsys, inputs, tmp_path, flag, value):
     out = tmp_path / "run"
     refused(capsys, ["train-world-model", str(inputs["data"]), "--out", str(out), flag, value], out, flag)
@@ -276,6 +279,19 @@ def test_model_based_world_model_init_of_another_size(capsys, inputs, tmp_path):
     out = tmp_path / "mb"
     args = ["model-based", "room:assets/example_room", "--out", str(out), "--world-model-init", str(inputs["model"])]
     refused(capsys, args, out, "--world-model-init", "(64, 64)")  # reality at the default 64 x 64, the model 40
+
+
+def test_model_based_world_model_processes_that_do_not_split_the_batch(capsys, tmp_path):
+    out = tmp_path / "mb"
+    args = ["model-based", "room:assets/example_room", "--out", str(out), "--world-model-processes", "3"]
+    refused(capsys, args, out, "--world-model-processes 3", "--world-model-batch-size 16")
+
+
+def test_train_world_model_rank_error_is_one_line(capsys, inputs, tmp_path):
+    """Bad input found inside a spawned rank (the --init weights are read there) still ends with one line."""
+    out = tmp_path / "wm"
+    args = ["train-world-model", str(inputs["data"]), "--out", str(out), "--init", str(inputs["data"])]
+    refused(capsys, [*args, "--processes", "2"], out, "--init", "not a saved world model")
 
 
 def test_model_based_init_policy_not_a_policy(capsys, inputs, tmp_path):

@@ -166,7 +166,7 @@ def test_resume_after_sigkill_matches_an_uninterrupted_run(data, tmp_path):
             torch.testing.assert_close(a[k], b[k], rtol=1e-5, atol=1e-6, msg=f"{name}:{k}")
 
 
-def test_two_cpu_processes_with_torchrun_gloo(data, tmp_path):
+def test_two_cpu_processes_torchrun_and_spawned(data, tmp_path):
     """Data parallel on two CPU processes (accelerate's MULTI_CPU, gloo); `accelerate launch --cpu` alone
     starts one process, so torchrun starts the two."""
     torchrun = Path(sys.executable).with_name("torchrun")
@@ -191,6 +191,18 @@ def test_two_cpu_processes_with_torchrun_gloo(data, tmp_path):
     rows = [json.loads(line) for line in (tmp_path / "ddp" / "metrics.jsonl").read_text().splitlines()]
     assert rows[0]["processes"] == 2 and rows[-1]["event"] == "end" and rows[-1]["step"] == 3
     assert (tmp_path / "ddp" / "model" / "model.safetensors").is_file()
+
+    # --processes 2 spawns the same two ranks from inside this process, each on half of every batch of 8:
+    # the same training as torchrun's two of 4, weight for weight
+    spawned = tiny_cfg(data, tmp_path / "spawned", steps=3, checkpoint_every=3, batch_size=8, processes=2)
+    train_world_model(spawned)
+    rows = [json.loads(line) for line in (tmp_path / "spawned" / "metrics.jsonl").read_text().splitlines()]
+    assert rows[0]["processes"] == 2 and rows[-1]["event"] == "end"
+    a = load_tensors(tmp_path / "ddp" / "model" / "model.safetensors")
+    b = load_tensors(tmp_path / "spawned" / "model" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=0, msg=k)
 
 
 def test_evaluate_writes_metrics_plot_and_video(data, tmp_path):

@@ -72,6 +72,10 @@ class ModelBasedConfig:
     """World-model optimisation steps added in every later iteration."""
     world_model_batch_size: int = 16
     """Segments per world-model step."""
+    world_model_processes: int | None = None
+    """Data-parallel CPU processes that train the world model, the batch split among them (train-world-model
+    --processes); None: `default_processes`, 2 on the 2-core CPU, where they train the same steps about twice as
+    fast as one process (BENCHMARKS.md, *World model*); 1 on a GPU."""
     world_model_lr: float = 1e-3
     """Peak learning rate of the world model."""
     world_model: WorldModelConfig = field(
@@ -185,13 +189,14 @@ def choose_deployed(candidates: list[tuple[str, float | None, float]], episodes:
 
 
 def _world_model_config(cfg: ModelBasedConfig, data: Path, steps: int, recent: int) -> Any:
-    from training.train_world_model import TrainWorldModelConfig
+    from training.train_world_model import TrainWorldModelConfig, default_processes
 
     return TrainWorldModelConfig(
         data,
         out=cfg.out / "world_model",
         steps=steps,
         batch_size=cfg.world_model_batch_size,
+        processes=cfg.world_model_processes or default_processes(cfg.world_model_batch_size),
         lr=cfg.world_model_lr,
         warmup_steps=min(100, cfg.world_model_first_steps // 10),
         init=cfg.world_model_init,
@@ -258,6 +263,12 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
         raise UserInputError(
             "--iterations, --real-episodes, --world-model-first-steps, --policy-steps, --num-envs and "
             "--policy-frames must be positive"
+        )
+    n = cfg.world_model_processes
+    if n is not None and (n < 1 or cfg.world_model_batch_size % n):
+        raise UserInputError(
+            f"--world-model-processes {n}: give a divisor of --world-model-batch-size "
+            f"{cfg.world_model_batch_size}, or leave it unset"
         )
     kwargs = parse_env_kwargs(cfg.env_kwargs)
     if cfg.init_data is not None and not (Path(cfg.init_data) / "dataset.json").is_file():
@@ -330,8 +341,10 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
             t_collect = time.time() - t0
             real_eps = len(writer.index["episodes"]) - free_episodes
             steps = cfg.world_model_first_steps + it * cfg.world_model_steps
-            model_dir = train_world_model(_world_model_config(cfg, data, steps, real_eps if free_episodes else 0))
+            wm_cfg = _world_model_config(cfg, data, steps, real_eps if free_episodes else 0)
+            model_dir = train_world_model(wm_cfg)
             t_model = time.time() - t0 - t_collect
+            LOG.info("world model: trained to step %d in %.1f s (%d processes)", steps, t_model, wm_cfg.processes)
             dream = DreamVectorEnv(
                 model_dir,
                 data,

@@ -21,6 +21,7 @@ import tyro
 
 from training.world_model_checkpoints import load_checkpoint, load_initial_weights, save_checkpoint, starting_config
 from wmcore.errors import UserInputError, require_at_least
+from wmcore.local_ranks import inside_launched_job, run_ranks, usable_cores
 from wmcore.rundir import RunDir, open_run
 from worldmodel.config import WorldModelConfig
 from worldmodel.reward_refit import RewardRefitConfig
@@ -40,7 +41,7 @@ class TrainWorldModelConfig:
     steps: int = 2000
     """Optimiser steps to train for."""
     batch_size: int = 8
-    """Segments per micro-batch per process."""
+    """Segments per micro-batch: split among --processes; per process under `accelerate launch`."""
     grad_accum: int = 1
     """Micro-batches accumulated per optimiser step."""
     lr: float = 3e-4
@@ -112,7 +113,12 @@ class TrainWorldModelConfig:
     max_minutes: float | None = None
     """Stop (with a checkpoint and a saved model) after this wall-clock time; None: run all steps."""
     threads: int | None = None
-    """torch CPU threads per process (None: torch's default)."""
+    """torch CPU threads per process (None: torch's default; with --processes, the usable cores shared out)."""
+    processes: int = 1
+    """Data-parallel CPU processes to spawn (wmcore.local_ranks), each on batch_size / processes segments of
+    every batch: the same steps on batches of the same size, about twice as fast with 2 on the 2-core CPU, where
+    one process keeps about one core busy (BENCHMARKS.md, *World model*). 1: this process alone, on the GPU
+    when there is one. Leave it 1 under `accelerate launch`, which starts the processes itself."""
     compile: bool = False
     """Run the denoiser UNet through torch.compile: the first step waits for compilation, and on a CPU
     the later steps gain little, as the convolutions' backward dominates there (BENCHMARKS.md, *Speed*)."""
@@ -168,6 +174,23 @@ def check_train_config(cfg: TrainWorldModelConfig) -> None:
         raise UserInputError(f"--text-encoder {cfg.text_encoder}: no such folder; give a local text-model folder")
     if not (Path(cfg.dataset) / "dataset.json").is_file():
         raise UserInputError(f"{cfg.dataset}: no dataset.json found; record a dataset with `worldmodel collect`")
+    require_at_least(("--processes", cfg.processes, 1))
+    if cfg.batch_size % cfg.processes:
+        raise UserInputError(
+            f"--batch-size {cfg.batch_size} does not split among --processes {cfg.processes}: give a multiple"
+        )
+    if cfg.processes > 1 and inside_launched_job():
+        raise UserInputError(f"--processes {cfg.processes} under a launcher (WORLD_SIZE is set): leave it 1")
+
+
+def default_processes(batch_size: int) -> int:
+    """--processes for callers that leave it to the machine: 1 when a GPU trains; on a CPU the most processes,
+    one per usable core at most, that share the batch evenly with at least 4 segments each (2 on the 2-core CPU
+    with the loop's 16)."""
+    if torch.cuda.is_available():
+        return 1
+    most = max(1, min(usable_cores(), batch_size // 4))
+    return max(n for n in range(1, most + 1) if batch_size % n == 0)
 
 
 def own_context(
@@ -225,15 +248,23 @@ def _seed(*parts: int) -> int:
 # ------------------------------------------------------------------ training
 def train_world_model(cfg: TrainWorldModelConfig) -> Path:
     """Train (or resume) and return the directory of the saved EMA model."""
+    check_train_config(cfg)
+    if cfg.processes > 1:
+        run_ranks(_train_process, (cfg,), cfg.processes, cfg.threads)
+        return cfg.out / "model"
+    return _train_process(cfg)
+
+
+def _train_process(cfg: TrainWorldModelConfig) -> Path:
+    """One process's training: alone, or one rank of a launched or spawned job."""
     from accelerate import Accelerator
 
-    check_train_config(cfg)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    # cpu=True without a GPU: accelerate then runs torchrun/mpirun processes as MULTI_CPU (gloo)
+    # cpu=True (no GPU, or --processes): accelerate then runs launched or spawned ranks as MULTI_CPU (gloo)
     # data parallel.
     accelerator = Accelerator(
-        cpu=not torch.cuda.is_available(),
+        cpu=cfg.processes > 1 or not torch.cuda.is_available(),
         mixed_precision=cfg.mixed_precision,
         gradient_accumulation_steps=cfg.grad_accum,
         log_with="tensorboard",
@@ -344,6 +375,7 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
         accelerator.wait_for_everyone()
 
     model.train()
+    batch = cfg.batch_size // cfg.processes  # this process's share of every batch
     t0, last_t, last_step = time.time(), time.time(), start
     bar = tqdm(range(start, cfg.steps), initial=start, total=cfg.steps, desc="train", disable=not main)
     done = start
@@ -353,12 +385,12 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
         for micro in range(cfg.grad_accum):
             rng = np.random.default_rng(_seed(cfg.seed, step, micro, rank))
             gen = torch.Generator().manual_seed(_seed(cfg.seed, step, micro, rank, 1))
-            b = sampler.batch(sampler.sample_indices(cfg.batch_size, rng, cfg.recent_fraction, cfg.recent_episodes))
+            b = sampler.batch(sampler.sample_indices(batch, rng, cfg.recent_fraction, cfg.recent_episodes))
             texts = sampler.texts(b["episode"]) if text is not None else None
             frames, actions = b["frames"], b["actions"]
             still = still_steps(frames)  # from the real frames, before any context frame is the model's own
             if cfg.self_context > 0:
-                own = round(cfg.self_context * cfg.batch_size) if step >= cfg.self_context_start else 0
+                own = round(cfg.self_context * batch) if step >= cfg.self_context_start else 0
                 frames, actions = own_context(model, frames, actions, own, gen, texts)
             dev = accelerator.device
             with accelerator.accumulate(ddp_model):
