@@ -349,6 +349,10 @@ def test_validate_zero_episodes(capsys, inputs, tmp_path):
 def test_validate_unknown_policy(capsys, inputs, tmp_path):
     out = tmp_path / "v"
     refused(capsys, _validate(inputs, out, "--policies", str(tmp_path / "no_policy")), out, "no_policy")
+    # the last of several is found before the first one's episodes, in the side process or not
+    for beside in ("--beside", "--no-beside"):
+        args = _validate(inputs, out, beside, "--policies", "random", "sticky", "noisy:0.5:nope")
+        refused(capsys, args, out, "nope")
 
 
 def test_validate_bad_eval_metrics(capsys, inputs, tmp_path):

@@ -62,6 +62,9 @@ def test_pretrained_weights_start_train_world_model(tmp_path):
     assert json.loads((tuned / "config.json").read_text())["block_out_channels"] == [8, 16, 16]
     with pytest.raises(UserInputError, match="not a saved world model"):
         train_world_model(TrainWorldModelConfig(tmp_path / "pre" / "data", out=tmp_path / "x", init=tmp_path))
+    with pytest.raises(UserInputError, match="--processes 3"):  # refused before any room is recorded
+        pretrain_world_model(PretrainWorldModelConfig(out=tmp_path / "y", batch_size=16, processes=3))
+    assert not (tmp_path / "y").exists()
 
 
 def test_the_demo_starts_from_the_shipped_rooms_model():

@@ -246,7 +246,9 @@ def validate(cfg: ValidateConfig) -> dict[str, Any]:
             raise
         except (TypeError, ValueError) as e:  # an env refusing its options
             raise UserInputError(f"--env-kwargs {cfg.env_kwargs}: the environment refuses them ({e})") from e
-        run.start()  # every world is built: the run is accepted
+        for spec in cfg.policies:  # each found now, not at its turn minutes in (saved policies are small)
+            resolve_policy(spec, worlds.reality or worlds.twin, seed=cfg.seed, device=cfg.device)
+        run.start()  # every world is built and every policy found: the run is accepted
         # the side process steps every policy through reality and the twin in turn, ahead of imagination here
         ahead = [side.submit(true_worlds, cfg, i, spec) for i, spec in enumerate(cfg.policies)] if cfg.beside else None
         core = worlds.core
