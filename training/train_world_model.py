@@ -405,6 +405,7 @@ def _train(cfg: TrainWorldModelConfig, accelerator: Any, run: RunDir | None) -> 
                     termination_weight=term_weight,
                     motion_per_sample=cfg.motion_per_sample,
                     still=still.to(dev),
+                    across_ranks=accelerator.num_processes > 1,  # the motion weights' norm: the whole batch's
                 )
                 accelerator.backward(loss)
                 if accelerator.sync_gradients:

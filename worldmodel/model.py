@@ -235,6 +235,7 @@ class WorldModel(nn.Module):
         generator: torch.Generator | None = None,
         motion_weight: float = 0.0,
         motion_per_sample: bool = False,
+        across_ranks: bool = False,
     ) -> torch.Tensor:
         """EDM denoising loss for frames uint8 [B,L+1,H,W,3] and actions [B,L,...].
 
@@ -244,6 +245,8 @@ class WorldModel(nn.Module):
         over the batch, so transitions where little moves weigh less than those where much does;
         `motion_per_sample` normalises them within each transition instead, so every transition counts
         the same (a body blocked by a wall, whose view does not change, as much as one that moves).
+        `across_ranks`: this batch is one equal share of a data-parallel batch (torch.distributed initialised), and
+        the weights are normalised over the whole of it, so the ranks' averaged gradients are the whole batch's.
         With `config.warp` the flow net's photometric error (its warped last frame against the target) is
         added: the flow is fitted by it alone, the denoiser reads the warped frame detached."""
         c = self.config
@@ -282,7 +285,12 @@ class WorldModel(nn.Module):
         weight = 1.0 + motion_weight * changed.float()
         if motion_per_sample:
             return (err * weight / weight.mean((1, 2, 3), keepdim=True)).mean() + flow_loss
-        return (err * weight).mean() / weight.mean() + flow_loss
+        norm = weight.mean()
+        if across_ranks:
+            norm = norm.detach().clone()
+            torch.distributed.all_reduce(norm)
+            norm = norm / torch.distributed.get_world_size()
+        return (err * weight).mean() / norm + flow_loss
 
     def reward_loss(
         self,
@@ -324,13 +332,16 @@ class WorldModel(nn.Module):
         termination_weight: float = 1.0,
         motion_per_sample: bool = False,
         still: torch.Tensor | None = None,
+        across_ranks: bool = False,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Training losses (total, diffusion, the heads': reward/termination and still) for one batch of L+1 frames.
 
         `still` [B] says which steps truly were still (default: `still_steps(frames)`; pass the real frames'
         when the context holds the model's own predictions). Every loss goes through forward so
-        DistributedDataParallel sees every parameter used."""
-        diffusion = self.diffusion_loss(frames, actions, texts, generator, motion_weight, motion_per_sample)
+        DistributedDataParallel sees every parameter used; `across_ranks` as in `diffusion_loss`."""
+        diffusion = self.diffusion_loss(
+            frames, actions, texts, generator, motion_weight, motion_per_sample, across_ranks
+        )
         heads = self.reward_loss(frames, actions, rewards, terminated, termination_weight)
         if self.still_model is not None:
             heads = heads + self.still_loss(frames, actions, still_steps(frames) if still is None else still)
