@@ -252,6 +252,45 @@ def test_motion_weights_per_sample_count_every_transition_the_same():
     assert loss(frames, actions, motion_weight=25.0) != pytest.approx(plain, rel=1e-3)
 
 
+def _half_of_a_batch() -> None:
+    """One of two data-parallel ranks (wmcore.local_ranks) with its half of a batch of 4, whose first half holds
+    a still transition and whose second moves throughout. Normalised across ranks, its motion-weighted loss is
+    its half's loss normalised alone times (its half's mean weight / the whole batch's): the whole batch's norm,
+    so the ranks' averaged gradients are the whole batch's."""
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group("gloo")
+    model = tiny()
+    g = torch.Generator().manual_seed(1)
+    frames = torch.randint(0, 256, (4, model.config.context + 1, 16, 16, 3), dtype=torch.uint8, generator=g)
+    actions = torch.randint(0, 3, (4, model.config.context), generator=g)
+    frames[0, -1] = frames[0, -2]  # still
+    frames[1:, -1] = frames[1:, -2] + 128  # moving
+
+    def mean_weight(f):
+        x = model._unit(f)
+        return float((1 + 25.0 * ((x[:, -1] - x[:, -2]).abs().amax(1) > 0.04).float()).mean())
+
+    mine = slice(2 * dist.get_rank(), 2 * dist.get_rank() + 2)
+    f, a = frames[mine], actions[mine]
+
+    def loss(**kw):
+        return model.diffusion_loss(f, a, generator=torch.Generator().manual_seed(0), motion_weight=25.0, **kw).item()
+
+    alone, shared = loss(), loss(across_ranks=True)
+    expected = alone * mean_weight(f) / mean_weight(frames)
+    assert abs(shared - expected) <= 1e-5 * abs(expected), (dist.get_rank(), shared, expected)
+    assert abs(shared - alone) > 1e-3 * abs(alone)  # the halves differ in motion: the norm matters
+    dist.destroy_process_group()
+
+
+def test_motion_weights_normalised_over_the_whole_data_parallel_batch():
+    from wmcore.local_ranks import run_ranks
+
+    run_ranks(_half_of_a_batch, (), 2, threads=1)  # an assertion failing in a rank raises here
+
+
 def test_still_head_learns_which_steps_are_still_and_copies_the_last_frame_exactly():
     """Segments where action 0 leaves the frame unchanged (a blocked push) and the others change it: the still head,
     trained on them alone, predicts still for action 0, and a still step's sample is the last frame, bit for bit."""
