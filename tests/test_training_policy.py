@@ -172,8 +172,7 @@ def test_actor_critic_learns_the_rewarded_action(setup, tmp_path):
 
 def test_model_based_loop_counts_real_steps_and_keeps_learning(setup, tmp_path):
     """Reality is the true room; the loop starts from free data, collects real episodes with its policy,
-    resumes the world model (in two processes) and keeps training the same policy (one that sees its last two
-    views)."""
+    resumes the world model and keeps training the same policy (one that sees its last two views)."""
     from scenes.synthetic import EXAMPLE_DIR
     from training.model_based import ModelBasedConfig, model_based
     from worldmodel.dataset import TrajectoryDataset
@@ -191,7 +190,6 @@ def test_model_based_loop_counts_real_steps_and_keeps_learning(setup, tmp_path):
         hp=PPOHyperparameters(rollout_steps=4, epochs=1, minibatches=2),
         deploy="best_real",
         policy_frames=2,
-        world_model_processes=2,  # trained by two spawned ranks, resumed by two more each iteration
         **tiny_model_based_loop(),
     )
     result = model_based(cfg)
@@ -205,7 +203,11 @@ def test_model_based_loop_counts_real_steps_and_keeps_learning(setup, tmp_path):
     # The world model kept training across iterations (resumed to 2 + 2 steps), and the policy acts on 20x20 views.
     log = (tmp_path / "mb" / "world_model" / "log.txt").read_text()
     assert "resumed" in log and "done at step 4" in log
-    assert "world model: trained to step 4" in (tmp_path / "mb" / "log.txt").read_text()
+    assert "world model: trained to step 4 in" in (tmp_path / "mb" / "log.txt").read_text()
+    # its world-model phases in as many processes as asked (spawned ranks: the trainer's own tests run them)
+    from training.model_based import _world_model_config
+
+    assert _world_model_config(dataclasses.replace(cfg, world_model_processes=2), data, 4, 0).processes == 2
     assert json.loads((tmp_path / "mb" / "world_model" / "model" / "config.json").read_text())["downsample"] == 2
     policy = load_policy(tmp_path / "mb" / "policy")
     assert policy.config.input_size == RES // 2 and policy.config.frames == 2  # it sees its last two views
