@@ -38,6 +38,8 @@ def inside_launched_job() -> bool:
 
 
 def _free_port() -> int:
+    """A port free now (the OS's pick); another program could take it before rank 0 binds it, a rare race that
+    ends in a clear gloo error rather than a wrong result."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
