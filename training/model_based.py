@@ -252,7 +252,7 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
     from envs.dream_env import DreamVectorEnv
     from training.actor_critic import ActorCritic, ActorCriticNetConfig, train_actor_critic
     from training.policies import resolve_policy
-    from training.train_world_model import train_world_model
+    from training.train_world_model import check_processes, train_world_model
     from training.world_model_checkpoints import check_init
     from training.worlds import make_real_env
     from worldmodel.action_space import ActionSpace
@@ -264,11 +264,9 @@ def model_based(cfg: ModelBasedConfig) -> dict[str, Any]:
             "--iterations, --real-episodes, --world-model-first-steps, --policy-steps, --num-envs and "
             "--policy-frames must be positive"
         )
-    n = cfg.world_model_processes
-    if n is not None and (n < 1 or cfg.world_model_batch_size % n):
-        raise UserInputError(
-            f"--world-model-processes {n}: give a divisor of --world-model-batch-size "
-            f"{cfg.world_model_batch_size}, or leave it unset"
+    if cfg.world_model_processes is not None:
+        check_processes(
+            cfg.world_model_batch_size, cfg.world_model_processes, "--world-model-batch-size", "--world-model-processes"
         )
     kwargs = parse_env_kwargs(cfg.env_kwargs)
     if cfg.init_data is not None and not (Path(cfg.init_data) / "dataset.json").is_file():

@@ -100,7 +100,7 @@ def record_rooms(cfg: PretrainWorldModelConfig, data: Path) -> int:
 
 def pretrain_world_model(cfg: PretrainWorldModelConfig) -> Path:
     """Record the rooms, train the model; returns the saved model's directory (OUT/world_model/model)."""
-    from training.train_world_model import TrainWorldModelConfig, train_world_model
+    from training.train_world_model import TrainWorldModelConfig, check_processes, train_world_model
     from wmcore.atomic import write_json
 
     require_at_least(
@@ -108,10 +108,8 @@ def pretrain_world_model(cfg: PretrainWorldModelConfig) -> Path:
         ("--episodes-per-room", cfg.episodes_per_room, 1),
         ("--steps", cfg.steps, 1),
         ("--batch-size", cfg.batch_size, 1),
-        ("--processes", cfg.processes, 1),
     )
-    if cfg.batch_size % cfg.processes:
-        raise UserInputError(f"--batch-size {cfg.batch_size} does not split among --processes {cfg.processes}")
+    check_processes(cfg.batch_size, cfg.processes)
     if not 0.0 <= cfg.expert_fraction <= 1.0 or not np.isfinite(cfg.lr) or cfg.lr <= 0:
         raise UserInputError(
             f"--expert-fraction {cfg.expert_fraction} must be in [0, 1] and --lr {cfg.lr} a finite rate above 0"

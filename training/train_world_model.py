@@ -174,13 +174,17 @@ def check_train_config(cfg: TrainWorldModelConfig) -> None:
         raise UserInputError(f"--text-encoder {cfg.text_encoder}: no such folder; give a local text-model folder")
     if not (Path(cfg.dataset) / "dataset.json").is_file():
         raise UserInputError(f"{cfg.dataset}: no dataset.json found; record a dataset with `worldmodel collect`")
-    require_at_least(("--processes", cfg.processes, 1))
-    if cfg.batch_size % cfg.processes:
-        raise UserInputError(
-            f"--batch-size {cfg.batch_size} does not split among --processes {cfg.processes}: give a multiple"
-        )
+    check_processes(cfg.batch_size, cfg.processes)
     if cfg.processes > 1 and inside_launched_job():
         raise UserInputError(f"--processes {cfg.processes} under a launcher (WORLD_SIZE is set): leave it 1")
+
+
+def check_processes(
+    batch_size: int, processes: int, batch_flag: str = "--batch-size", processes_flag: str = "--processes"
+) -> None:
+    """The batch must split evenly among the data-parallel processes (callers name their own flags)."""
+    if processes < 1 or batch_size % processes:
+        raise UserInputError(f"{processes_flag} {processes}: give a divisor of {batch_flag} {batch_size}")
 
 
 def default_processes(batch_size: int) -> int:
