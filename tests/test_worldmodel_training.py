@@ -347,3 +347,34 @@ def test_reward_refit_on_imagined_rollouts(data, tmp_path):
         assert torch.equal(tr["actions"][6 * k : 6 * k + 6], b["actions"][:, k : k + L])
     with pytest.raises(UserInputError, match="imagined_fraction"):
         RewardRefitConfig(steps=1, imagined_fraction=2.0).check()
+
+
+def test_reward_refit_on_real_transitions_alone_imagines_nothing(data, tmp_path, monkeypatch):
+    """With imagined_fraction 0 the refit is a fresh reward model fitted on the data's own transitions: no rollout
+    is imagined (the sampler is never called), and it fits them better than the head it replaces."""
+    import numpy as np
+
+    from worldmodel.dataset import TrajectoryDataset
+    from worldmodel.model import WorldModel
+    from worldmodel.reward_refit import RewardRefitConfig, refit_reward_model
+    from worldmodel.segments import SegmentSampler
+
+    model = WorldModel.from_pretrained(train_world_model(tiny_cfg(data, tmp_path / "run", steps=2)))
+    episodes = TrajectoryDataset(data).episodes
+    sampler = SegmentSampler(episodes, model.config.context, 1)
+    b = sampler.batch(sampler.sample_indices(64, np.random.default_rng(3)))
+
+    def loss() -> float:
+        with torch.no_grad():
+            return float(model.reward_loss(b["frames"], b["actions"], b["rewards"][:, -1], b["terminated"][:, -1]))
+
+    def no_imagining(*args, **kwargs):
+        raise AssertionError("imagined a frame")
+
+    monkeypatch.setattr(model, "sample_next", no_imagining)
+    before, old_head = loss(), model.reward_model
+    figures = refit_reward_model(
+        model, episodes, RewardRefitConfig(steps=150, batch_size=16, imagined_fraction=0.0), 1.0
+    )
+    assert figures["reward_refit_imagined"] == 0 and model.reward_model is not old_head
+    assert loss() < 0.5 * before, (loss(), before)

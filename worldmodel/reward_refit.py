@@ -8,7 +8,10 @@ labelled with the rewards and terminations that truly followed, teaches it to re
 (how close the wall is) rather than trust the imagined change.
 
 `imagined_transitions` rolls the model open loop from dataset segments under their recorded actions;
-`refit_reward_model` trains a fresh reward model on a mix of real and imagined transitions.
+`refit_reward_model` trains a fresh reward model on a mix of real and imagined transitions. With
+`imagined_fraction` 0 nothing is imagined: the refit is a fresh head fitted on every transition of the data,
+uniformly, where the jointly trained head saw the diffusion model's batches (few, and weighted to the newest
+episodes); where imagination shows real frames (`snap_to_data`) that is the head it reads.
 """
 
 from __future__ import annotations
@@ -90,7 +93,8 @@ def refit_reward_model(
     cfg.check()
     was_training = model.training
     model.eval()
-    imagined = imagined_transitions(model, episodes, cfg.rollouts, cfg.horizon, seed)
+    n_img = round(cfg.imagined_fraction * cfg.batch_size)
+    imagined = imagined_transitions(model, episodes, cfg.rollouts, cfg.horizon, seed) if n_img else None
     c, L = model.config, model.config.context
     torch.manual_seed(seed)
     rm = RewardTerminationModel(
@@ -99,7 +103,6 @@ def refit_reward_model(
     opt = torch.optim.AdamW(rm.parameters(), lr=cfg.lr, weight_decay=1e-4)
     real = SegmentSampler(episodes, L, 1)
     rng = np.random.default_rng(seed)
-    n_img = round(cfg.imagined_fraction * cfg.batch_size)
     model.reward_model = rm  # trained through the model's own reward loss
     loss = torch.zeros(())
     for step in tqdm(range(cfg.steps), desc="reward refit", leave=False, disable=None):
@@ -107,7 +110,7 @@ def refit_reward_model(
             group["lr"] = cfg.lr * 0.5 * (1 + math.cos(math.pi * step / cfg.steps))
         b = real.batch(real.sample_indices(cfg.batch_size - n_img, rng))
         frames, acts, rew, term = b["frames"], b["actions"], b["rewards"][:, -1], b["terminated"][:, -1]
-        if n_img:
+        if imagined is not None:
             j = torch.from_numpy(rng.integers(0, len(imagined["frames"]), n_img))
             frames = torch.cat([frames, imagined["frames"][j]])
             acts = torch.cat([acts, imagined["actions"][j]])
@@ -119,5 +122,6 @@ def refit_reward_model(
         opt.step()
     rm.eval()
     model.train(was_training)
-    LOG.info("reward model refitted: %d steps, %d imagined transitions", cfg.steps, len(imagined["frames"]))
-    return {"reward_refit_loss": loss.item(), "reward_refit_imagined": len(imagined["frames"])}
+    count = 0 if imagined is None else len(imagined["frames"])
+    LOG.info("reward model refitted: %d steps, %d imagined transitions", cfg.steps, count)
+    return {"reward_refit_loss": loss.item(), "reward_refit_imagined": count}
