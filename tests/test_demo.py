@@ -17,6 +17,7 @@ from training.demo import DemoConfig, demo
 from training.model_based import ModelBasedConfig
 from wmcore.errors import UserInputError
 from worldmodel.config import WorldModelConfig
+from worldmodel.reward_refit import RewardRefitConfig
 
 
 def tiny(out) -> DemoConfig:
@@ -46,6 +47,7 @@ def tiny(out) -> DemoConfig:
             deploy="best_real",
             num_envs=4,
             snap_to_data=True,
+            reward_refit=RewardRefitConfig(steps=2, batch_size=4, imagined_fraction=0.0),  # the demo's, small
             hp=PPOHyperparameters(rollout_steps=8),
             channels=(8, 16, 16),
             hidden=32,
@@ -63,6 +65,9 @@ def tiny(out) -> DemoConfig:
 def test_demo_runs_every_stage_and_reports_its_checks(tmp_path):
     out = demo(tiny(tmp_path / "demo"))
     report = json.loads((out / "report.json").read_text())
+    rows = [json.loads(r) for r in (out / "loop" / "world_model" / "metrics.jsonl").read_text().splitlines()]
+    refits = [r for r in rows if r.get("event") == "reward_refit"]
+    assert len(refits) == 2 and all(r["reward_refit_imagined"] == 0 for r in refits)  # one per world-model training
     assert list(report["seconds_by_stage"]) == [
         "reconstruct",
         "reconstruct_2",

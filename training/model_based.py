@@ -92,8 +92,10 @@ class ModelBasedConfig:
     """World model: fraction of each batch trained on its own prediction of the last context frame (from step
     `world_model_first_steps // 2`): scheduled sampling, against errors compounding along rollouts."""
     reward_refit: RewardRefitConfig = field(default_factory=RewardRefitConfig)
-    """World model: after each training, refit its reward model on its own imagined rollouts (off while the
-    steps are 0; worldmodel.reward_refit), so the policy is not paid for what the model imagines wrongly."""
+    """World model: after each training, refit its reward model afresh (off while the steps are 0;
+    worldmodel.reward_refit): on its own imagined rollouts mixed with real transitions, so the policy is not paid
+    for what the model imagines wrongly, or with imagined_fraction 0 on the data's transitions alone, drawn
+    uniformly (the demo's, whose imagination shows the data's own frames)."""
     real_fraction: float = 0.5
     """Fraction of every world-model batch drawn from the real episodes (when there are free ones too)."""
     policy_steps: int = 20_000
