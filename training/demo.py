@@ -126,7 +126,7 @@ class DemoConfig:
     )
     """The closed model-based loop (its reality, data, output, observation size and episode length are set by
     the demo): real episodes per iteration, world-model and imagination budgets. Its reward and termination head
-    is refitted afresh on the loop's data after every world-model training (about 10 s): the head trained beside
+    is refitted afresh on the loop's data after every world-model training (10-16 s each): the head trained beside
     the diffusion model called the family's true successes right in 80 % of episodes, a refit in 89-92 %
     (BENCHMARKS.md, *Three worlds*)."""
     clone_steps: int = 1500

@@ -10,7 +10,7 @@ labelled with the rewards and terminations that truly followed, teaches it to re
 `imagined_transitions` rolls the model open loop from dataset segments under their recorded actions;
 `refit_reward_model` trains a fresh reward model on a mix of real and imagined transitions. With
 `imagined_fraction` 0 nothing is imagined: the refit is a fresh head fitted on every transition of the data,
-uniformly, where the jointly trained head saw the diffusion model's batches (few, and weighted to the newest
+uniformly, where the jointly trained head saw the diffusion model's batches (few, half of them from the real
 episodes); where imagination shows real frames (`snap_to_data`) that is the head it reads.
 """
 
