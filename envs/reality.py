@@ -81,6 +81,12 @@ class FloorMap:
         heading = (h - self.yaw + math.pi) % (2 * math.pi) - math.pi
         return np.array([*self.to_twin((x, y)), heading])
 
+    def pose_to_room(self, pose: Any) -> np.ndarray:
+        """(x, y, heading) in the twin -> the room (the inverse of `pose_to_twin`)."""
+        x, y, h = (float(v) for v in pose)
+        heading = (h + self.yaw + math.pi) % (2 * math.pi) - math.pi
+        return np.array([*self.to_room((x, y)), heading])
+
     def start_in_twin(self, twin: Any, pose: Any) -> np.ndarray:
         """A start pose (x, y, heading) in the room -> the same start in the twin env `twin` (a SceneEnv, wrapped or
         not): carried over, then moved to the nearest cell of the twin's free floor when a wall sits there."""

@@ -172,6 +172,7 @@ def test_floor_map_round_trip_and_snapping(room_env):
     x, y, h = fm.pose_to_twin((1.0, -0.5, 0.3))
     np.testing.assert_allclose(fm.to_room((x, y)), p)
     assert h == pytest.approx(0.3 - yaw)
+    np.testing.assert_allclose(fm.pose_to_room((x, y, h)), (1.0, -0.5, 0.3))  # and back
     assert np.array_equal(FloorMap(np.eye(4)).to_twin(p), p)
     many = np.array([[1.0, -0.5], [0.3, 2.0], [-1.0, 0.0]])
     np.testing.assert_allclose(fm.to_twin(many), [fm.to_twin(q) for q in many])  # point by point

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
+from envs.dream_env import DreamCore
 from envs.reality import make_room_env
 from training.policies import resolve_policy
 from training.rollouts import reward_model_returns, true_episodes
@@ -26,23 +27,11 @@ from worldmodel.model import WorldModel
 from worldmodel.reward_refit import RewardRefitConfig, refit_reward_model
 
 
-class Core:
-    """What `reward_model_returns` reads of an imagination core: the model, its context and action dtype."""
-
-    def __init__(self, model: WorldModel):
-        import torch
-
-        from worldmodel.action_space import ActionSpace
-
-        self.model, self.L = model, model.config.context
-        discrete = ActionSpace.from_dict(model.config.action_space).is_discrete
-        self.actions = torch.zeros(0, dtype=torch.long if discrete else torch.float32)
-
-
-def judge(model: WorldModel, truths: dict[str, list]) -> dict[str, float]:
+def judge(model: WorldModel, data: TrajectoryDataset, truths: dict[str, list], steps: int) -> dict[str, float]:
     pred, true, right = [], [], []
     for eps in truths.values():
-        read = reward_model_returns(Core(model), eps)
+        core = DreamCore(model, data, len(eps), steps, "cpu", None)  # what validate's judge reads with
+        read = reward_model_returns(core, eps)
         pred.append(np.mean([r["rewards"].sum() for r in read]))
         true.append(np.mean([e["rewards"].sum() for e in eps]))
         right += [r["success"] == bool(e["success"]) for r, e in zip(read, eps)]
@@ -62,13 +51,15 @@ if __name__ == "__main__":
         for k, s in family.items()
     }
     saved = run / "loop" / "world_model" / "model"
-    print(json.dumps({"head": "the loop's (EMA, as saved)", **judge(WorldModel.from_pretrained(saved), truths)}))
+    data = TrajectoryDataset(run / "loop" / "data")
+    ema = judge(WorldModel.from_pretrained(saved), data, truths, steps)
+    print(json.dumps({"head": "the loop's (EMA, as saved)", **ema}))
     last = sorted((run / "loop" / "world_model" / "checkpoints").glob("step_*"))[-1]
     raw = WorldModel.from_pretrained(saved)
     weights = load_tensors(last / "model.safetensors")
     raw.reward_model.load_state_dict({k[13:]: v for k, v in weights.items() if k.startswith("reward_model.")})
-    print(json.dumps({"head": f"the loop's, raw weights of {last.name}", **judge(raw, truths)}))
-    episodes = TrajectoryDataset(run / "loop" / "data").episodes
+    print(json.dumps({"head": f"the loop's, raw weights of {last.name}", **judge(raw, data, truths, steps)}))
+    episodes = data.episodes
     for refit_steps, batch in variants:
         for seed in seeds:
             model = WorldModel.from_pretrained(saved)
@@ -76,4 +67,4 @@ if __name__ == "__main__":
             cfg = RewardRefitConfig(steps=refit_steps, batch_size=batch, imagined_fraction=0.0)
             refit_reward_model(model, episodes, cfg, termination_weight(episodes), seed=seed)
             row = {"head": f"refitted {refit_steps} steps x {batch}, seed {seed}", "seconds": round(time.time() - t0)}
-            print(json.dumps({**row, **judge(model, truths)}), flush=True)
+            print(json.dumps({**row, **judge(model, data, truths, steps)}), flush=True)

@@ -62,14 +62,11 @@ if __name__ == "__main__":
     def twin() -> SceneEnv:
         return SceneEnv(run / "scene", **worlds["twin"])
 
-    def to_room(p: np.ndarray) -> np.ndarray:
-        return np.array([*floor.to_room(p[:2]), p[2] + floor.yaw])
-
     envs = {
         "room body, room eyes (reality)": room(),
         "room body, twin eyes": Eyes(room(), twin(), floor.pose_to_twin),
         "twin body, twin eyes (the twin)": twin(),
-        "twin body, room eyes": Eyes(twin(), room(), to_room),
+        "twin body, room eyes": Eyes(twin(), room(), floor.pose_to_room),
     }
     policies = {k: resolve_policy(spec, env, seed=1) for k, env in envs.items()}
     t0, steps = time.time(), worlds["reality"]["max_steps"]
